@@ -1,0 +1,274 @@
+"""The command line: the only place that prints.
+
+Exit codes: 0 everything loaded, 1 some file rejected or failed, 2 configuration or
+connection error. No traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from tidegate import __version__
+from tidegate.errors import ConfigError, ConnectionFailed, TidegateError
+
+app = typer.Typer(
+    name="tidegate",
+    help="Load files of every shape into a data warehouse exactly once.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_FILES, EXIT_CONFIG = 0, 1, 2
+
+ProjectOption = Annotated[
+    Path, typer.Option("--project", "-p", help="The project folder.", show_default=False)
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class State:
+    debug = False
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    State.debug = debug
+    if version:
+        out.print(__version__)
+        raise typer.Exit(EXIT_OK)
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """Turn tidegate's errors into one clear line and the documented exit code."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except (ConfigError, ConnectionFailed) as exc:
+        _fail(exc, EXIT_CONFIG)
+    except TidegateError as exc:
+        _fail(exc, EXIT_FILES)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _fail(exc: BaseException, code: int) -> None:
+    if State.debug:
+        raise exc
+    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code) from None
+
+
+def _project(path: Path | None) -> Any:
+    from tidegate.config import load_project
+
+    return load_project((path or Path.cwd()).resolve())
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------------- init, check
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to write the project.")],
+    from_files: Annotated[
+        list[Path] | None,
+        typer.Option("--from", help="Draft sources and targets from these files instead."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Write into a non-empty folder.")] = False,
+) -> None:
+    """Write a working example project, or draft one from real files."""
+    from tidegate import scaffold
+
+    with handled():
+        if from_files:
+            written = scaffold.draft(directory, from_files, force=force)
+        else:
+            written = scaffold.example(directory, force=force)
+        out.print(f"wrote {len(written)} files to {directory}")
+        out.print(f"next: [bold]tidegate run --project {directory}[/]")
+
+
+@app.command()
+def check(project: ProjectOption = Path(".")) -> None:
+    """Validate the project: configuration, expressions, connectivity. No data moves."""
+    from sqlglot import exp
+
+    from tidegate.warehouse import connect
+
+    with handled():
+        loaded = _project(project)
+        with connect(loaded) as wh:
+            wh.execute(exp.select(exp.Literal.number(1)))
+        out.print(
+            f"ok: {len(loaded.targets)} targets, {len(loaded.sources)} sources, "
+            f"warehouse {wh.description}"
+        )
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _progress_bar(total_hint: int | None = None) -> Progress:
+    return Progress(
+        TextColumn("[bold]loading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        transient=True,
+    )
+
+
+@app.command()
+def run(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
+    """Process every new file in landing."""
+    from tidegate.pipeline import FileResult, run as run_pipeline
+
+    with handled():
+        loaded = _project(project)
+        with _progress_bar() as bar:
+            task = bar.add_task("", total=None)
+
+            def advance(result: FileResult) -> None:
+                bar.update(task, advance=1, description=result.name)
+
+            result = run_pipeline(loaded, progress=None if as_json else advance)
+        if as_json:
+            _print_json({"run_id": result.run_id, "files": [asdict(f) for f in result.files]})
+        else:
+            _summary(result.files)
+        raise typer.Exit(EXIT_OK if result.ok else EXIT_FILES)
+
+
+def _summary(files: list[Any]) -> None:
+    if not files:
+        out.print("nothing new in landing")
+        return
+    table = Table(title="tidegate run")
+    for name in ("file", "source", "status", "read", "loaded", "unchanged", "quarantined", "dup"):
+        table.add_column(name, justify="right" if name not in ("file", "source", "status") else "left")
+    for f in files:
+        style = {"loaded": "green", "duplicate": "dim", "rejected": "red", "failed": "red"}
+        table.add_row(
+            f.path,
+            f.source or "-",
+            f"[{style.get(f.status, '')}]{f.status}[/]",
+            *(str(n) for n in (f.rows_read, f.rows_loaded, f.rows_unchanged, f.rows_quarantined, f.rows_duplicate)),
+        )
+    out.print(table)
+    for f in files:
+        if f.error:
+            err.print(f"[red]{f.status}[/] {f.path}: {f.error}", highlight=False)
+
+
+# --------------------------------------------------------------------------- the ledger
+
+
+def _with_ledger(project: Path, action: Callable[[Any], Any]) -> Any:
+    from tidegate.warehouse import connect, ledger
+
+    loaded = _project(project)
+    with connect(loaded) as wh:
+        ledger.ensure(wh)
+        return action(wh)
+
+
+@app.command()
+def files(
+    project: ProjectOption = Path("."),
+    status: Annotated[str | None, typer.Option(help="Only files with this status.")] = None,
+    limit: int = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """The files the ledger knows: loaded, rejected, failed, duplicate."""
+    from tidegate.warehouse import ledger
+
+    with handled():
+        records = _with_ledger(project, lambda wh: ledger.list_files(wh, limit, status))
+        rows = [asdict(r) for r in records]
+        if as_json:
+            _print_json(rows)
+            return
+        table = Table(title="files")
+        columns = ["file_id", "path", "source", "status", "rows_read", "rows_loaded", "rows_quarantined", "error"]
+        for name in columns:
+            table.add_column(name)
+        for row in rows:
+            table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
+        out.print(table)
+
+
+@app.command()
+def runs(project: ProjectOption = Path("."), limit: int = 20, as_json: JsonOption = False) -> None:
+    """The latest runs and what each did."""
+    from tidegate.warehouse import ledger
+
+    with handled():
+        rows = [asdict(r) for r in _with_ledger(project, lambda wh: ledger.list_runs(wh, limit))]
+        if as_json:
+            _print_json(rows)
+            return
+        table = Table(title="runs")
+        columns = ["run_id", "started_at", "status", "files_loaded", "files_rejected", "files_failed", "files_duplicate"]
+        for name in columns:
+            table.add_column(name)
+        for row in rows:
+            table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
+        out.print(table)
+
+
+@app.command()
+def status(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
+    """One line per status: how many files and rows the ledger holds."""
+    from tidegate.warehouse import ledger
+
+    def summarise(wh: Any) -> dict[str, dict[str, int]]:
+        summary: dict[str, dict[str, int]] = {}
+        for record in ledger.list_files(wh, limit=1_000_000):
+            entry = summary.setdefault(record.status, {"files": 0, "rows_read": 0, "rows_loaded": 0})
+            entry["files"] += 1
+            entry["rows_read"] += record.rows_read
+            entry["rows_loaded"] += record.rows_loaded
+        return summary
+
+    with handled():
+        summary = _with_ledger(project, summarise)
+        if as_json:
+            _print_json(summary)
+            return
+        if not summary:
+            out.print("the ledger is empty: run [bold]tidegate run[/]")
+        for name, entry in sorted(summary.items()):
+            out.print(f"{name:>10}: {entry['files']} files, {entry['rows_read']} rows read, {entry['rows_loaded']} loaded")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The compute engine: an in-process DuckDB that reads, maps and checks, for every warehouse.
+
+It hands the warehouse typed Arrow batches, streamed, never a whole file in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from tidegate.config.models import TargetConfig
+from tidegate.read import BadRecord, ReadResult
+from tidegate.sql import col, data_type, ident, lit, table
+from tidegate.transform.evaluate import BAD, Outcome, run
+from tidegate.transform.mapping import REASONS, ROW
+from tidegate.warehouse import ledger
+from tidegate.warehouse.base import Warehouse
+from tidegate.warehouse.ledger import FileRecord
+from tidegate.warehouse.load import FILE_ID, LOADED_AT
+
+BATCH_ROWS = 122_880
+
+
+def connect(root: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory engine that spills to the project's scratch folder, never to ``~``."""
+    scratch = root / ".tidegate"
+    scratch.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(
+        ":memory:",
+        config={
+            "temp_directory": str(scratch / "spill"),
+            "extension_directory": str(scratch / "extensions"),
+            "autoinstall_known_extensions": False,
+        },
+    )
+
+
+def reader(con: duckdb.DuckDBPyConnection, query: exp.Expression) -> pa.RecordBatchReader:
+    return con.sql(query.sql(dialect="duckdb")).to_arrow_reader(BATCH_ROWS)
+
+
+def count(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    rows = run(con, exp.select(exp.Count(this=exp.Star())).from_(table(name)))
+    return int(rows[0][0])  # type: ignore[call-overload]
+
+
+def column_types(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, exp.DataType]]:
+    rows = run(con, exp.Describe(this=table(name)))
+    return [(str(r[0]), exp.DataType.build(str(r[1]), dialect="duckdb")) for r in rows]
+
+
+def target_rows(
+    con: duckdb.DuckDBPyConnection,
+    good: str,
+    target: TargetConfig,
+    file_id: str,
+    loaded_at: datetime,
+) -> pa.RecordBatchReader:
+    """The good rows of one output in the target's column order, with lineage."""
+    query = exp.select(
+        *[col(name) for name in target.columns],
+        exp.alias_(lit(file_id), FILE_ID, quoted=True),
+        col(ROW),
+        exp.alias_(exp.cast(lit(loaded_at), "timestamp"), LOADED_AT, quoted=True),
+    ).from_(table(good))
+    return reader(con, query)
+
+
+def write_raw(
+    con: duckdb.DuckDBPyConnection, wh: Warehouse, source: str, read: ReadResult, file_id: str
+) -> int:
+    """The file's records as read into ``raw.<source>``; new columns extend the table."""
+    columns = column_types(con, read.table)
+    lineage = [(FILE_ID, data_type("varchar"))]
+    wh.ensure_schema(wh.schemas.raw)
+    wh.ensure_table(source, wh.schemas.raw, lineage + columns)
+    query = exp.select(
+        exp.alias_(lit(file_id), FILE_ID, quoted=True), *[col(name) for name, _ in columns]
+    ).from_(table(read.table))
+    return wh.write_arrow(source, wh.schemas.raw, reader(con, query))
+
+
+def _record_json(read: ReadResult) -> exp.Expression:
+    struct = exp.Struct(
+        expressions=[
+            exp.PropertyEQ(this=ident(name), expression=col(name, "r")) for name in read.columns
+        ]
+    )
+    return exp.func("to_json", struct)
+
+
+def write_quarantine(
+    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
+    record: FileRecord,
+    read: ReadResult,
+    outcome: Outcome,
+) -> None:
+    """Every bad row with its reasons and original values, set-wise; then unreadable lines."""
+    assert record.source is not None
+    when = exp.cast(lit(record.started_at), "timestamp")
+    query = (
+        exp.select(
+            exp.alias_(lit(record.file_id), "file_id", quoted=True),
+            exp.alias_(lit(record.source), "source", quoted=True),
+            col("target", "b"),
+            exp.alias_(col(ROW, "b"), "row", quoted=True),
+            exp.alias_(exp.cast(exp.func("to_json", col(REASONS, "b")), "varchar"), "reasons", quoted=True),
+            exp.alias_(exp.cast(_record_json(read), "varchar"), "record", quoted=True),
+            exp.alias_(when, "quarantined_at", quoted=True),
+            exp.alias_(lit("open"), "status", quoted=True),
+            exp.alias_(exp.cast(lit(None), "timestamp"), "replayed_at", quoted=True),
+        )
+        .from_(exp.alias_(table(outcome.bad_table or BAD), "b"))
+        .join(exp.alias_(table(read.table), "r"), on=col(ROW, "b").eq(col(ROW, "r")), join_type="left")
+        .order_by(col(ROW, "b"))
+    )
+    wh.write_arrow(ledger.QUARANTINE, wh.schemas.meta, reader(con, query))
+    ledger.insert_quarantine(wh, [_unreadable(record, bad) for bad in read.bad])
+
+
+def _unreadable(record: FileRecord, bad: BadRecord) -> ledger.QuarantineRecord:
+    reasons = [{"rule": "read", "column": None, "value": None, "message": bad.reason}]
+    return ledger.QuarantineRecord(
+        file_id=record.file_id,
+        source=record.source or "",
+        target=None,
+        row=bad.row,
+        reasons=json.dumps(reasons),
+        record=json.dumps({"_line": bad.raw}, ensure_ascii=False),
+        quarantined_at=record.started_at,
+    )

@@ -1,0 +1,260 @@
+"""Pydantic models of a project's YAML files: tidegate.yml, targets/*.yml, sources/*.yml.
+
+Every model forbids unknown keys so that a typo is an error, never a silently ignored
+setting. The loader (``loader.py``) turns validation errors into ``ConfigError`` with the
+file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- tidegate.yml
+
+
+class Schemas(Strict):
+    core: str = "core"
+    raw: str = "raw"
+    meta: str = "tidegate"
+
+
+class WarehouseConfig(Strict):
+    type: Literal["duckdb", "postgres", "sqlite", "mssql", "spark"] = "duckdb"
+    path: str | None = "warehouse.duckdb"
+    url: str | None = None
+    schemas: Schemas = Schemas()
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> WarehouseConfig:
+        if self.type in ("postgres", "mssql") and not self.url:
+            raise ValueError(f"warehouse type {self.type!r} needs a 'url'")
+        return self
+
+
+class ProjectConfig(Strict):
+    warehouse: WarehouseConfig = WarehouseConfig()
+    landing: str = "landing"
+    archive: str = "archive"
+    rejected: str = "rejected"
+    settle_seconds: Annotated[float, Field(ge=0)] = 2.0
+    compress_archive: bool = True
+    keep_raw: bool = True
+
+
+# --------------------------------------------------------------------------- targets/*.yml
+
+ColumnType = str  # varchar, integer, bigint, decimal(p,s), double, boolean, date, timestamp, json
+
+_TYPE = re.compile(
+    r"^(varchar|text|string|integer|int|bigint|smallint|double|float|real|boolean|bool|date"
+    r"|timestamp|timestamptz|json|decimal\(\s*\d+\s*,\s*\d+\s*\)|decimal|numeric\(\s*\d+\s*,\s*\d+\s*\))$",
+    re.IGNORECASE,
+)
+
+
+class ColumnSpec(Strict):
+    type: ColumnType = "varchar"
+    required: bool = False
+    pattern: str | None = None
+    allowed: list[Any] | None = None
+    min: float | int | str | None = None
+    max: float | int | str | None = None
+    length: Annotated[int, Field(gt=0)] | None = None
+    min_length: Annotated[int, Field(ge=0)] | None = None
+    check: str | None = None
+    formats: list[str] | None = None
+    pivot_year: Annotated[int, Field(ge=1, le=99)] | None = None
+    pii: Literal["hash", "mask", "tokenize", "drop"] | None = None
+    description: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if not _TYPE.match(value.strip()):
+            raise ValueError(
+                f"unknown type {value!r}; expected one of varchar, integer, bigint, "
+                "decimal(p,s), double, boolean, date, timestamp, json"
+            )
+        return value.strip().lower()
+
+    @field_validator("pattern")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
+        return value
+
+
+class HistoryConfig(Strict):
+    track: Literal["all"] | list[str] = "all"
+    deletes: Literal["ignore", "invalidate"] = "ignore"
+    effective: str = "run_time"  # run_time | file_mtime | name:<regex> | column:<name>
+    valid_to_open: str | None = None  # far-future date for the current version; NULL if unset
+
+
+class Reference(Strict):
+    columns: list[str]
+    target: str
+    target_columns: list[str] | None = None
+
+
+def _not_reserved(name: str) -> str:
+    if name.startswith("_"):
+        raise ValueError(
+            "names starting with '_' are reserved for tidegate's own columns"
+            " (_file_id, _loaded_at, _valid_from, ...)"
+        )
+    return name
+
+
+# Validating the name as a dict key (not in a validator of the whole dict) makes pydantic
+# report the error at that key, so the loader can point at its line.
+ColumnName = Annotated[str, AfterValidator(_not_reserved)]
+
+
+class TargetConfig(Strict):
+    columns: dict[ColumnName, ColumnSpec]
+    key: list[str] = []
+    load: Literal["append", "merge", "scd2", "replace"] = "append"
+    history: HistoryConfig = HistoryConfig()
+    reject_file_over: str | int | None = None
+    duplicates: Literal["quarantine", "keep_last", "keep"] = "quarantine"
+    order_by: str | None = None
+    references: list[Reference] = []
+    subject: str | None = None
+    table: str | None = None  # table name; defaults to the file stem
+
+    @field_validator("columns")
+    @classmethod
+    def _has_columns(cls, value: dict[str, ColumnSpec]) -> dict[str, ColumnSpec]:
+        if not value:
+            raise ValueError("a target needs at least one column")
+        return value
+
+    # The key and load rules are field validators rather than one model validator so that an
+    # error carries the location of 'key' or 'load' (and so its line). They rely on field
+    # order: 'columns' is validated before 'key', and 'key' before 'load'.
+    @field_validator("key")
+    @classmethod
+    def _key_columns_exist(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        columns = info.data.get("columns")
+        for name in value:
+            if columns is not None and name not in columns:
+                raise ValueError(
+                    f"column {name!r} is not one of the target's columns {sorted(columns)}"
+                )
+        return list(value)
+
+    @field_validator("load")
+    @classmethod
+    def _load_needs_key(cls, value: str, info: ValidationInfo) -> str:
+        if value in ("merge", "scd2") and info.data.get("key") == []:
+            raise ValueError(f"{value} needs a 'key' (the columns that identify a row)")
+        return value
+
+    @field_validator("reject_file_over")
+    @classmethod
+    def _threshold(cls, value: str | int | None) -> str | int | None:
+        if isinstance(value, str) and not re.fullmatch(r"\d+(\.\d+)?%|\d+", value.strip()):
+            raise ValueError(f"expected a percentage like '10%' or a row count, got {value!r}")
+        return value
+
+
+# --------------------------------------------------------------------------- sources/*.yml
+
+
+class ColumnMatch(Strict):
+    columns: list[str]
+
+
+class ReadOptions(Strict):
+    encoding: str = "auto"
+    delimiter: str = "auto"
+    quote: str = "auto"
+    escape: str = "auto"
+    header: bool = True
+    null: list[str] = [""]
+    sheet: str | int | None = None
+    skip_rows: Annotated[int, Field(ge=0)] = 0
+    records: str | None = None  # JSON path of the record list inside a JSON document
+
+
+class OutputConfig(Strict):
+    target: str
+    columns: dict[str, str | None] = {}
+    unnest: str | None = None  # expression yielding a list: one output row per element
+    unnest_as: str = "item"
+    where: str | None = None
+
+
+FORMATS = Literal["auto", "csv", "tsv", "json", "jsonl", "parquet", "xlsx"]
+
+
+class SourceConfig(Strict):
+    match: str | list[str] | ColumnMatch
+    format: FORMATS = "auto"
+    read: ReadOptions = ReadOptions()
+    outputs: list[OutputConfig] = []
+    on_new_columns: Literal["keep", "reject"] = "keep"
+    name_pattern: str | None = None  # regex on the file name; named groups become file values
+    priority: int = 0
+
+    @field_validator("name_pattern")
+    @classmethod
+    def _valid_name_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
+        return value
+
+    @property
+    def globs(self) -> list[str]:
+        if isinstance(self.match, str):
+            return [self.match]
+        if isinstance(self.match, list):
+            return list(self.match)
+        return []
+
+
+# --------------------------------------------------------------------------- the bundle
+
+
+class Project(BaseModel):
+    """A loaded project: its root folder and every parsed file."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    root: Path
+    config: ProjectConfig
+    targets: dict[str, TargetConfig]
+    sources: dict[str, SourceConfig]
+    models: dict[str, str] = {}  # name -> SQL text of models/<name>.sql
+
+    def path(self, setting: str) -> Path:
+        """Resolve a folder setting (landing, archive, rejected) against the project root."""
+        value = Path(getattr(self.config, setting))
+        return value if value.is_absolute() else self.root / value

@@ -1,0 +1,109 @@
+"""From a file's records to typed target rows: the SELECT of one output.
+
+mapped   one row per record (or per element of ``unnest``): user expressions, as sent
+typed    each value cast to its column's type; the mapped value kept beside it
+checked  plus ``_reasons``: every rule the row breaks, as a list of structs
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlglot import exp
+
+from tidegate.config.models import OutputConfig, TargetConfig
+from tidegate.sql import col, ident, lit, parse, table
+from tidegate.transform.rules import RAW_SUFFIX, failures, reason
+from tidegate.transform.types import cast
+
+ROW = "_row"
+ITEM = "_item"
+REASONS = "_reasons"
+FILE = "_file"
+FILE_CTE = "_tg_file"
+UNNESTED = "_tg_unnested"
+BOUND_NAMES = {FILE, ROW, ITEM}
+
+
+def file_values(name: str, path: str, modified: datetime, extra: Mapping[str, str]) -> exp.Select:
+    """``SELECT {name, path, modified, <partitions and name groups>} AS _file``."""
+    fields: dict[str, Any] = {**extra, "name": name, "path": path, "modified": modified}
+    struct = exp.Struct(
+        expressions=[
+            exp.PropertyEQ(this=ident(key), expression=lit(value)) for key, value in fields.items()
+        ]
+    )
+    return exp.select(exp.alias_(struct, FILE, quoted=True))
+
+
+def referenced_columns(expression: exp.Expression, bound: set[str]) -> set[str]:
+    """Names of file columns an expression reads (lambda parameters and aliases excluded)."""
+    lambdas = {param.name for node in expression.find_all(exp.Lambda) for param in node.expressions}
+    names = set()
+    for column in expression.find_all(exp.Column):
+        head = column.parts[0].name
+        if head not in bound and head not in lambdas:
+            names.add(head)
+    return names
+
+
+def needed_columns(output: OutputConfig) -> set[str]:
+    bound = BOUND_NAMES | {output.unnest_as}
+    found: set[str] = set()
+    for sql in [*output.columns.values(), output.unnest]:
+        if sql:
+            found |= referenced_columns(parse(sql), bound)
+    return found
+
+
+def missing_columns(outputs: Iterable[OutputConfig], present: Iterable[str]) -> list[str]:
+    have = {name.lower() for name in present}
+    needed = set().union(*(needed_columns(o) for o in outputs))
+    return sorted(name for name in needed if name.lower() not in have)
+
+
+def _source(read_table: str, output: OutputConfig) -> exp.Select:
+    """The records, or one row per element of the ``unnest`` list with its 1-based index."""
+    base = exp.select(exp.Star()).from_(table(read_table)).join(table(FILE_CTE), join_type="cross")
+    if not output.unnest:
+        return base
+    items = parse(output.unnest)
+    index = exp.Explode(this=exp.func("generate_series", lit(1), exp.func("len", items.copy())))
+    return base.select(
+        exp.alias_(exp.Explode(this=items), output.unnest_as, quoted=True),
+        exp.alias_(index, ITEM, quoted=True),
+    )
+
+
+def mapped(read_table: str, output: OutputConfig, target: TargetConfig) -> exp.Select:
+    keys = [col(ROW)] + ([col(ITEM)] if output.unnest else [])
+    values = [
+        exp.alias_(parse(sql) if sql else exp.null(), name + RAW_SUFFIX, quoted=True)
+        for name, sql in ((n, output.columns.get(n)) for n in target.columns)
+    ]
+    return exp.select(*keys, *values).from_(_source(read_table, output).subquery(UNNESTED))
+
+
+def typed(source: exp.Select, output: OutputConfig, target: TargetConfig) -> exp.Select:
+    keys = [col(ROW)] + ([col(ITEM)] if output.unnest else [])
+    values = [
+        exp.alias_(cast(col(name + RAW_SUFFIX), spec), name, quoted=True)
+        for name, spec in target.columns.items()
+    ]
+    raws = [col(name + RAW_SUFFIX) for name in target.columns]
+    return exp.select(*keys, *values, *raws).from_(source.subquery("_tg_mapped"))
+
+
+def checked(read_table: str, output: OutputConfig, target: TargetConfig) -> exp.Select:
+    """The whole pipeline of one output as one query."""
+    rows = typed(mapped(read_table, output, target), output, target)
+    reasons = exp.Array(expressions=[reason(f) for f in failures(target.columns)])
+    keep = exp.Lambda(
+        this=exp.not_(exp.column("x").is_(exp.null())), expressions=[exp.to_identifier("x")]
+    )
+    listed = exp.func("list_filter", reasons, keep)
+    return exp.select(exp.Star(), exp.alias_(listed, REASONS, quoted=True)).from_(
+        rows.subquery("_tg_typed")
+    )

@@ -1,0 +1,126 @@
+"""Column rules as SQL conditions that are true when a row *fails* them.
+
+Each failure becomes a struct ``{rule, column, value, message}`` in the row's reasons, so
+one pass over the data finds every reason of every bad row, set-wise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from tidegate.config.models import ColumnSpec
+from tidegate.sql import col, lit, parse
+from tidegate.transform.types import as_text, expected
+
+RAW_SUFFIX = "__raw"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A rule that a column's value broke, as a condition over the typed row."""
+
+    rule: str
+    column: str
+    condition: exp.Expression
+    message: str
+
+
+def raw(column: str) -> exp.Column:
+    return col(column + RAW_SUFFIX)
+
+
+def _present(column: str) -> exp.Expression:
+    return exp.not_(col(column).is_(exp.null()))
+
+
+def type_failure(column: str, spec: ColumnSpec) -> Failure:
+    condition = exp.and_(exp.not_(raw(column).is_(exp.null())), col(column).is_(exp.null()))
+    return Failure("type", column, condition, f"expected {expected(spec)}")
+
+
+def required_failure(column: str, spec: ColumnSpec) -> Failure:
+    blank = exp.EQ(this=exp.Trim(this=as_text(raw(column))), expression=lit(""))
+    condition = exp.or_(raw(column).is_(exp.null()), blank)
+    return Failure("required", column, condition, "a value is required")
+
+
+def _typed_literal(value: object, spec: ColumnSpec) -> exp.Expression:
+    return exp.cast(lit(value), spec.type) if isinstance(value, str) else lit(value)
+
+
+def value_failures(column: str, spec: ColumnSpec) -> list[Failure]:
+    """Rules on a present, well-typed value."""
+    value = col(column)
+    text = as_text(value)
+    found: list[tuple[str, exp.Expression | None, str]] = [
+        (
+            "pattern",
+            spec.pattern and exp.not_(exp.RegexpLike(this=text, expression=lit(spec.pattern))),
+            f"does not match the pattern {spec.pattern}",
+        ),
+        (
+            "allowed",
+            spec.allowed is not None
+            and exp.not_(value.isin(*[_typed_literal(v, spec) for v in spec.allowed])),
+            f"is not one of {spec.allowed}",
+        ),
+        (
+            "min",
+            spec.min is not None and exp.LT(this=value, expression=_typed_literal(spec.min, spec)),
+            f"is below the minimum {spec.min}",
+        ),
+        (
+            "max",
+            spec.max is not None and exp.GT(this=value, expression=_typed_literal(spec.max, spec)),
+            f"is above the maximum {spec.max}",
+        ),
+        (
+            "length",
+            spec.length is not None
+            and exp.GT(this=exp.Length(this=text), expression=lit(spec.length)),
+            f"is longer than {spec.length} characters",
+        ),
+        (
+            "min_length",
+            spec.min_length is not None
+            and exp.LT(this=exp.Length(this=text), expression=lit(spec.min_length)),
+            f"is shorter than {spec.min_length} characters",
+        ),
+        (
+            "check",
+            spec.check and exp.not_(exp.Coalesce(this=parse(spec.check), expressions=[exp.true()])),
+            f"fails the check {spec.check}",
+        ),
+    ]
+    return [
+        Failure(rule, column, exp.and_(_present(column), condition), message)
+        for rule, condition, message in found
+        if isinstance(condition, exp.Expression)
+    ]
+
+
+def failures(columns: dict[str, ColumnSpec]) -> list[Failure]:
+    out: list[Failure] = []
+    for name, spec in columns.items():
+        out.append(type_failure(name, spec))
+        if spec.required:
+            out.append(required_failure(name, spec))
+        out.extend(value_failures(name, spec))
+    return out
+
+
+def reason(failure: Failure) -> exp.Expression:
+    """``CASE WHEN <fails> THEN {rule, column, value, message} END``."""
+    struct = exp.Struct(
+        expressions=[
+            exp.PropertyEQ(this=exp.to_identifier("rule"), expression=lit(failure.rule)),
+            exp.PropertyEQ(this=exp.to_identifier("column"), expression=lit(failure.column)),
+            exp.PropertyEQ(
+                this=exp.to_identifier("value"), expression=as_text(raw(failure.column))
+            ),
+            exp.PropertyEQ(this=exp.to_identifier("message"), expression=lit(failure.message)),
+        ]
+    )
+    return exp.Case(ifs=[exp.If(this=failure.condition, true=struct)])

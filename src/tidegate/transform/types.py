@@ -1,0 +1,114 @@
+"""Casting mapped values to a target column's declared type, without ever failing the query.
+
+Each builder returns an expression that is NULL when the value does not convert; the
+caller compares it with the raw value to report a type failure for that row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlglot
+from sqlglot import exp
+
+from tidegate.config.models import ColumnSpec
+from tidegate.sql import COMPUTE_DIALECT, data_type, lit
+
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+
+
+def _template(sql: str, **values: exp.Expression) -> exp.Expression:
+    return exp.replace_placeholders(sqlglot.parse_one(sql, read=COMPUTE_DIALECT), **values)
+
+
+def as_text(value: exp.Expression) -> exp.Expression:
+    return exp.cast(value, "varchar")
+
+
+def cast_boolean(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+    word = _template("lower(trim(:v))", v=as_text(value))
+    return exp.Case(
+        ifs=[
+            exp.If(this=word.isin(*map(lit, TRUE_WORDS)), true=exp.true()),
+            exp.If(this=word.copy().isin(*map(lit, FALSE_WORDS)), true=exp.false()),
+        ]
+    )
+
+
+def _parse_with_formats(value: exp.Expression, spec: ColumnSpec, kind: str) -> exp.Expression:
+    """The first format that parses wins; ISO text is always accepted as a last resort."""
+    text = _template("trim(:v)", v=as_text(value))
+    attempts: list[exp.Expression] = [
+        _pivot(_template("try_strptime(:v, :f)", v=text.copy(), f=lit(fmt)), fmt, spec)
+        for fmt in spec.formats or []
+    ]
+    attempts.append(exp.TryCast(this=text.copy(), to=data_type("timestamp")))
+    parsed = (
+        exp.Coalesce(this=attempts[0], expressions=attempts[1:])
+        if len(attempts) > 1
+        else attempts[0]
+    )
+    return exp.TryCast(this=parsed, to=data_type(kind))
+
+
+def _pivot(parsed: exp.Expression, fmt: str, spec: ColumnSpec) -> exp.Expression:
+    """Two-digit years: years at or above ``20<pivot_year>`` belong to the previous century."""
+    if "%y" not in fmt or spec.pivot_year is None:
+        return parsed
+    limit = lit(2000 + spec.pivot_year)
+    return _template(
+        "CASE WHEN year(:p) >= :limit THEN :p - INTERVAL 100 YEAR ELSE :p END",
+        p=parsed,
+        limit=limit,
+    )
+
+
+def cast_date(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+    return _parse_with_formats(value, spec, "date")
+
+
+def cast_timestamp(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+    return _parse_with_formats(value, spec, spec.type)
+
+
+def cast_json(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+    text = as_text(value)
+    return _template("CASE WHEN json_valid(:v) THEN CAST(:v AS JSON) END", v=text)
+
+
+def cast_text(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+    return as_text(value)
+
+
+def cast_number(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+    text = _template("trim(:v)", v=as_text(value))
+    return exp.TryCast(this=text, to=data_type(spec.type))
+
+
+CASTS: dict[str, Callable[[exp.Expression, ColumnSpec], exp.Expression]] = {
+    "boolean": cast_boolean,
+    "bool": cast_boolean,
+    "date": cast_date,
+    "timestamp": cast_timestamp,
+    "timestamptz": cast_timestamp,
+    "json": cast_json,
+    "varchar": cast_text,
+    "text": cast_text,
+    "string": cast_text,
+}
+
+
+def cast(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+    """The typed value of ``value`` for this column, or NULL when it does not convert."""
+    base = spec.type.split("(")[0]
+    return CASTS.get(base, cast_number)(value, spec)
+
+
+def expected(spec: ColumnSpec) -> str:
+    """What a user should have sent, for the failure message."""
+    if spec.formats:
+        return f"a {spec.type} in one of the formats {spec.formats}"
+    if spec.type.startswith(("boolean", "bool")):
+        return "a boolean (true/false, yes/no, y/n, 1/0)"
+    return f"a valid {spec.type}"

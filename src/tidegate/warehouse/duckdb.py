@@ -1,0 +1,86 @@
+"""Embedded DuckDB: the default warehouse, one file on disk."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from tidegate.errors import ConnectionFailed, WarehouseError
+from tidegate.sql import ident, table
+from tidegate.warehouse.base import Row, Warehouse
+
+LOCK_WAIT_SECONDS = 30.0
+BATCH_VIEW = "_tg_batch"
+
+
+class DuckDBWarehouse(Warehouse):
+    NAME: ClassVar[str] = "duckdb"
+    DIALECT: ClassVar[str] = "duckdb"
+    SUPPORTS_MERGE: ClassVar[bool] = True
+
+    _con: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def file(self) -> Path:
+        path = Path(self.config.path or "warehouse.duckdb")
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def description(self) -> str:
+        return f"duckdb warehouse {self.file}"
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise WarehouseError(f"{self.description} is not connected")
+        return self._con
+
+    def connect(self) -> None:
+        """Open the file; another process holding it is waited for, then reported."""
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                self._con = duckdb.connect(str(self.file), config=_settings(self.root))
+                return
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise ConnectionFailed(str(self.file), _first_line(exc)) from exc
+                time.sleep(0.2)
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def _run(self, sql: str) -> list[Row]:
+        try:
+            result = self.con.execute(sql)
+            return result.fetchall() if result.description else []
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{self.description}: {_first_line(exc)}") from exc
+
+    def write_arrow(self, name: str, schema: str, batches: pa.RecordBatchReader) -> int:
+        columns = [ident(field.name) for field in batches.schema]
+        select = exp.select(*columns).from_(table(BATCH_VIEW))
+        insert = exp.insert(select, table(name, schema), columns=columns)
+        self.con.register(BATCH_VIEW, batches)
+        try:
+            rows = self.execute(insert)  # DuckDB answers an INSERT with its row count
+        finally:
+            self.con.unregister(BATCH_VIEW)
+        return int(rows[0][0]) if rows else 0
+
+
+def _settings(root: Path) -> dict[str, str | bool | int | float | list[str]]:
+    cache = root / ".tidegate"
+    return {"extension_directory": str(cache / "extensions"), "autoinstall_known_extensions": False}
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
