@@ -40,7 +40,7 @@ from tidegate.transform.evaluate import Outcome, evaluate, set_file_values
 from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, RunRecord
-from tidegate.warehouse.load import apply, rows_of_file
+from tidegate.warehouse.load import LoadContext, apply, rows_of_file
 
 Progress = Callable[["FileResult"], None]
 
@@ -239,7 +239,8 @@ class Pipeline:
             target = self.project.targets[output.target]
             expected = compute.count(self.con, good)
             rows = compute.target_rows(self.con, good, target, record.file_id, loaded_at)
-            applied = apply(self.wh, output.target, target, rows)
+            context = LoadContext(record.file_id, loaded_at, effective_at=loaded_at)
+            applied = apply(self.wh, output.target, target, rows, context)
             if applied.loaded + applied.unchanged != expected:
                 raise ReconciliationError(
                     file.relative,

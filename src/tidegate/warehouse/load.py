@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import pyarrow as pa
 from sqlglot import exp
@@ -20,6 +21,15 @@ FILE_ID = "_file_id"
 ROW = "_row"
 LOADED_AT = "_loaded_at"
 LINEAGE = [(FILE_ID, "varchar"), (ROW, "bigint"), (LOADED_AT, "timestamp")]
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What a loader knows about the file whose rows it applies."""
+
+    file_id: str
+    loaded_at: datetime
+    effective_at: datetime  # the file's effective time (history.effective), default: run time
 
 
 @dataclass(frozen=True)
@@ -38,28 +48,34 @@ def ensure_target(wh: Warehouse, name: str, target: TargetConfig) -> None:
     wh.ensure_table(name, wh.schemas.core, target_columns(target))
 
 
-def append(wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader) -> Applied:
+def append(
+    wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader, ctx: LoadContext
+) -> Applied:
     return Applied(loaded=wh.write_arrow(name, wh.schemas.core, rows))
 
 
-def replace(wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader) -> Applied:
+def replace(
+    wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader, ctx: LoadContext
+) -> Applied:
     """The target becomes this file's content; atomic because the caller's transaction is."""
     wh.execute(exp.delete(table(name, wh.schemas.core)))
-    return append(wh, name, target, rows)
+    return append(wh, name, target, rows, ctx)
 
 
-Loader = Callable[[Warehouse, str, TargetConfig, pa.RecordBatchReader], Applied]
+Loader = Callable[[Warehouse, str, TargetConfig, pa.RecordBatchReader, LoadContext], Applied]
 
 LOADERS: dict[str, Loader] = {"append": append, "replace": replace}
 
 
-def apply(wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader) -> Applied:
+def apply(
+    wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader, ctx: LoadContext
+) -> Applied:
     ensure_target(wh, name, target)
     try:
         loader = LOADERS[target.load]
     except KeyError:
         raise NotImplementedError(f"load mode {target.load!r} is not available yet") from None
-    return loader(wh, name, target, rows)
+    return loader(wh, name, target, rows, ctx)
 
 
 def rows_of_file(wh: Warehouse, name: str, file_id: str) -> int:
