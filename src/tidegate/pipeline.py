@@ -170,7 +170,7 @@ class Pipeline:
         assert record.source is not None
         record.format, record.encoding = read.format, read.encoding
         record.rows_read = read.rows + len(read.bad)
-        missing = mapping.missing_columns(source.outputs, read.columns)
+        missing = mapping.missing_columns(source, read.columns)
         if missing:
             raise MissingColumnsError(file.relative, missing, read.columns)
         new = self._new_columns(record.source, source, read)
@@ -178,7 +178,7 @@ class Pipeline:
         if new and source.on_new_columns == "reject":
             raise FileError(file.relative, f"new columns {new} (the source says on_new_columns: reject)")
         set_file_values(self.con, self._file_values(file, source))
-        outcome = evaluate(self.con, read.table, source.outputs, self.project.targets)
+        outcome = evaluate(self.con, read.table, source, self.project.targets)
         record.rows_quarantined = outcome.rows_quarantined + len(read.bad)
         record.rows_duplicate = outcome.rows_duplicate
         self._check_threshold(file, source, record)
@@ -191,7 +191,7 @@ class Pipeline:
         known = self.wh.columns_of(name, self.wh.schemas.raw)
         if known is None:
             return []
-        used = set().union(*(mapping.needed_columns(o) for o in source.outputs))
+        used = mapping.needed_columns(source)
         seen = {c.lower() for c in known} | {c.lower() for c in used}
         return [c for c in read.columns if c.lower() not in seen]
 

@@ -41,7 +41,8 @@ outputs:
       company: '"Name"'
       phone: "regexp_replace(\\"Phone\\", '[^0-9]', '', 'g')"
       capacity: 'try_cast("Beds" AS integer)'
-    where: '"Name" IS NOT NULL'
+derive:
+  has_name: '"Name" IS NOT NULL'
 """
 
 
@@ -402,15 +403,15 @@ def test_bad_sql_mapping_names_the_line_and_column(tmp_path: Path) -> None:
     assert error.message.endswith('in `coalesce("Beds" 0)`')
 
 
-def test_bad_sql_where_and_statement(tmp_path: Path) -> None:
+def test_bad_sql_derive_and_statement(tmp_path: Path) -> None:
     source = SOURCE.replace("""'"Name" IS NOT NULL'""", "'drop table orgs'")
     make_project(tmp_path, {"sources/nevada.yml": source})
 
     error = load_error(tmp_path)
 
-    assert error.line == 10
+    assert error.line == 11
     assert error.message == (
-        "invalid SQL in outputs[0].where: expected an expression, got a DROP statement,"
+        "invalid SQL in derive.has_name: expected an expression, got a DROP statement,"
         " in `drop table orgs`"
     )
 

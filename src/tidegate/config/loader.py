@@ -586,6 +586,8 @@ def _check_reference(
 
 def _check_source(source: SourceConfig, targets: Mapping[str, TargetConfig]) -> _Problems:
     problems: _Problems = []
+    for name, expression in source.derive.items():
+        _check_sql(expression, ("derive", name), f"in derive.{name}", problems)
     for index, output in enumerate(source.outputs):
         problems += _check_output(index, output, targets)
     return problems
@@ -609,7 +611,6 @@ def _check_output(
             problems.append((column_path, message + _hint(column, target.columns, "column")))
         _check_sql(expression, column_path, f"for target column {output.target}.{column}", problems)
     _check_sql(output.unnest, (*path, "unnest"), f"in outputs[{index}].unnest", problems)
-    _check_sql(output.where, (*path, "where"), f"in outputs[{index}].where", problems)
     return problems
 
 

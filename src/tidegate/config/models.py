@@ -206,7 +206,6 @@ class OutputConfig(Strict):
     columns: dict[str, str | None] = {}
     unnest: str | None = None  # expression yielding a list: one output row per element
     unnest_as: str = "item"
-    where: str | None = None
 
 
 FORMATS = Literal["auto", "csv", "tsv", "json", "jsonl", "parquet", "xlsx"]
@@ -216,6 +215,7 @@ class SourceConfig(Strict):
     match: str | list[str] | ColumnMatch
     format: FORMATS = "auto"
     read: ReadOptions = ReadOptions()
+    derive: dict[str, str] = {}  # named expressions over the file, usable by every output
     outputs: list[OutputConfig] = []
     on_new_columns: Literal["keep", "reject"] = "keep"
     name_pattern: str | None = None  # regex on the file name; named groups become file values

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import duckdb
 from sqlglot import exp
 
-from tidegate.config.models import OutputConfig, TargetConfig
+from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
 from tidegate.sql import col, column_defs, data_type, lit, table
 from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, checked
 
@@ -150,7 +150,7 @@ def _create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
         (BAD, [(ROW, data_type("bigint")), ("target", data_type("varchar")), (REASONS, reason)]),
         (DUPLICATE, [(ROW, data_type("bigint"))]),
     ):
-        run(con, exp.Drop(this=table(name), kind="TABLE", exists=True))
+        run(con, exp.Drop(tables=[table(name)], kind="TABLE", exists=True))
         schema = exp.Schema(this=table(name), expressions=column_defs(columns))
         run(con, exp.Create(this=schema, kind="TABLE", properties=temporary))
 
@@ -167,13 +167,15 @@ def _count_rows(con: duckdb.DuckDBPyConnection, name: str, unless_in: str | None
 def evaluate(
     con: duckdb.DuckDBPyConnection,
     read_table: str,
-    outputs: list[OutputConfig],
+    source: SourceConfig,
     targets: dict[str, TargetConfig],
 ) -> Outcome:
     """Map and check every output; leave good rows, bad rows and duplicates in temp tables."""
     _create_work_tables(con)
+    outputs = source.outputs
     for index, output in enumerate(outputs):
-        temp_table(con, f"_tg_out_{index}", checked(read_table, output, targets[output.target]))
+        query = checked(read_table, source.derive, output, targets[output.target])
+        temp_table(con, f"_tg_out_{index}", query)
         run(con, exp.insert(_bad_rows(index, output), table(BAD)))
     for index, output in enumerate(outputs):
         _key_duplicates(con, index, output, targets[output.target])

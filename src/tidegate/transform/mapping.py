@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from tidegate.config.models import OutputConfig, TargetConfig
+from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
 from tidegate.sql import col, ident, lit, parse, table
 from tidegate.transform.rules import RAW_SUFFIX, failures, reason
 from tidegate.transform.types import cast
@@ -49,41 +49,55 @@ def referenced_columns(expression: exp.Expression, bound: set[str]) -> set[str]:
     return names
 
 
-def needed_columns(output: OutputConfig) -> set[str]:
-    bound = BOUND_NAMES | {output.unnest_as}
+def needed_columns(source: SourceConfig) -> set[str]:
+    """File columns the source's derived values and outputs read."""
     found: set[str] = set()
-    for sql in [*output.columns.values(), output.unnest]:
-        if sql:
-            found |= referenced_columns(parse(sql), bound)
+    bound = BOUND_NAMES | set(source.derive)
+    for sql in source.derive.values():
+        found |= referenced_columns(parse(sql), bound)
+    for output in source.outputs:
+        names = bound | {output.unnest_as}
+        for sql in [*output.columns.values(), output.unnest]:
+            if sql:
+                found |= referenced_columns(parse(sql), names)
     return found
 
 
-def missing_columns(outputs: Iterable[OutputConfig], present: Iterable[str]) -> list[str]:
+def missing_columns(source: SourceConfig, present: Iterable[str]) -> list[str]:
     have = {name.lower() for name in present}
-    needed = set().union(*(needed_columns(o) for o in outputs))
-    return sorted(name for name in needed if name.lower() not in have)
+    return sorted(name for name in needed_columns(source) if name.lower() not in have)
 
 
-def _source(read_table: str, output: OutputConfig) -> exp.Select:
-    """The records, or one row per element of the ``unnest`` list with its 1-based index."""
-    base = exp.select(exp.Star()).from_(table(read_table)).join(table(FILE_CTE), join_type="cross")
+def _source(read_table: str, derive: Mapping[str, str], output: OutputConfig) -> exp.Select:
+    """The records with the source's derived values (each may use the ones before it), or
+    one row per element of the ``unnest`` list with its 1-based index."""
+    derived = [exp.alias_(parse(sql), name, quoted=True) for name, sql in derive.items()]
+    base = (
+        exp.select(exp.Star(), *derived)
+        .from_(table(read_table))
+        .join(table(FILE_CTE), join_type="cross")
+    )
     if not output.unnest:
         return base
     items = parse(output.unnest)
     index = exp.Explode(this=exp.func("generate_series", lit(1), exp.func("len", items.copy())))
-    return base.select(
+    return exp.select(
+        exp.Star(),
         exp.alias_(exp.Explode(this=items), output.unnest_as, quoted=True),
         exp.alias_(index, ITEM, quoted=True),
-    )
+    ).from_(base.subquery("_tg_derived"))
 
 
-def mapped(read_table: str, output: OutputConfig, target: TargetConfig) -> exp.Select:
+def mapped(
+    read_table: str, derive: Mapping[str, str], output: OutputConfig, target: TargetConfig
+) -> exp.Select:
     keys = [col(ROW)] + ([col(ITEM)] if output.unnest else [])
     values = [
         exp.alias_(parse(sql) if sql else exp.null(), name + RAW_SUFFIX, quoted=True)
         for name, sql in ((n, output.columns.get(n)) for n in target.columns)
     ]
-    return exp.select(*keys, *values).from_(_source(read_table, output).subquery(UNNESTED))
+    source = _source(read_table, derive, output)
+    return exp.select(*keys, *values).from_(source.subquery(UNNESTED))
 
 
 def typed(source: exp.Select, output: OutputConfig, target: TargetConfig) -> exp.Select:
@@ -96,9 +110,11 @@ def typed(source: exp.Select, output: OutputConfig, target: TargetConfig) -> exp
     return exp.select(*keys, *values, *raws).from_(source.subquery("_tg_mapped"))
 
 
-def checked(read_table: str, output: OutputConfig, target: TargetConfig) -> exp.Select:
+def checked(
+    read_table: str, derive: Mapping[str, str], output: OutputConfig, target: TargetConfig
+) -> exp.Select:
     """The whole pipeline of one output as one query."""
-    rows = typed(mapped(read_table, output, target), output, target)
+    rows = typed(mapped(read_table, derive, output, target), output, target)
     reasons = exp.Array(expressions=[reason(f) for f in failures(target.columns)])
     keep = exp.Lambda(
         this=exp.not_(exp.column("x").is_(exp.null())), expressions=[exp.to_identifier("x")]
