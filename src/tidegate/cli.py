@@ -170,14 +170,25 @@ def _summary(files: list[Any]) -> None:
         return
     table = Table(title="tidegate run")
     for name in ("file", "source", "status", "read", "loaded", "unchanged", "quarantined", "dup"):
-        table.add_column(name, justify="right" if name not in ("file", "source", "status") else "left")
+        table.add_column(
+            name, justify="right" if name not in ("file", "source", "status") else "left"
+        )
     for f in files:
         style = {"loaded": "green", "duplicate": "dim", "rejected": "red", "failed": "red"}
         table.add_row(
             f.path,
             f.source or "-",
             f"[{style.get(f.status, '')}]{f.status}[/]",
-            *(str(n) for n in (f.rows_read, f.rows_loaded, f.rows_unchanged, f.rows_quarantined, f.rows_duplicate)),
+            *(
+                str(n)
+                for n in (
+                    f.rows_read,
+                    f.rows_loaded,
+                    f.rows_unchanged,
+                    f.rows_quarantined,
+                    f.rows_duplicate,
+                )
+            ),
         )
     out.print(table)
     for f in files:
@@ -214,7 +225,16 @@ def files(
             _print_json(rows)
             return
         table = Table(title="files")
-        columns = ["file_id", "path", "source", "status", "rows_read", "rows_loaded", "rows_quarantined", "error"]
+        columns = [
+            "file_id",
+            "path",
+            "source",
+            "status",
+            "rows_read",
+            "rows_loaded",
+            "rows_quarantined",
+            "error",
+        ]
         for name in columns:
             table.add_column(name)
         for row in rows:
@@ -233,7 +253,15 @@ def runs(project: ProjectOption = Path("."), limit: int = 20, as_json: JsonOptio
             _print_json(rows)
             return
         table = Table(title="runs")
-        columns = ["run_id", "started_at", "status", "files_loaded", "files_rejected", "files_failed", "files_duplicate"]
+        columns = [
+            "run_id",
+            "started_at",
+            "status",
+            "files_loaded",
+            "files_rejected",
+            "files_failed",
+            "files_duplicate",
+        ]
         for name in columns:
             table.add_column(name)
         for row in rows:
@@ -249,7 +277,9 @@ def status(project: ProjectOption = Path("."), as_json: JsonOption = False) -> N
     def summarise(wh: Any) -> dict[str, dict[str, int]]:
         summary: dict[str, dict[str, int]] = {}
         for record in ledger.list_files(wh, limit=1_000_000):
-            entry = summary.setdefault(record.status, {"files": 0, "rows_read": 0, "rows_loaded": 0})
+            entry = summary.setdefault(
+                record.status, {"files": 0, "rows_read": 0, "rows_loaded": 0}
+            )
             entry["files"] += 1
             entry["rows_read"] += record.rows_read
             entry["rows_loaded"] += record.rows_loaded
@@ -263,7 +293,9 @@ def status(project: ProjectOption = Path("."), as_json: JsonOption = False) -> N
         if not summary:
             out.print("the ledger is empty: run [bold]tidegate run[/]")
         for name, entry in sorted(summary.items()):
-            out.print(f"{name:>10}: {entry['files']} files, {entry['rows_read']} rows read, {entry['rows_loaded']} loaded")
+            out.print(
+                f"{name:>10}: {entry['files']} files, {entry['rows_read']} rows read, {entry['rows_loaded']} loaded"
+            )
 
 
 def main() -> None:

@@ -110,14 +110,18 @@ def write_quarantine(
             exp.alias_(lit(record.source), "source", quoted=True),
             col("target", "b"),
             exp.alias_(col(ROW, "b"), "row", quoted=True),
-            exp.alias_(exp.cast(exp.func("to_json", col(REASONS, "b")), "varchar"), "reasons", quoted=True),
+            exp.alias_(
+                exp.cast(exp.func("to_json", col(REASONS, "b")), "varchar"), "reasons", quoted=True
+            ),
             exp.alias_(exp.cast(_record_json(read), "varchar"), "record", quoted=True),
             exp.alias_(when, "quarantined_at", quoted=True),
             exp.alias_(lit("open"), "status", quoted=True),
             exp.alias_(exp.cast(lit(None), "timestamp"), "replayed_at", quoted=True),
         )
         .from_(exp.alias_(table(outcome.bad_table or BAD), "b"))
-        .join(exp.alias_(table(read.table), "r"), on=col(ROW, "b").eq(col(ROW, "r")), join_type="left")
+        .join(
+            exp.alias_(table(read.table), "r"), on=col(ROW, "b").eq(col(ROW, "r")), join_type="left"
+        )
         .order_by(col(ROW, "b"))
     )
     wh.write_arrow(ledger.QUARANTINE, wh.schemas.meta, reader(con, query))

@@ -1,14 +1,14 @@
 """The per-file flow, in one place: discover, read, map and check, load, verify, archive.
 
-    for each stable file in landing:
-        seen before?      -> finish its archive move, or record a duplicate delivery
-        route             -> exactly one source, or rejected
-        read              -> records (+ bad records), or rejected
-        check columns     -> missing mapped columns: rejected; new columns: noted
-        map and check     -> good rows, quarantined records, duplicates
-        threshold         -> too many bad rows: rejected, nothing loaded
-        one transaction   -> raw layer, targets, quarantine, ledger row; counts verified
-        archive           -> the file leaves landing
+for each stable file in landing:
+    seen before?      -> finish its archive move, or record a duplicate delivery
+    route             -> exactly one source, or rejected
+    read              -> records (+ bad records), or rejected
+    check columns     -> missing mapped columns: rejected; new columns: noted
+    map and check     -> good rows, quarantined records, duplicates
+    threshold         -> too many bad rows: rejected, nothing loaded
+    one transaction   -> raw layer, targets, quarantine, ledger row; counts verified
+    archive           -> the file leaves landing
 """
 
 from __future__ import annotations
@@ -176,7 +176,9 @@ class Pipeline:
         new = self._new_columns(record.source, source, read)
         record.new_columns = json.dumps(new) if new else None
         if new and source.on_new_columns == "reject":
-            raise FileError(file.relative, f"new columns {new} (the source says on_new_columns: reject)")
+            raise FileError(
+                file.relative, f"new columns {new} (the source says on_new_columns: reject)"
+            )
         set_file_values(self.con, self._file_values(file, source))
         outcome = evaluate(self.con, read.table, source, self.project.targets)
         record.rows_quarantined = outcome.rows_quarantined + len(read.bad)
@@ -208,7 +210,9 @@ class Pipeline:
         targets = [self.project.targets[o.target] for o in source.outputs]
         for limit in (t.reject_file_over for t in targets if t.reject_file_over is not None):
             if _over(record.rows_quarantined, record.rows_read, limit):
-                raise ThresholdError(file.relative, record.rows_quarantined, record.rows_read, str(limit))
+                raise ThresholdError(
+                    file.relative, record.rows_quarantined, record.rows_read, str(limit)
+                )
 
     def _commit(
         self,
@@ -244,7 +248,11 @@ class Pipeline:
             if applied.loaded + applied.unchanged != expected:
                 raise ReconciliationError(
                     file.relative,
-                    {"expected": expected, "loaded": applied.loaded, "unchanged": applied.unchanged},
+                    {
+                        "expected": expected,
+                        "loaded": applied.loaded,
+                        "unchanged": applied.unchanged,
+                    },
                     f"target {output.target}",
                 )
             written[output.target] = written.get(output.target, 0) + applied.loaded
@@ -293,7 +301,9 @@ class Pipeline:
         return _result(record, [])
 
     def _reject(self, file: LandingFile, record: FileRecord, exc: FileError) -> FileResult:
-        destination = archive.rejected_path(self.project.path("rejected"), file.relative, file.sha256)
+        destination = archive.rejected_path(
+            self.project.path("rejected"), file.relative, file.sha256
+        )
         record.status, record.error, record.finished_at = "rejected", exc.message, now()
         record.rows_loaded = record.rows_unchanged = 0
         record.archive_path = str(destination)
@@ -335,9 +345,13 @@ def _reconcile(file: LandingFile, record: FileRecord) -> None:
         "rows_quarantined": record.rows_quarantined,
         "rows_duplicate": record.rows_duplicate,
     }
-    parts = record.rows_loaded + record.rows_unchanged + record.rows_quarantined + record.rows_duplicate
+    parts = (
+        record.rows_loaded + record.rows_unchanged + record.rows_quarantined + record.rows_duplicate
+    )
     if record.rows_loaded < 0 or parts != record.rows_read:
-        raise ReconciliationError(file.relative, counts, "read != loaded + unchanged + quarantined + duplicate")
+        raise ReconciliationError(
+            file.relative, counts, "read != loaded + unchanged + quarantined + duplicate"
+        )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -366,5 +380,3 @@ def run(project: Project, progress: Progress | None = None) -> RunResult:
     """Process every ready file of the project's landing folder."""
     with connect(project) as wh:
         return Pipeline(project, wh, progress).run()
-
-
