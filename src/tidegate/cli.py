@@ -298,6 +298,78 @@ def status(project: ProjectOption = Path("."), as_json: JsonOption = False) -> N
             )
 
 
+@app.command()
+def quarantine(
+    project: ProjectOption = Path("."),
+    source: Annotated[str | None, typer.Option(help="Only rows of this source.")] = None,
+    file: Annotated[str | None, typer.Option("--file", help="Only rows of this file id.")] = None,
+    rule: Annotated[str | None, typer.Option(help="Only rows failing this rule.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Include replayed rows.")] = False,
+    limit: Annotated[int, typer.Option(help="Rows to list.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Bad rows with their reasons, and counts by reason."""
+    from tidegate.warehouse import ledger
+
+    def fetch(wh: Any) -> list[Any]:
+        status = None if show_all else "open"
+        return ledger.list_quarantine(wh, source=source, file_id=file, status=status)
+
+    with handled():
+        found = [r for r in _with_ledger(project, fetch) if rule is None or _has_rule(r, rule)]
+        counts = _reason_counts(found)
+        if as_json:
+            rows = [
+                {**asdict(r), "reasons": json.loads(r.reasons), "record": json.loads(r.record)}
+                for r in found[:limit]
+            ]
+            _print_json({"total": len(found), "by_reason": counts, "rows": rows})
+            return
+        _print_quarantine(found, counts, limit)
+
+
+def _has_rule(record: Any, rule: str) -> bool:
+    return any(reason.get("rule") == rule for reason in json.loads(record.reasons))
+
+
+def _reason_counts(records: list[Any]) -> list[dict[str, Any]]:
+    counts: dict[tuple[str, str, str, str], int] = {}
+    for record in records:
+        for reason in json.loads(record.reasons):
+            key = (
+                record.source,
+                reason.get("rule") or "",
+                reason.get("column") or "",
+                reason.get("message") or "",
+            )
+            counts[key] = counts.get(key, 0) + 1
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    names = ("source", "rule", "column", "message")
+    return [{**dict(zip(names, key, strict=True)), "rows": n} for key, n in ordered]
+
+
+def _print_quarantine(found: list[Any], counts: list[dict[str, Any]], limit: int) -> None:
+    if not found:
+        out.print("the quarantine is empty")
+        return
+    summary = Table(title=f"quarantine: {len(found)} rows")
+    for name in ("source", "rule", "column", "message", "rows"):
+        summary.add_column(name, justify="right" if name == "rows" else "left")
+    for entry in counts:
+        summary.add_row(*(str(entry[k]) for k in ("source", "rule", "column", "message", "rows")))
+    out.print(summary)
+    sample = Table(title=f"first {min(limit, len(found))} rows")
+    for name in ("file_id", "row", "target", "reasons"):
+        sample.add_column(name)
+    for record in found[:limit]:
+        reasons = "; ".join(
+            f"{r.get('column') or '-'}={r.get('value')!r}: {r.get('message')}"
+            for r in json.loads(record.reasons)
+        )
+        sample.add_row(record.file_id, str(record.row), record.target or "-", reasons)
+    out.print(sample)
+
+
 def main() -> None:
     app()
 

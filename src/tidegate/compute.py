@@ -6,7 +6,6 @@ It hands the warehouse typed Arrow batches, streamed, never a whole file in memo
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -21,7 +20,7 @@ from tidegate.transform.mapping import REASONS, ROW
 from tidegate.warehouse import ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord
-from tidegate.warehouse.load import FILE_ID, LOADED_AT
+from tidegate.warehouse.load import FILE_ID, LOADED_AT, LoadContext
 
 BATCH_ROWS = 122_880
 
@@ -55,18 +54,14 @@ def column_types(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, e
 
 
 def target_rows(
-    con: duckdb.DuckDBPyConnection,
-    good: str,
-    target: TargetConfig,
-    file_id: str,
-    loaded_at: datetime,
+    con: duckdb.DuckDBPyConnection, good: str, target: TargetConfig, context: LoadContext
 ) -> pa.RecordBatchReader:
     """The good rows of one output in the target's column order, with lineage."""
     query = exp.select(
         *[col(name) for name in target.columns],
-        exp.alias_(lit(file_id), FILE_ID, quoted=True),
+        exp.alias_(lit(context.file_id), FILE_ID, quoted=True),
         col(ROW),
-        exp.alias_(exp.cast(lit(loaded_at), "timestamp"), LOADED_AT, quoted=True),
+        exp.alias_(exp.cast(lit(context.loaded_at), "timestamp"), LOADED_AT, quoted=True),
     ).from_(table(good))
     return reader(con, query)
 

@@ -26,23 +26,27 @@ from sqlglot import exp
 
 from tidegate import __version__, archive, compute
 from tidegate.config.models import Project, SourceConfig
+from tidegate.deliver import deliver
 from tidegate.discover import LandingFile, route, scan
 from tidegate.errors import (
     FileError,
     MissingColumnsError,
     ReconciliationError,
+    RoutingError,
     ThresholdError,
     TidegateError,
 )
+from tidegate.faults import checkpoint
 from tidegate.read import ReadResult, peek_columns, read_file
 from tidegate.transform import mapping
 from tidegate.transform.evaluate import Outcome, evaluate, set_file_values
 from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, RunRecord
-from tidegate.warehouse.load import LoadContext, apply, rows_of_file
+from tidegate.warehouse.load import LoadContext
 
 Progress = Callable[["FileResult"], None]
+Routed = str | RoutingError  # the file's source, or why it has none
 
 
 @dataclass
@@ -73,6 +77,28 @@ class RunResult:
         return all(f.status in ("loaded", "duplicate") for f in self.files)
 
 
+def source_ranks(project: Project) -> dict[str, int]:
+    """How deep each source sits in the reference graph: 0 for sources nobody waits on."""
+    feeds = {name: {o.target for o in s.outputs} for name, s in project.sources.items()}
+    needs = {
+        name: {ref.target for target in targets for ref in project.targets[target].references}
+        for name, targets in feeds.items()
+    }
+    ranks: dict[str, int] = {}
+
+    def depth(name: str, seen: frozenset[str]) -> int:
+        if name not in ranks:
+            providers = [
+                other for other, fed in feeds.items() if other not in seen and fed & needs[name]
+            ]
+            ranks[name] = 1 + max((depth(p, seen | {name}) for p in providers), default=-1)
+        return ranks[name]
+
+    for name in feeds:
+        depth(name, frozenset())
+    return ranks
+
+
 def now() -> datetime:
     """UTC wall time without tzinfo: every warehouse stores it the same way."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -97,16 +123,35 @@ class Pipeline:
             ledger.insert_run(self.wh, RunRecord(self.run_id, started, version=__version__))
         landing = self.project.path("landing")
         files = scan(landing, self.project.config.settle_seconds)
-        results = [self._one(file) for file in files]
+        results = [self._one(file, routed) for file, routed in self._in_dependency_order(files)]
         archive.remove_empty_folders(landing)
         self._finish_run(results)
         return RunResult(self.run_id, results)
 
-    def _one(self, file: LandingFile) -> FileResult:
+    def _route(self, file: LandingFile) -> str | RoutingError:
+        try:
+            return route(file, self.project.sources, self._peek)
+        except RoutingError as exc:
+            return exc
+
+    def _in_dependency_order(self, files: list[LandingFile]) -> list[tuple[LandingFile, Routed]]:
+        """Files of sources that others reference first (customers before transactions),
+        each source's files in path order."""
+        rank = source_ranks(self.project)
+        routed = [(file, self._route(file)) for file in files]
+        return sorted(
+            routed,
+            key=lambda pair: (
+                rank.get(pair[1], -1) if isinstance(pair[1], str) else -1,
+                pair[0].relative,
+            ),
+        )
+
+    def _one(self, file: LandingFile, routed: Routed) -> FileResult:
         if not self.wh.lock(file.sha256):
             return FileResult(file.name, file.relative, None, "skipped", error="another run has it")
         try:
-            result = self.process(file)
+            result = self.process(file, routed)
         finally:
             self.wh.unlock(file.sha256)
         if self.progress:
@@ -127,19 +172,22 @@ class Pipeline:
 
     # -- one file ---------------------------------------------------------------------
 
-    def process(self, file: LandingFile) -> FileResult:
+    def process(self, file: LandingFile, routed: Routed) -> FileResult:
         """Load one file, or reject it; never half of it."""
         earlier = ledger.files_with_hash(self.wh, file.sha256)
-        pending = [f for f in earlier if f.path == file.relative and _archive_missing(f)]
+        pending = [f for f in earlier if f.path == file.relative and self._archive_missing(f)]
         if pending:
             return self._finish_move(file, pending[0])
         if any(f.status == "loaded" for f in earlier):
             return self._duplicate(file, earlier)
         record = self._record(file, None, "loaded")
         try:
-            record.source = route(file, self.project.sources, self._peek)
+            if isinstance(routed, RoutingError):
+                raise routed
+            record.source = routed
             source = self.project.sources[record.source]
             result = read_file(self.con, file.path, source.read, source.format)
+            checkpoint("read")
             return self._load(file, record, source, result)
         except ReconciliationError as exc:
             return self._fail(record, str(exc))
@@ -185,7 +233,9 @@ class Pipeline:
         record.rows_duplicate = outcome.rows_duplicate
         self._check_threshold(file, source, record)
         self._commit(file, record, source, read, outcome)
+        checkpoint("committed")
         self._archive(file, record)
+        checkpoint("archived")
         return _result(record, new)
 
     def _new_columns(self, name: str, source: SourceConfig, read: ReadResult) -> list[str]:
@@ -225,7 +275,9 @@ class Pipeline:
         """Raw layer, targets, quarantine and the ledger row, in one transaction, verified."""
         assert record.source is not None
         loaded_at = now()
-        record.archive_path = str(self._archive_destination(file, record.source, loaded_at))
+        record.archive_path = self._stored(
+            self._archive_destination(file, record.source, loaded_at)
+        )
         with self.wh.transaction():
             if self.project.config.keep_raw:
                 compute.write_raw(self.con, self.wh, record.source, read, record.file_id)
@@ -233,42 +285,16 @@ class Pipeline:
             compute.write_quarantine(self.con, self.wh, record, read, outcome)
             record.finished_at = now()
             ledger.insert_file(self.wh, record)
+            checkpoint("commit")
 
     def _apply_outputs(
         self, file: LandingFile, record: FileRecord, outcome: Outcome, loaded_at: datetime
     ) -> None:
-        written: dict[str, int] = {}
-        primary_unchanged = 0
-        for index, (output, good) in enumerate(outcome.outputs):
-            target = self.project.targets[output.target]
-            expected = compute.count(self.con, good)
-            rows = compute.target_rows(self.con, good, target, record.file_id, loaded_at)
-            context = LoadContext(record.file_id, loaded_at, effective_at=loaded_at)
-            applied = apply(self.wh, output.target, target, rows, context)
-            if applied.loaded + applied.unchanged != expected:
-                raise ReconciliationError(
-                    file.relative,
-                    {
-                        "expected": expected,
-                        "loaded": applied.loaded,
-                        "unchanged": applied.unchanged,
-                    },
-                    f"target {output.target}",
-                )
-            written[output.target] = written.get(output.target, 0) + applied.loaded
-            if index == 0 and not output.unnest:
-                primary_unchanged = applied.unchanged
-        for name, count in written.items():
-            in_warehouse = rows_of_file(self.wh, name, record.file_id)
-            if in_warehouse != count:
-                raise ReconciliationError(
-                    file.relative,
-                    {"written": count, "in_warehouse": in_warehouse},
-                    f"rows of target {name} carrying file {record.file_id}",
-                )
-        record.rows_unchanged = primary_unchanged
+        context = LoadContext(record.file_id, loaded_at, effective_at=loaded_at)
+        done = deliver(self.con, self.wh, self.project, outcome, context, file.relative)
+        record.rows_unchanged = done.unchanged
         record.rows_loaded = (
-            record.rows_read - record.rows_quarantined - record.rows_duplicate - primary_unchanged
+            record.rows_read - record.rows_quarantined - record.rows_duplicate - done.unchanged
         )
         _reconcile(file, record)
 
@@ -278,9 +304,26 @@ class Pipeline:
         root = self.project.path("archive")
         return archive.archive_path(root, source, file.relative, file.sha256, when)
 
+    def _stored(self, path: Path) -> str:
+        """Paths in the ledger are relative to the project, so a project can move."""
+        root = self.project.root.resolve()
+        resolved = path.resolve()
+        return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(path)
+
+    def _resolved(self, stored: str) -> Path:
+        path = Path(stored)
+        return path if path.is_absolute() else self.project.root / path
+
+    def _archive_missing(self, record: FileRecord) -> bool:
+        return (
+            record.status in ("loaded", "duplicate")
+            and record.archive_path is not None
+            and not self._resolved(record.archive_path).exists()
+        )
+
     def _archive(self, file: LandingFile, record: FileRecord) -> None:
         assert record.archive_path is not None
-        archive.move(file.path, Path(record.archive_path))
+        archive.move(file.path, self._resolved(record.archive_path))
 
     def _finish_move(self, file: LandingFile, record: FileRecord) -> FileResult:
         """The file was committed but a crash kept it in landing: move it now."""
@@ -291,9 +334,8 @@ class Pipeline:
         original = next(f for f in earlier if f.status == "loaded")
         record = self._record(file, original.source, "duplicate")
         record.duplicate_of = original.file_id
-        record.archive_path = str(
-            self._archive_destination(file, original.source or "_unrouted", record.started_at)
-        )
+        destination = self._archive_destination(file, original.source or "", record.started_at)
+        record.archive_path = self._stored(destination)
         record.finished_at = now()
         with self.wh.transaction():
             ledger.insert_file(self.wh, record)
@@ -306,7 +348,7 @@ class Pipeline:
         )
         record.status, record.error, record.finished_at = "rejected", exc.message, now()
         record.rows_loaded = record.rows_unchanged = 0
-        record.archive_path = str(destination)
+        record.archive_path = self._stored(destination)
         with self.wh.transaction():
             ledger.insert_file(self.wh, record)
         archive.move(file.path, destination)
@@ -320,14 +362,6 @@ class Pipeline:
         with self.wh.transaction():
             ledger.insert_file(self.wh, record)
         return _result(record, [])
-
-
-def _archive_missing(record: FileRecord) -> bool:
-    return (
-        record.status in ("loaded", "duplicate")
-        and record.archive_path is not None
-        and not Path(record.archive_path).exists()
-    )
 
 
 def _over(bad: int, total: int, limit: str | int) -> bool:

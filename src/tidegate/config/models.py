@@ -8,6 +8,7 @@ file and line.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -107,11 +108,42 @@ class ColumnSpec(Strict):
         return value
 
 
+class HistoryColumns(Strict):
+    """Names of the columns tidegate adds to a merge or scd2 target."""
+
+    valid_from: str = "_valid_from"
+    valid_to: str = "_valid_to"
+    is_current: str = "_is_current"
+    is_deleted: str = "_is_deleted"  # the version ended because its key left a full snapshot
+    row_hash: str = "_row_hash"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> HistoryColumns:
+        names = [name.lower() for name in self.model_dump().values()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"history column names must differ, got {self.model_dump()}")
+        return self
+
+
 class HistoryConfig(Strict):
     track: Literal["all"] | list[str] = "all"
     deletes: Literal["ignore", "invalidate"] = "ignore"
     effective: str = "run_time"  # run_time | file_mtime | name:<regex> | column:<name>
     valid_to_open: str | None = None  # far-future date for the current version; NULL if unset
+    columns: HistoryColumns = HistoryColumns()
+
+    @field_validator("valid_to_open")
+    @classmethod
+    def _is_timestamp(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(
+                    f"expected a date or timestamp like '9999-12-31', got {value!r}"
+                ) from None
+            return value.strip()
+        return value
 
 
 class Reference(Strict):

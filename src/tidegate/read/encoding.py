@@ -86,7 +86,9 @@ def detect(sample: bytes, complete: bool) -> Encoding:
 def guess(sample: bytes, prefer_western: bool = True) -> str:
     """A legacy encoding for bytes that are not UTF-8 (charset-normalizer, Western first)."""
     best = from_bytes(sample).best()
-    western = from_bytes(sample, cp_isolation=[WESTERN], threshold=1.0).best() if prefer_western else None
+    western = (
+        from_bytes(sample, cp_isolation=[WESTERN], threshold=1.0).best() if prefer_western else None
+    )
     if western is not None and (
         best is None
         or best.coherence < MIN_COHERENCE

@@ -123,4 +123,3 @@ def _head(path: Path) -> bytes:
     except (OSError, EOFError, zlib.error) as exc:
         raise ReadError(str(path), f"cannot read the file: {exc}") from exc
     return head
-

@@ -107,7 +107,8 @@ def data_member(path: Path) -> str:
     data = [name for name in names if _is_data_member(name)]
     if len(data) != 1:
         raise ReadError(
-            str(path), f"a zip must hold exactly one data file; it holds {len(data)}: {data or names}"
+            str(path),
+            f"a zip must hold exactly one data file; it holds {len(data)}: {data or names}",
         )
     return data[0]
 
@@ -124,7 +125,11 @@ def member_head(path: Path, member: str, size: int = SAMPLE) -> bytes:
 def _extract(path: Path, member: str, workdir: Path) -> Path:
     dest = workdir / PurePosixPath(member).name
     try:
-        with zipfile.ZipFile(path) as archive, archive.open(member) as stream, dest.open("wb") as out:
+        with (
+            zipfile.ZipFile(path) as archive,
+            archive.open(member) as stream,
+            dest.open("wb") as out,
+        ):
             shutil.copyfileobj(stream, out)
     except (zipfile.BadZipFile, *_STREAM_ERRORS) as exc:
         raise ReadError(str(path), f"cannot extract {member!r} from the zip: {exc}") from exc

@@ -22,7 +22,8 @@ def adapter_class(kind: str) -> type[Warehouse]:
         module_name, _, class_name = ADAPTERS[kind].partition(":")
     except KeyError:
         raise ConfigError(
-            "tidegate.yml", f"warehouse type {kind!r} is not available; use one of {sorted(ADAPTERS)}"
+            "tidegate.yml",
+            f"warehouse type {kind!r} is not available; use one of {sorted(ADAPTERS)}",
         ) from None
     cls: type[Warehouse] = getattr(importlib.import_module(module_name), class_name)
     return cls

@@ -7,19 +7,24 @@ adapter's dialect. Driver errors are translated into ``tidegate.errors`` in ``_t
 
 from __future__ import annotations
 
+import hashlib
+import random
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
 from sqlglot import exp
 
 from tidegate.config.models import WarehouseConfig
-from tidegate.sql import col, create_table, ident, lit, table
+from tidegate.errors import TransientWarehouseError
+from tidegate.sql import col, column_defs, create_table, ident, lit, table
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
 
 
 class Warehouse(ABC):
@@ -141,6 +146,54 @@ class Warehouse(ABC):
         Streams: never holds the whole input in memory. Returns the rows written.
         """
 
+    # -- staging ----------------------------------------------------------------------
+
+    # Where this session's temporary tables live (PostgreSQL: ``pg_temp``).
+    TEMP_SCHEMA: ClassVar[str] = "temp"
+
+    def temp_table(self, name: str) -> exp.Table:
+        """A session-private table; dropped at the latest when the connection closes."""
+        return table(name, self.TEMP_SCHEMA)
+
+    def drop_temp(self, name: str) -> None:
+        self.execute(exp.Drop(this=self.temp_table(name), kind="TABLE", exists=True))
+
+    def create_temp(self, name: str, query: exp.Query) -> exp.Table:
+        """``CREATE TEMPORARY TABLE name AS query``, replacing an earlier one."""
+        self.drop_temp(name)
+        temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
+        into = self.temp_table(name)
+        self.execute(exp.Create(this=into, kind="TABLE", expression=query, properties=temporary))
+        return into
+
+    def stage(
+        self,
+        name: str,
+        columns: Sequence[tuple[str, exp.DataType]],
+        batches: pa.RecordBatchReader,
+    ) -> exp.Table:
+        """Write the batches to a new temporary table of these columns; returns the table."""
+        self.drop_temp(name)
+        temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
+        into = self.temp_table(name)
+        schema = exp.Schema(this=into, expressions=column_defs(columns))
+        self.execute(exp.Create(this=schema, kind="TABLE", properties=temporary))
+        self.write_arrow(name, self.TEMP_SCHEMA, batches)
+        return into
+
+    def ensure_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:
+        """``CREATE INDEX IF NOT EXISTS``; ``index`` is shortened to fit identifier limits."""
+        params = exp.IndexParameters(columns=[col(c) for c in columns])
+        named = ident(self.index_name(index))
+        node = exp.Index(this=named, table=table(name, schema), params=params)
+        self.execute(exp.Create(this=node, kind="INDEX", exists=True))
+
+    def index_name(self, name: str) -> str:
+        if len(name) <= self.MAX_IDENTIFIER_LENGTH:
+            return name
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        return f"{name[: self.MAX_IDENTIFIER_LENGTH - 9]}_{digest}"
+
     def lock(self, key: str) -> bool:
         """Take a session lock on ``key`` (a file's content hash); False if another run has it.
 
@@ -149,4 +202,31 @@ class Warehouse(ABC):
         return True
 
     def unlock(self, key: str) -> None:
+        return None
+
+    # -- retries ----------------------------------------------------------------------
+
+    RETRY_ATTEMPTS: ClassVar[int] = 4
+    RETRY_DELAY_SECONDS: ClassVar[float] = 0.5
+
+    def retry(self, work: Callable[[], T], attempts: int | None = None) -> T:
+        """Run ``work``; after a transient error, recover and run it again, waiting longer.
+
+        ``work`` should be one whole transaction (a file with its ledger row), so that every
+        attempt starts from nothing; it should re-read what it depends on (the ledger), since
+        another run may have acted in between. The last error is raised when all attempts fail.
+        """
+        for attempt in range(1, attempts or self.RETRY_ATTEMPTS):
+            try:
+                return work()
+            except TransientWarehouseError:
+                time.sleep(self.RETRY_DELAY_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+                self.recover()
+        return work()
+
+    def recover(self) -> None:
+        """Make the connection usable again after a transient error.
+
+        Embedded warehouses keep their connection; server adapters reconnect when it was lost.
+        """
         return None

@@ -168,3 +168,22 @@ def next_file_id(wh: Warehouse, sha256: str) -> str:
     """``sha256[:16]`` for the first delivery of a content, then ``-2``, ``-3``..."""
     seen = len(files_with_hash(wh, sha256))
     return sha256[:16] if seen == 0 else f"{sha256[:16]}-{seen + 1}"
+
+
+def list_quarantine(
+    wh: Warehouse,
+    *,
+    source: str | None = None,
+    file_id: str | None = None,
+    status: str | None = "open",
+    limit: int | None = None,
+) -> list[QuarantineRecord]:
+    """Quarantined rows, oldest first, filtered by source, file and status."""
+    query = _select(QuarantineRecord, QUARANTINE, wh)
+    for name, value in (("source", source), ("file_id", file_id), ("status", status)):
+        if value is not None:
+            query = query.where(col(name).eq(lit(value)))
+    query = query.order_by(col("file_id"), col("row"))
+    if limit is not None:
+        query = query.limit(limit)
+    return [QuarantineRecord(*row) for row in wh.execute(query)]

@@ -1,0 +1,334 @@
+"""JSON documents and JSON Lines: one row per object.
+
+Top-level scalar fields become VARCHAR (JSON text for numbers and booleans, the string
+itself for strings); a field holding an object or array anywhere in the file becomes
+DuckDB ``JSON``, so mappings can use json functions and unnest. Keys are unioned across
+records, in order of first appearance.
+
+A document is an array of objects, a single object, or holds the records at the
+``records`` path. JSON Lines are read as lines of text first so that a line which is not
+JSON becomes a bad record instead of failing the file.
+"""
+
+from __future__ import annotations
+
+import json as pyjson
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlglot import exp
+
+from tidegate.config.models import ReadOptions
+from tidegate.errors import EmptyFileError, ReadError
+from tidegate.read.lines import Reject
+from tidegate.read.names import column_names
+from tidegate.read.result import ROW, BadRecord, ReadResult
+from tidegate.read.source import Source
+from tidegate.read.tables import count, create_temp_table, drop, number_rows, run, scratch_name
+from tidegate.read.text import Text, prepare
+from tidegate.sql import col, table
+
+# No valid JSON line holds these control bytes, so a line is never split into fields.
+LINE_DELIMITER = "\x01\x02\x03\x04"
+MAX_LINE = 1 << 26
+PEEK_RECORDS = 1000
+JSON_WHITESPACE = " \t\r\n"
+NESTED = ("OBJECT", "ARRAY")
+LINE = "_line"
+TEXT = "_text"
+DOC = "_j"
+
+
+def read(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    options: ReadOptions,
+    fmt: str,
+    table_name: str,
+    workdir: Path,
+) -> ReadResult:
+    """Read the records into ``table_name``; see the module docstring."""
+    text = prepare(source, options.encoding, workdir)
+    records, good = scratch_name("records"), scratch_name("objects")
+    try:
+        if fmt == "jsonl":
+            _lines(con, text, records)
+        else:
+            _document(con, text, options.records, records)
+        bad = _split(con, records, good)
+        keys = _keys(con, good)
+        names = column_names([key for key, _ in keys])
+        _project(con, good, table_name, keys, names)
+    finally:
+        drop(con, records, good)
+    rows = count(con, table_name)
+    if rows + len(bad) == 0:
+        drop(con, table_name)
+        raise EmptyFileError(text.label)
+    return ReadResult(table_name, names, rows, bad, fmt, text.encoding.name, {})
+
+
+def peek(source: Source, options: ReadOptions, fmt: str, workdir: Path) -> list[str]:
+    """Keys of the first records only."""
+    text = prepare(source, options.encoding, workdir, transcode=fmt != "jsonl")
+    if fmt == "jsonl":
+        objects = [_object(line) for line in text.head.splitlines()[:PEEK_RECORDS]]
+        return column_names(_union([o for o in objects if o is not None]))
+    with duckdb.connect() as con:
+        records = scratch_name("records")
+        _document(con, text, options.records, records)
+        query = exp.select(col(TEXT)).from_(table(records)).order_by(col(ROW)).limit(PEEK_RECORDS)
+        objects = [_object(str(row[0])) for row in run(con, query)]
+    return column_names(_union([o for o in objects if o is not None]))
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _lines(con: duckdb.DuckDBPyConnection, text: Text, records: str) -> None:
+    """Every non-blank line is a record; ``_line`` is its physical line number."""
+    lines = scratch_name("lines")
+    errors, scans = scratch_name("rejects"), scratch_name("scans")
+    run(con, create_temp_table(lines, [(TEXT, "VARCHAR")]))
+    try:
+        relation = con.read_csv(
+            str(text.source.path),
+            header=False,
+            columns={TEXT: "VARCHAR"},
+            delimiter=LINE_DELIMITER,
+            quotechar="",
+            escapechar="",
+            compression=text.source.compression,
+            auto_detect=False,
+            max_line_size=MAX_LINE,
+            force_not_null=[TEXT],
+            store_rejects=True,
+            rejects_table=errors,
+            rejects_scan=scans,
+        )
+        row = duckdb.lit(None).cast(duckdb.sqltypes.BIGINT).alias(ROW)
+        relation.select(row, duckdb.StarExpression()).insert_into(lines)
+        rejected = _rejected_lines(con, errors)
+        # Lines read are numbered around the rejected ones; those join them as text.
+        number_rows(con, lines, [r.line for r in rejected])
+        for reject in rejected:
+            con.execute(
+                exp.insert(exp.values([(exp.Placeholder(), exp.Placeholder())]), table(lines)).sql(
+                    "duckdb"
+                ),
+                [reject.line, reject.raw],
+            )
+        _number_records(con, lines, records)
+    finally:
+        drop(con, lines, errors, scans)
+
+
+def _rejected_lines(con: duckdb.DuckDBPyConnection, errors: str) -> list[Reject]:
+    query = (
+        exp.select(col("line"), col("line_byte_position"), col("csv_line"))
+        .distinct()
+        .from_(table(errors))
+    )
+    return [
+        Reject.of(int(line), int(position), str(raw or ""), (), ())
+        for line, position, raw in run(con, query)
+    ]
+
+
+def _number_records(con: duckdb.DuckDBPyConnection, lines: str, records: str) -> None:
+    """Blank lines are not records: number the others in line order."""
+    ordinal = exp.Window(
+        this=exp.RowNumber(), order=exp.Order(expressions=[exp.Ordered(this=col(ROW))])
+    )
+    query = (
+        exp.select(
+            exp.alias_(ordinal, ROW, quoted=True),
+            exp.alias_(col(ROW), LINE, quoted=True),
+            col(TEXT),
+        )
+        .from_(table(lines))
+        .where(
+            exp.Trim(this=col(TEXT), expression=exp.Literal.string(JSON_WHITESPACE)).neq(
+                exp.Literal.string("")
+            )
+        )
+    )
+    run(
+        con,
+        exp.Create(this=table(records), kind="TABLE", expression=query, properties=_temporary()),
+    )
+
+
+def _document(con: duckdb.DuckDBPyConnection, text: Text, path: str | None, records: str) -> None:
+    """The elements of the top-level array, the single object, or what ``path`` holds."""
+    shape = "array" if text.head.lstrip().startswith("[") and path is None else "unstructured"
+    reader = exp.Table(
+        this=exp.Anonymous(
+            this="read_json_objects",
+            expressions=[
+                exp.Placeholder(),
+                exp.PropertyEQ(this=exp.to_identifier("format"), expression=exp.Placeholder()),
+                exp.PropertyEQ(this=exp.to_identifier("compression"), expression=exp.Placeholder()),
+            ],
+        )
+    )
+    params: list[Any] = [str(text.source.path), shape, text.source.compression]
+    value: exp.Expression = col("json")
+    if path is not None:
+        value = _at_path(con, text, reader, params, path)
+    run(con, create_temp_table(records, [(LINE, "BIGINT"), (TEXT, "VARCHAR")]))
+    query = exp.select(exp.null(), exp.null(), exp.cast(value, "VARCHAR")).from_(reader)
+    con.execute(exp.insert(query, table(records)).sql("duckdb"), params)
+    number_rows(con, records, [])
+
+
+def _at_path(
+    con: duckdb.DuckDBPyConnection, text: Text, reader: exp.Table, params: list[Any], path: str
+) -> exp.Expression:
+    """``unnest`` of the list at the records path (a lone object there is one record)."""
+    where = path if path.startswith(("$", "/")) else f"$.{path}"
+    found = exp.func("json_extract", col("json"), exp.Placeholder())
+    kinds = run(con, exp.select(exp.func("json_type", found)).from_(reader), [where, *params])
+    if not kinds or kinds[0][0] is None:
+        raise ReadError(text.label, f"read.records: nothing at {path!r} in the document")
+    params.insert(0, where)
+    if kinds[0][0] != "ARRAY":
+        return found
+    return exp.Unnest(expressions=[exp.cast(found, exp.DataType.build("JSON[]", dialect="duckdb"))])
+
+
+def _temporary() -> exp.Properties:
+    return exp.Properties(expressions=[exp.TemporaryProperty()])
+
+
+# --------------------------------------------------------------------------- objects
+
+
+def _split(con: duckdb.DuckDBPyConnection, records: str, good: str) -> list[BadRecord]:
+    """Objects go to ``good`` as JSON; anything else is a bad record."""
+    kind = exp.Case(
+        ifs=[
+            exp.If(
+                this=exp.func("json_valid", col(TEXT)),
+                true=exp.func("json_type", exp.cast(col(TEXT), "JSON")),
+            )
+        ]
+    )
+    typed = exp.select(
+        col(ROW), col(LINE), col(TEXT), exp.alias_(kind, "_kind", quoted=True)
+    ).from_(table(records))
+    objects = (
+        exp.select(col(ROW), exp.alias_(exp.cast(col(TEXT), "JSON"), DOC, quoted=True))
+        .from_(exp.alias_(exp.Subquery(this=typed), "t"))
+        .where(col("_kind").eq(exp.Literal.string("OBJECT")))
+    )
+    run(
+        con, exp.Create(this=table(good), kind="TABLE", expression=objects, properties=_temporary())
+    )
+    others = (
+        exp.select(col(ROW), col(LINE), col(TEXT), col("_kind"))
+        .from_(exp.alias_(exp.Subquery(this=typed), "t"))
+        .where(
+            exp.or_(col("_kind").is_(exp.null()), col("_kind").neq(exp.Literal.string("OBJECT")))
+        )
+        .order_by(col(ROW))
+    )
+    return [_bad(int(r), line, str(raw), kind) for r, line, raw, kind in run(con, others)]
+
+
+def _bad(row: int, line: int | None, raw: str, kind: str | None) -> BadRecord:
+    if kind is not None:
+        return BadRecord(row, line, f"expected a JSON object, found {kind.lower()}", raw)
+    try:
+        pyjson.loads(raw)
+        why = "not valid JSON"
+    except ValueError as exc:
+        why = f"not valid JSON: {exc}"
+    return BadRecord(row, line, why, raw)
+
+
+def _keys(con: duckdb.DuckDBPyConnection, good: str) -> list[tuple[str, bool]]:
+    """(key, holds an object or array somewhere), in order of first appearance."""
+    each = exp.Table(
+        this=exp.Anonymous(this="json_each", expressions=[col(DOC, "o")]),
+        alias=exp.TableAlias(this=exp.to_identifier("e")),
+    )
+    nested = exp.func(
+        "bool_or",
+        exp.In(this=col("type", "e"), expressions=[exp.Literal.string(k) for k in NESTED]),
+    )
+    query = (
+        exp.select(col("key", "e"), exp.alias_(nested, "nested"))
+        .from_(exp.alias_(table(good), "o"))
+        .join(each)
+        .group_by(col("key", "e"))
+        .order_by(
+            exp.func("min", col(ROW, "o")), exp.func("arg_min", col("id", "e"), col(ROW, "o"))
+        )
+    )
+    return [(str(key), bool(is_nested)) for key, is_nested in run(con, query)]
+
+
+def _project(
+    con: duckdb.DuckDBPyConnection,
+    good: str,
+    table_name: str,
+    keys: Sequence[tuple[str, bool]],
+    names: Sequence[str],
+) -> None:
+    """One column per key: text for scalars, JSON for keys that hold nested values."""
+    run(
+        con,
+        create_temp_table(
+            table_name,
+            [
+                (n, "JSON" if nested else "VARCHAR")
+                for n, (_, nested) in zip(names, keys, strict=True)
+            ],
+        ),
+    )
+    scalars = [key for key, nested in keys if not nested]
+    structured = [key for key, nested in keys if nested]
+    inner = exp.select(
+        col(ROW),
+        exp.alias_(exp.func("json_extract_string", col(DOC), _pointers(scalars)), "s", quoted=True),
+        exp.alias_(exp.func("json_extract", col(DOC), _pointers(structured)), "n", quoted=True),
+    ).from_(table(good))
+    picked: list[exp.Expression] = []
+    for key, nested in keys:
+        position = (structured if nested else scalars).index(key) + 1
+        picked.append(
+            exp.Anonymous(
+                this="list_extract",
+                expressions=[col("n" if nested else "s"), exp.Literal.number(position)],
+            )
+        )
+    query = (
+        exp.select(col(ROW), *picked)
+        .from_(exp.alias_(exp.Subquery(this=inner), "x"))
+        .order_by(col(ROW))
+    )
+    run(con, exp.insert(query, table(table_name)))
+
+
+def _pointers(keys: Sequence[str]) -> exp.Expression:
+    """JSON Pointers (RFC 6901), which need no quoting rules beyond ``~`` and ``/``."""
+    escaped = ["/" + key.replace("~", "~0").replace("/", "~1") for key in keys]
+    return exp.cast(exp.Array(expressions=[exp.Literal.string(p) for p in escaped]), "VARCHAR[]")
+
+
+def _object(line: str) -> dict[str, Any] | None:
+    try:
+        value = pyjson.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _union(objects: Sequence[dict[str, Any]]) -> list[str]:
+    keys: dict[str, None] = {}
+    for value in objects:
+        keys.update(dict.fromkeys(value))
+    return list(keys)

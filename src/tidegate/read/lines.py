@@ -1,0 +1,146 @@
+"""Where a rejected CSV record sits: its ordinal among the records and its physical line.
+
+DuckDB numbers a rejected record by counting records *and blank lines* from the top of
+the file (header and skipped rows included) and gives the byte where its text begins.
+Blank lines are not records, so when one precedes a rejected record the count is redone
+with Python's csv module, which sees blank lines as empty rows; otherwise one pass over
+the bytes counting newlines suffices.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+CHUNK = 1 << 20
+BLANK_LINES = (b"\n\n", b"\r\r", b"\n\r\n")
+NEWLINES = "\r\n"
+
+Opener = Callable[[], BinaryIO]
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One rejected record as DuckDB reported it, its errors gathered."""
+
+    line: int
+    offset: int
+    raw: str
+    errors: tuple[str, ...]
+    messages: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls,
+        line: int,
+        line_byte_position: int,
+        raw: str,
+        errors: Sequence[str],
+        messages: Sequence[str],
+    ) -> Reject:
+        """DuckDB's position is 1-based and its text may begin with the newlines before it."""
+        text = raw.lstrip(NEWLINES)
+        offset = max(0, line_byte_position - 1) + len(raw) - len(text)
+        return cls(line, offset, text.rstrip(NEWLINES), tuple(errors), tuple(messages))
+
+
+@dataclass(frozen=True)
+class Place:
+    row: int
+    line: int | None
+
+
+def locate(
+    opener: Opener,
+    rejects: Sequence[Reject],
+    first_line: int,
+    newline: str,
+    reader_options: Mapping[str, Any],
+) -> dict[int, Place]:
+    """Ordinal and physical line of each reject, keyed by DuckDB's line number.
+
+    ``first_line`` is DuckDB's number of the first data record (skipped rows + header + 1).
+    """
+    if not rejects:
+        return {}
+    physical, blank = _scan_bytes(opener, [r.offset for r in rejects], newline)
+    places = {r.line: Place(r.line - first_line + 1, physical.get(r.offset)) for r in rejects}
+    if blank:
+        try:
+            places.update(_scan_records(opener, set(places), first_line, reader_options))
+        except csv.Error:
+            pass  # a record Python cannot parse: keep DuckDB's count
+    return places
+
+
+def _scan_bytes(
+    opener: Opener, offsets: Sequence[int], newline: str
+) -> tuple[dict[int, int], bool]:
+    """Physical line of each offset, and whether a blank line may precede the last one."""
+    mark = b"\r" if newline == "\r" else b"\n"
+    targets = sorted(set(offsets))
+    last = targets[-1]
+    lines: dict[int, int] = {}
+    base = count = 0
+    tail = b""
+    blank = False
+    with opener() as stream:
+        while base <= last and (chunk := stream.read(CHUNK)):
+            end = base + len(chunk)
+            for target in targets:
+                if base <= target < end:
+                    lines[target] = count + chunk.count(mark, 0, target - base) + 1
+            window = (tail + chunk)[: len(tail) + last - base]
+            blank = blank or (base == 0 and chunk[:1] in (b"\n", b"\r"))
+            blank = blank or any(pattern in window for pattern in BLANK_LINES)
+            count += chunk.count(mark)
+            tail, base = chunk[-2:], end
+    return lines, blank
+
+
+def _scan_records(
+    opener: Opener, wanted: set[int], first_line: int, reader_options: Mapping[str, Any]
+) -> dict[int, Place]:
+    """Walk the records with Python's csv module: blank lines come back as empty rows."""
+    places: dict[int, Place] = {}
+    last = max(wanted)
+    blanks = 0
+    with opener() as stream, _unlimited_fields():
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+        reader = csv.reader(text, **reader_options)
+        consumed = 0
+        for index, record in enumerate(reader, start=1):
+            if index in wanted:
+                places[index] = Place(index - first_line + 1 - blanks, consumed + 1)
+            if not record and index >= first_line:
+                blanks += 1
+            consumed = reader.line_num
+            if index >= last:
+                break
+    return places
+
+
+def field_count(raw: str, reader_options: Mapping[str, Any]) -> int | None:
+    """How many fields a record's text holds, or None if it does not parse."""
+    try:
+        with _unlimited_fields():
+            record = next(csv.reader(io.StringIO(raw, newline=""), **reader_options), [])
+    except csv.Error:
+        return None
+    return len(record)
+
+
+@contextmanager
+def _unlimited_fields() -> Iterator[None]:
+    """csv refuses fields over 128 KiB by default; DuckDB does not."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)

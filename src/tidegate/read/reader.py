@@ -1,0 +1,75 @@
+"""One entry point per question (read a file, peek at its columns); one module per format."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from tidegate.config.models import ReadOptions
+from tidegate.errors import FileError, ReadError
+from tidegate.read import csv, excel, json, parquet
+from tidegate.read.formats import source_format
+from tidegate.read.result import ReadResult
+from tidegate.read.source import Source, open_source
+
+Reader = Callable[[duckdb.DuckDBPyConnection, Source, ReadOptions, str, str, Path], ReadResult]
+Peeker = Callable[[Source, ReadOptions, str, Path], list[str]]
+
+READERS: dict[str, tuple[Reader, Peeker]] = {
+    "csv": (csv.read, csv.peek),
+    "tsv": (csv.read, csv.peek),
+    "json": (json.read, json.peek),
+    "jsonl": (json.read, json.peek),
+    "parquet": (parquet.read, parquet.peek),
+    "xlsx": (excel.read, excel.peek),
+}
+
+
+def read_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    options: ReadOptions,
+    fmt: str = "auto",
+    table: str = "_tg_read",
+) -> ReadResult:
+    """Read ``path`` into the TEMP table ``table`` of ``con`` (replacing it).
+
+    Raises ``EmptyFileError`` for a file without records and ``ReadError`` for one that
+    cannot be read; bad records of a readable file are in ``ReadResult.bad``.
+    """
+    with tempfile.TemporaryDirectory(prefix="tidegate-read-") as scratch:
+        workdir = Path(scratch)
+        source = open_source(Path(path), workdir)
+        kind = source_format(source, fmt)
+        with _translated(source):
+            return READERS[kind][0](con, source, options, kind, table, workdir)
+
+
+def peek_columns(path: Path, options: ReadOptions, fmt: str = "auto") -> list[str]:
+    """The column names a read would give, from the header or first records only."""
+    with tempfile.TemporaryDirectory(prefix="tidegate-peek-") as scratch:
+        workdir = Path(scratch)
+        source = open_source(Path(path), workdir)
+        kind = source_format(source, fmt)
+        with _translated(source):
+            return READERS[kind][1](source, options, kind, workdir)
+
+
+@contextmanager
+def _translated(source: Source) -> Iterator[None]:
+    """DuckDB and decoder failures become ``ReadError`` naming the file, in this one place."""
+    try:
+        yield
+    except FileError:
+        raise
+    except (duckdb.Error, UnicodeError, OSError, ValueError) as exc:
+        raise ReadError(source.label, _message(exc)) from exc
+
+
+def _message(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()
+    return first[0] if first else type(exc).__name__

@@ -1,0 +1,145 @@
+"""The SQL the reading room runs on its own temp tables, built with sqlglot.
+
+>>> create_temp_table("_tg_read", [("Name", "VARCHAR")]).sql("duckdb")
+'CREATE OR REPLACE TEMPORARY TABLE "_tg_read" ("_row" BIGINT, "Name" TEXT)'
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from tidegate.read.result import ROW
+from tidegate.sql import col, column_defs, table
+
+DIALECT = "duckdb"
+ROWID = exp.column("rowid")
+# Up to this many runs of good rows between bad ones are numbered one range update each
+# (DuckDB prunes by rowid, so each is cheap); past it one ASOF join numbers them all.
+MAX_RANGE_UPDATES = 256
+
+
+def run(
+    con: duckdb.DuckDBPyConnection, query: exp.Expression, params: Sequence[Any] = ()
+) -> list[tuple[Any, ...]]:
+    """Execute one statement and fetch what it returns."""
+    return con.execute(query.sql(dialect=DIALECT), list(params)).fetchall()
+
+
+def scratch_name(kind: str) -> str:
+    """A temp table name no other read uses."""
+    return f"_tg_{kind}_{uuid.uuid4().hex[:12]}"
+
+
+def create_temp_table(name: str, columns: Sequence[tuple[str, str]]) -> exp.Create:
+    """``CREATE OR REPLACE TEMP TABLE name (_row BIGINT, <columns>)``."""
+    defs = [(ROW, exp.DataType.build("BIGINT"))] + [
+        (column, exp.DataType.build(kind, dialect=DIALECT)) for column, kind in columns
+    ]
+    return exp.Create(
+        this=exp.Schema(this=table(name), expressions=column_defs(defs)),
+        kind="TABLE",
+        replace=True,
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+    )
+
+
+def drop(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    for name in names:
+        run(con, exp.Drop(tables=[table(name)], kind="TABLE", exists=True))
+
+
+def count(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    rows = run(con, exp.select(exp.Count(this=exp.Star())).from_(table(name)))
+    return int(rows[0][0])
+
+
+def number_rows(con: duckdb.DuckDBPyConnection, name: str, bad_rows: Sequence[int]) -> None:
+    """Set ``_row`` of good rows, held in file order, around the ordinals of the bad ones.
+
+    The good row with rowid ``g`` is record ``g + 1 + k``, where ``k`` bad records precede
+    it: those whose ordinal ``b_j`` (j-th bad, 1-based) has ``b_j - j <= g``.
+    """
+    runs = _runs(bad_rows)
+    if len(runs) > max(MAX_RANGE_UPDATES, 1):
+        _number_by_join(con, name, runs)
+        return
+    bounds = [*runs[1:], (None, 0)]
+    for (start, shift), (end, _) in zip(runs, bounds, strict=True):
+        _number_range(con, name, start, end, shift)
+
+
+def _runs(bad_rows: Sequence[int]) -> list[tuple[int | None, int]]:
+    """(first good rowid, bad records before it) for each run of good rows, in order."""
+    runs: dict[int | None, int] = {None: 0}
+    for j, ordinal in enumerate(sorted(bad_rows), start=1):
+        runs[ordinal - j] = j
+    return list(runs.items())
+
+
+def _number_range(
+    con: duckdb.DuckDBPyConnection, name: str, start: int | None, end: int | None, shift: int
+) -> None:
+    conditions: list[exp.Expression] = []
+    if start is not None:
+        conditions.append(ROWID >= exp.Literal.number(start))
+    if end is not None:
+        conditions.append(ROWID < exp.Literal.number(end))
+    value = ROWID + exp.Literal.number(1 + shift)
+    update = exp.update(
+        table(name), {ROW: value}, where=exp.and_(*conditions) if conditions else None
+    )
+    run(con, update)
+
+
+def _number_by_join(
+    con: duckdb.DuckDBPyConnection, name: str, runs: list[tuple[int | None, int]]
+) -> None:
+    gaps = scratch_name("gaps")
+    starts = pa.table({"start": [s for s, _ in runs[1:]], "shift": [n for _, n in runs[1:]]})
+    run(
+        con,
+        exp.Create(
+            this=exp.Schema(
+                this=table(gaps),
+                expressions=column_defs(
+                    [
+                        ("start", exp.DataType.build("BIGINT")),
+                        ("shift", exp.DataType.build("BIGINT")),
+                    ]
+                ),
+            ),
+            kind="TABLE",
+            properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+        ),
+    )
+    try:
+        con.from_arrow(starts).insert_into(gaps)
+        matched = (
+            exp.select(exp.alias_(exp.column("rowid", "x"), "rid", quoted=True), col("shift", "g"))
+            .from_(exp.alias_(table(name), "x"))
+            .join(
+                exp.alias_(table(gaps), "g"),
+                on=exp.column("rowid", "x") >= col("start", "g"),
+                join_type="ASOF",
+            )
+        )
+        update = exp.update(
+            table(name),
+            {
+                ROW: exp.column("rowid", name, quoted=True)
+                + exp.Literal.number(1)
+                + col("shift", "m")
+            },
+            from_=exp.From(this=exp.alias_(exp.Subquery(this=matched), "m")),
+            where=exp.column("rowid", name, quoted=True).eq(col("rid", "m")),
+        )
+        _number_range(con, name, None, runs[1][0], 0)
+        run(con, update)
+    finally:
+        drop(con, gaps)
