@@ -6,6 +6,7 @@ connection error. No traceback unless ``--debug``.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -69,6 +70,11 @@ def handled() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
+    except Exception as exc:  # a bug of ours: still one line, the traceback under --debug
+        if State.debug:
+            raise
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", highlight=False)
+        raise typer.Exit(EXIT_FILES) from None
 
 
 def _fail(exc: BaseException, code: int) -> None:
@@ -146,10 +152,10 @@ def _progress_bar(total_hint: int | None = None) -> Progress:
 @app.command()
 def run(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
     """Process every new file in landing."""
-    from tidegate.pipeline import FileResult, run as run_pipeline
-
     with handled():
         loaded = _project(project)
+        from tidegate.pipeline import FileResult, run as run_pipeline
+
         with _progress_bar() as bar:
             task = bar.add_task("", total=None)
 
@@ -370,8 +376,38 @@ def _print_quarantine(found: list[Any], counts: list[dict[str, Any]], limit: int
     out.print(sample)
 
 
+@app.command()
+def replay(
+    project: ProjectOption = Path("."),
+    file: Annotated[str | None, typer.Option("--file", help="Replay this file id only.")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Replay every file.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-evaluate quarantined rows under the current contract; load the ones that pass."""
+    from tidegate.replay import replay as replay_rows
+
+    with handled():
+        if not file and not everything:
+            raise ConfigError("replay", "say which rows to replay: --file ID or --all")
+        results = replay_rows(_project(project), file_id=file)
+        if as_json:
+            _print_json([asdict(r) for r in results])
+            return
+        if not results:
+            out.print("nothing to replay")
+        for r in results:
+            out.print(
+                f"{r.file_id} ({r.source}): {r.tried} rows tried, {r.loaded} loaded, "
+                f"{r.unchanged} unchanged, {r.duplicate} duplicate, {r.still_bad} still bad"
+            )
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # DuckDB's bindings complain at shutdown about objects still alive in cycles.
+        gc.collect()
 
 
 if __name__ == "__main__":

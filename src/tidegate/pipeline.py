@@ -25,6 +25,7 @@ import duckdb
 from sqlglot import exp
 
 from tidegate import __version__, archive, compute
+from tidegate.clock import utcnow as now
 from tidegate.config.models import Project, SourceConfig
 from tidegate.deliver import deliver
 from tidegate.discover import LandingFile, route, scan
@@ -97,11 +98,6 @@ def source_ranks(project: Project) -> dict[str, int]:
     for name in feeds:
         depth(name, frozenset())
     return ranks
-
-
-def now() -> datetime:
-    """UTC wall time without tzinfo: every warehouse stores it the same way."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Pipeline:

@@ -136,11 +136,11 @@ def infer_type(
     if _present_count(con, source, column) == 0:
         return "varchar", ()
     text = exp.func("trim", col(column))
-    if _all_cast(con, source, column, exp.TryCast(this=text, to=exp.DataType.build("bigint"))):
+    if _all_match(con, source, column, r"^[+-]?\d{1,18}$"):
         return "bigint", ()
-    if _all_cast(
-        con, source, column, exp.TryCast(this=text.copy(), to=exp.DataType.build("double"))
-    ):
+    if _all_match(con, source, column, r"^[+-]?(\d+\.?\d*|\.\d+)$"):
+        return f"decimal(18,{_max_scale(con, source, column)})", ()
+    if _all_cast(con, source, column, exp.TryCast(this=text.copy(), to=exp.DataType.build("double"))):
         return "double", ()
     for fmt in DATE_FORMATS:
         parsed = exp.func("try_strptime", text.copy(), lit(fmt))
@@ -151,6 +151,18 @@ def infer_type(
     ):
         return "timestamp", ()
     return "varchar", ()
+
+
+def _all_match(con: duckdb.DuckDBPyConnection, source: str, column: str, pattern: str) -> bool:
+    """Exact text shapes, because a cast would round 9.50 into an integer."""
+    matches = exp.RegexpLike(this=exp.func("trim", col(column)), expression=lit(pattern))
+    return _all_cast(con, source, column, exp.Case(ifs=[exp.If(this=matches, true=lit(1))]))
+
+
+def _max_scale(con: duckdb.DuckDBPyConnection, source: str, column: str) -> int:
+    decimals = exp.func("length", exp.func("split_part", exp.func("trim", col(column)), lit("."), lit(2)))
+    scale = run(con, exp.select(exp.Max(this=decimals)).from_(table(source)))[0][0]
+    return max(1, min(int(scale or 0), 6))  # type: ignore[call-overload]
 
 
 def _present_count(con: duckdb.DuckDBPyConnection, source: str, column: str) -> int:
@@ -190,12 +202,12 @@ def _globs(files: Sequence[Path]) -> list[str]:
 
 def _draft_one(con: duckdb.DuckDBPyConnection, file: Path, glob: str, taken: set[str]) -> Draft:
     result = read_file(con, file, ReadOptions(), "auto")
-    kinds = dict(run(con, exp.Describe(this=table(result.table))))  # type: ignore[arg-type]
+    kinds = {str(r[0]): str(r[1]) for r in run(con, exp.Describe(this=table(result.table)))}
     columns = []
     for position, name in enumerate(result.columns, start=1):
         kind, formats = infer_type(con, result.table, name, str(kinds[name]))
         columns.append(Column(name, snake(name, position), kind, formats))
-    base = snake(re.sub(r"[0-9]+$", "", file.name.split(".")[0]) or file.stem, 1)
+    base = snake(family_glob(file.name).split(".")[0].replace("*", " "), 1)
     target = base
     while target in taken:
         target = f"{base}_{len(taken) + 1}"
@@ -214,7 +226,8 @@ def target_yaml(draft: Draft) -> str:
     lines = [f"# Drafted from {draft.file.name}: check the types, rules and key.", "columns:"]
     for c in draft.columns:
         extra = f", formats: [{', '.join(_q(f) for f in c.formats)}]" if c.formats else ""
-        lines.append(f"  {c.name}: {{type: {c.type}{extra}}}")
+        kind = _q(c.type) if "," in c.type else c.type  # a bare comma would end the flow map
+        lines.append(f"  {c.name}: {{type: {kind}{extra}}}")
     if draft.key:
         lines.append(f"key: [{', '.join(draft.key)}]  # unique and filled in the sample")
     lines.append("load: append  # merge or scd2 keep one row (or one history) per key")

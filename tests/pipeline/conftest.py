@@ -68,11 +68,12 @@ def land(root: Path, name: str, text: str) -> Path:
 
 
 def tidegate(
-    root: Path, *args: str, env: dict[str, str] | None = None
+    root: Path | None, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The real command line, in its own process."""
+    """The real command line, in its own process (``--project root`` unless root is None)."""
+    project = ["--project", str(root)] if root is not None else []
     return subprocess.run(
-        [sys.executable, "-m", "tidegate.cli", *args, "--project", str(root)],
+        [sys.executable, "-m", "tidegate.cli", *args, *project],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},

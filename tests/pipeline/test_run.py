@@ -302,7 +302,7 @@ def test_a_killed_run_and_a_rerun_equal_one_clean_run(tmp_path: Path, fault: str
 
 def test_init_then_run_loads_every_sample_file(tmp_path: Path) -> None:
     root = tmp_path / "demo"
-    made = tidegate(tmp_path, "init", str(root))
+    made = tidegate(None, "init", str(root))
     assert made.returncode == 0, made.stderr
     samples = sorted(p.name for p in (root / "landing").iterdir())
     assert samples
@@ -326,7 +326,7 @@ def test_init_from_files_drafts_a_project_that_loads(tmp_path: Path) -> None:
     )
     root = tmp_path / "drafted"
     made = tidegate(
-        tmp_path,
+        None,
         "init",
         str(root),
         "--from",
@@ -337,7 +337,7 @@ def test_init_from_files_drafts_a_project_that_loads(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     target = (root / "targets" / "orders.yml").read_text()
     assert "order_id: {type: bigint}" in target
-    assert "amount: {type: double}" in target
+    assert 'amount: {type: "decimal(18,2)"}' in target
     assert 'ordered_on: {type: date, formats: ["%m/%d/%Y"]}' in target
     assert "key: [order_id]" in target
     assert 'match: "orders_*.csv"' in (root / "sources" / "orders.yml").read_text()

@@ -332,6 +332,8 @@ def _arguments(
         "escapechar": dialect.escape,
         "skiprows": dialect.skip,
         "compression": compression,
+        # A landing path like date=2024-01-01/ must not add columns.
+        "hive_partitioning": False,
         "auto_detect": False,
         "allow_quoted_nulls": True,
         # File order is what makes rowid the record order; without it read on one thread.

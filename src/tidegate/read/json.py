@@ -101,6 +101,7 @@ def _lines(con: duckdb.DuckDBPyConnection, text: Text, records: str) -> None:
             quotechar="",
             escapechar="",
             compression=text.source.compression,
+            hive_partitioning=False,
             auto_detect=False,
             max_line_size=MAX_LINE,
             force_not_null=[TEXT],
@@ -171,11 +172,12 @@ def _document(con: duckdb.DuckDBPyConnection, text: Text, path: str | None, reco
                 exp.Placeholder(),
                 exp.PropertyEQ(this=exp.to_identifier("format"), expression=exp.Placeholder()),
                 exp.PropertyEQ(this=exp.to_identifier("compression"), expression=exp.Placeholder()),
+                exp.PropertyEQ(this=exp.to_identifier("hive_partitioning"), expression=exp.false()),
             ],
         )
     )
     params: list[Any] = [str(text.source.path), shape, text.source.compression]
-    value: exp.Expression = col("json")
+    value: exp.Expr = col("json")
     if path is not None:
         value = _at_path(con, text, reader, params, path)
     run(con, create_temp_table(records, [(LINE, "BIGINT"), (TEXT, "VARCHAR")]))
@@ -186,7 +188,7 @@ def _document(con: duckdb.DuckDBPyConnection, text: Text, path: str | None, reco
 
 def _at_path(
     con: duckdb.DuckDBPyConnection, text: Text, reader: exp.Table, params: list[Any], path: str
-) -> exp.Expression:
+) -> exp.Expr:
     """``unnest`` of the list at the records path (a lone object there is one record)."""
     where = path if path.startswith(("$", "/")) else f"$.{path}"
     found = exp.func("json_extract", col("json"), exp.Placeholder())
@@ -296,7 +298,7 @@ def _project(
         exp.alias_(exp.func("json_extract_string", col(DOC), _pointers(scalars)), "s", quoted=True),
         exp.alias_(exp.func("json_extract", col(DOC), _pointers(structured)), "n", quoted=True),
     ).from_(table(good))
-    picked: list[exp.Expression] = []
+    picked: list[exp.Expr] = []
     for key, nested in keys:
         position = (structured if nested else scalars).index(key) + 1
         picked.append(
@@ -313,7 +315,7 @@ def _project(
     run(con, exp.insert(query, table(table_name)))
 
 
-def _pointers(keys: Sequence[str]) -> exp.Expression:
+def _pointers(keys: Sequence[str]) -> exp.Expr:
     """JSON Pointers (RFC 6901), which need no quoting rules beyond ``~`` and ``/``."""
     escaped = ["/" + key.replace("~", "~0").replace("/", "~1") for key in keys]
     return exp.cast(exp.Array(expressions=[exp.Literal.string(p) for p in escaped]), "VARCHAR[]")

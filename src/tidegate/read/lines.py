@@ -13,7 +13,7 @@ import csv
 import io
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -71,10 +71,9 @@ def locate(
     physical, blank = _scan_bytes(opener, [r.offset for r in rejects], newline)
     places = {r.line: Place(r.line - first_line + 1, physical.get(r.offset)) for r in rejects}
     if blank:
-        try:
+        # A record Python cannot parse keeps DuckDB's count.
+        with suppress(csv.Error):
             places.update(_scan_records(opener, set(places), first_line, reader_options))
-        except csv.Error:
-            pass  # a record Python cannot parse: keep DuckDB's count
     return places
 
 

@@ -37,6 +37,7 @@ def read(
             expressions=[
                 exp.Placeholder(),
                 exp.PropertyEQ(this=exp.to_identifier(POSITION), expression=exp.true()),
+                exp.PropertyEQ(this=exp.to_identifier("hive_partitioning"), expression=exp.false()),
             ],
         )
     )

@@ -12,7 +12,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from tidegate.errors import ReadError
 
@@ -45,7 +45,7 @@ class Source:
         return name[: -len(".gz")] if self.gzip and name.lower().endswith(".gz") else name
 
     @property
-    def compression(self) -> str:
+    def compression(self) -> Literal["gzip", "none"]:
         """The ``compression`` option of DuckDB's readers."""
         return "gzip" if self.gzip else "none"
 

@@ -25,7 +25,7 @@ MAX_RANGE_UPDATES = 256
 
 
 def run(
-    con: duckdb.DuckDBPyConnection, query: exp.Expression, params: Sequence[Any] = ()
+    con: duckdb.DuckDBPyConnection, query: exp.Expr, params: Sequence[Any] = ()
 ) -> list[tuple[Any, ...]]:
     """Execute one statement and fetch what it returns."""
     return con.execute(query.sql(dialect=DIALECT), list(params)).fetchall()
@@ -85,11 +85,11 @@ def _runs(bad_rows: Sequence[int]) -> list[tuple[int | None, int]]:
 def _number_range(
     con: duckdb.DuckDBPyConnection, name: str, start: int | None, end: int | None, shift: int
 ) -> None:
-    conditions: list[exp.Expression] = []
+    conditions: list[exp.Expr] = []
     if start is not None:
-        conditions.append(ROWID >= exp.Literal.number(start))
+        conditions.append(exp.GTE(this=ROWID, expression=exp.Literal.number(start)))
     if end is not None:
-        conditions.append(ROWID < exp.Literal.number(end))
+        conditions.append(exp.LT(this=ROWID, expression=exp.Literal.number(end)))
     value = ROWID + exp.Literal.number(1 + shift)
     update = exp.update(
         table(name), {ROW: value}, where=exp.and_(*conditions) if conditions else None

@@ -14,7 +14,13 @@ from tidegate.warehouse.base import Warehouse
 
 ADAPTERS = {
     "duckdb": "tidegate.warehouse.duckdb:DuckDBWarehouse",
+    "postgres": "tidegate.warehouse.postgres:PostgresWarehouse",
+    "sqlite": "tidegate.warehouse.sqlite:SQLiteWarehouse",
+    "mssql": "tidegate.warehouse.mssql:MSSQLWarehouse",
 }
+
+# The optional dependency that brings each adapter's driver, for the message when it is missing.
+EXTRAS = {"postgres": "postgres", "mssql": "mssql"}
 
 
 def adapter_class(kind: str) -> type[Warehouse]:
@@ -25,7 +31,17 @@ def adapter_class(kind: str) -> type[Warehouse]:
             "tidegate.yml",
             f"warehouse type {kind!r} is not available; use one of {sorted(ADAPTERS)}",
         ) from None
-    cls: type[Warehouse] = getattr(importlib.import_module(module_name), class_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("tidegate"):
+            raise
+        raise ConfigError(
+            "tidegate.yml",
+            f"warehouse type {kind!r} needs the {exc.name!r} package: "
+            f"pip install 'tidegate[{EXTRAS.get(kind, kind)}]'",
+        ) from exc
+    cls: type[Warehouse] = getattr(module, class_name)
     return cls
 
 

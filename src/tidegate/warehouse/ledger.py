@@ -187,3 +187,11 @@ def list_quarantine(
     if limit is not None:
         query = query.limit(limit)
     return [QuarantineRecord(*row) for row in wh.execute(query)]
+
+
+def get_file(wh: Warehouse, file_id: str) -> FileRecord:
+    query = _select(FileRecord, FILES, wh).where(col("file_id").eq(lit(file_id)))
+    rows = wh.execute(query)
+    if not rows:
+        raise KeyError(f"no file {file_id!r} in the ledger")
+    return FileRecord(*rows[0])

@@ -1,51 +1,65 @@
 """Applying one file's rows to a target table, by the target's load mode.
 
-Every function runs inside the caller's transaction and returns how many rows it wrote
-(``loaded``) and how many it found already present (``unchanged``).
+    append    rows are added
+    replace   the table becomes the file's rows (atomic with the caller's transaction)
+    merge     upsert by key (``merge.py``)
+    scd2      versioned history by key (``scd2.py``)
+
+A mode is a row of ``MODES``: the table's columns, what to prepare once the table exists
+(indexes, side tables), and the loader. Every loader runs inside the caller's transaction
+and answers how many rows it wrote (``loaded``), found already present (``unchanged``),
+and saw overridden by a later row of the same key in the file (``superseded``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import pyarrow as pa
 from sqlglot import exp
 
 from tidegate.config.models import TargetConfig
-from tidegate.sql import col, data_type, lit, table
+from tidegate.sql import col, lit, table
+from tidegate.warehouse import merge as merging
+from tidegate.warehouse import scd2 as history
 from tidegate.warehouse.base import Warehouse
+from tidegate.warehouse.batch import (
+    FILE_ID,
+    LINEAGE,
+    LOADED_AT,
+    ROW,
+    Applied,
+    Columns,
+    LoadContext,
+    business_columns,
+    lineage_columns,
+)
 
-FILE_ID = "_file_id"
-ROW = "_row"
-LOADED_AT = "_loaded_at"
-LINEAGE = [(FILE_ID, "varchar"), (ROW, "bigint"), (LOADED_AT, "timestamp")]
+__all__ = [
+    "FILE_ID",
+    "LINEAGE",
+    "LOADED_AT",
+    "LOADERS",
+    "MODES",
+    "ROW",
+    "Applied",
+    "LoadContext",
+    "Mode",
+    "append",
+    "apply",
+    "ensure_target",
+    "replace",
+    "rows_of_file",
+    "target_columns",
+]
+
+Loader = Callable[[Warehouse, str, TargetConfig, pa.RecordBatchReader, LoadContext], Applied]
+Prepare = Callable[[Warehouse, str, TargetConfig, bool], None]
 
 
-@dataclass(frozen=True)
-class LoadContext:
-    """What a loader knows about the file whose rows it applies."""
-
-    file_id: str
-    loaded_at: datetime
-    effective_at: datetime  # the file's effective time (history.effective), default: run time
-
-
-@dataclass(frozen=True)
-class Applied:
-    loaded: int
-    unchanged: int = 0
-
-
-def target_columns(target: TargetConfig) -> list[tuple[str, exp.DataType]]:
-    business = [(name, data_type(spec.type)) for name, spec in target.columns.items()]
-    return business + [(name, data_type(kind)) for name, kind in LINEAGE]
-
-
-def ensure_target(wh: Warehouse, name: str, target: TargetConfig) -> None:
-    wh.ensure_schema(wh.schemas.core)
-    wh.ensure_table(name, wh.schemas.core, target_columns(target))
+def plain_columns(target: TargetConfig) -> Columns:
+    return [*business_columns(target), *lineage_columns()]
 
 
 def append(
@@ -62,20 +76,56 @@ def replace(
     return append(wh, name, target, rows, ctx)
 
 
-Loader = Callable[[Warehouse, str, TargetConfig, pa.RecordBatchReader, LoadContext], Applied]
+def nothing_to_prepare(wh: Warehouse, name: str, target: TargetConfig, created: bool) -> None:
+    return None
 
-LOADERS: dict[str, Loader] = {"append": append, "replace": replace}
+
+def prepare_merge(wh: Warehouse, name: str, target: TargetConfig, created: bool) -> None:
+    merging.prepare(wh, name, target)
+
+
+@dataclass(frozen=True)
+class Mode:
+    columns: Callable[[TargetConfig], Columns]
+    prepare: Prepare
+    load: Loader
+
+
+MODES: dict[str, Mode] = {
+    "append": Mode(plain_columns, nothing_to_prepare, append),
+    "replace": Mode(plain_columns, nothing_to_prepare, replace),
+    "merge": Mode(merging.merge_columns, prepare_merge, merging.merge),
+    "scd2": Mode(history.scd2_columns, history.prepare, history.scd2),
+}
+
+LOADERS: dict[str, Loader] = {name: mode.load for name, mode in MODES.items()}
+
+
+def mode_of(target: TargetConfig) -> Mode:
+    try:
+        return MODES[target.load]
+    except KeyError:
+        raise NotImplementedError(f"load mode {target.load!r} is not available") from None
+
+
+def target_columns(target: TargetConfig) -> Columns:
+    """Every column of the target's table in its load mode, lineage and history included."""
+    return mode_of(target).columns(target)
+
+
+def ensure_target(wh: Warehouse, name: str, target: TargetConfig) -> None:
+    """Create the table (or add the columns it lacks), then its indexes and side tables."""
+    wh.ensure_schema(wh.schemas.core)
+    created = wh.columns_of(name, wh.schemas.core) is None
+    wh.ensure_table(name, wh.schemas.core, target_columns(target))
+    mode_of(target).prepare(wh, name, target, created)
 
 
 def apply(
     wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader, ctx: LoadContext
 ) -> Applied:
     ensure_target(wh, name, target)
-    try:
-        loader = LOADERS[target.load]
-    except KeyError:
-        raise NotImplementedError(f"load mode {target.load!r} is not available yet") from None
-    return loader(wh, name, target, rows, ctx)
+    return mode_of(target).load(wh, name, target, rows, ctx)
 
 
 def rows_of_file(wh: Warehouse, name: str, file_id: str) -> int:

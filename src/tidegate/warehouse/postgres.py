@@ -20,7 +20,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -53,8 +53,8 @@ JSON_TYPES = ("json", "jsonb")
 
 # Target types whose PostgreSQL spelling differs from sqlglot's default. JSONB, unlike JSON,
 # has an equality operator, which merge and history comparisons need.
-TYPE_OVERRIDES: dict[exp.DataType.Type, exp.DataType.Type] = {
-    exp.DataType.Type.JSON: exp.DataType.Type.JSONB,
+TYPE_OVERRIDES: dict[exp.DType, exp.DType] = {
+    exp.DType.JSON: exp.DType.JSONB,
 }
 
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
@@ -111,7 +111,7 @@ class PostgresWarehouse(Warehouse):
     def connect(self) -> None:
         """Open the session; a refused connection or a failed login is ``ConnectionFailed``."""
         try:
-            self._con = psycopg.connect(self.url, **_connect_options(self.url))
+            self._con = psycopg.connect(_conninfo(self.url), autocommit=True)
         except psycopg.Error as exc:
             raise ConnectionFailed(str(self.endpoint), _reason(exc, self.url)) from exc
         for name in JSON_TYPES:
@@ -320,7 +320,9 @@ def csv_chunk(batch: pa.RecordBatch, options: pacsv.WriteOptions) -> memoryview:
 
 def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
     """The batch with extension types (arrow.json) as their storage and dictionaries decoded."""
-    arrays = [_plain_array(array, field) for array, field in zip(batch.columns, batch.schema)]
+    arrays = [
+        _plain_array(array, field) for array, field in zip(batch.columns, batch.schema, strict=True)
+    ]
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
@@ -362,15 +364,15 @@ def _login() -> str:
         return "postgres"
 
 
-def _connect_options(url: str) -> dict[str, str | int | bool]:
-    options: dict[str, str | int | bool] = {
-        "autocommit": True,
-        "client_encoding": "utf8",
+def _conninfo(url: str) -> str:
+    """The URL with tidegate's defaults where it sets none; COPY sends UTF-8, always."""
+    given = psycopg.conninfo.conninfo_to_dict(url)
+    defaults: dict[str, str | int] = {
         "application_name": "tidegate",
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
     }
-    if "connect_timeout" not in url:
-        options["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
-    return options
+    extra = {k: v for k, v in defaults.items() if k not in given}
+    return psycopg.conninfo.make_conninfo(url, client_encoding="utf8", **extra)
 
 
 def _reason(exc: psycopg.Error, url: str) -> str:
@@ -395,10 +397,8 @@ def redact(text: str, url: str) -> str:
 
 def _passwords(url: str) -> list[str]:
     found: list[str] = []
-    try:
+    with suppress(psycopg.Error):
         found.append(str(psycopg.conninfo.conninfo_to_dict(url).get("password") or ""))
-    except psycopg.Error:
-        pass
     if "://" in url:
         raw = urlsplit(url).netloc.rpartition("@")[0].partition(":")[2]
         found += [raw, unquote(raw)]

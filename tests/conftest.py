@@ -1,0 +1,198 @@
+"""Fixtures for every test folder: a real PostgreSQL server.
+
+``postgres_url`` (session)
+    A superuser URL of one server for the whole session: the server named by
+    ``TIDEGATE_TEST_POSTGRES_URL`` when set, otherwise a PostgreSQL started from the binaries
+    on PATH (``initdb``, ``pg_ctl``; ``pg_config --bindir`` as a fallback) in a temporary
+    directory, listening on 127.0.0.1 on a free port, with password authentication on TCP.
+    As root (as in CI) the server runs as the ``postgres`` user through ``runuser``, since
+    ``initdb`` refuses root.
+``postgres_db_url`` (function)
+    A fresh, empty database on that server for one test, dropped afterwards.
+
+When no server can be had, the tests that use these fixtures are skipped with the reason,
+except under ``CI=true``, where they fail: CI must never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+ENV_URL = "TIDEGATE_TEST_POSTGRES_URL"
+SUPERUSER = "postgres"
+PASSWORD = "tidegate-test-only"  # of a throwaway server that listens on 127.0.0.1 only
+SERVER_SETTINGS = {  # durability is not what these tests are about
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "50",
+}
+
+
+def _unavailable(reason: str) -> None:
+    message = f"PostgreSQL is not available: {reason}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def _bindir() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    pg_config = shutil.which("pg_config")
+    if pg_config is None:
+        return None
+    out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+    path = Path(out.stdout.strip())
+    return path if (path / "pg_ctl").exists() else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class LocalServer:
+    """A PostgreSQL cluster in a temporary directory, run as ``postgres`` when we are root."""
+
+    bindir: Path
+    root: Path
+    port: int
+
+    @property
+    def as_root(self) -> bool:
+        return os.geteuid() == 0
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{SUPERUSER}:{PASSWORD}@127.0.0.1:{self.port}/postgres"
+
+    def run(self, *command: str) -> None:
+        argv = [str(self.bindir / command[0]), *command[1:]]
+        if self.as_root:
+            argv = ["runuser", "-u", SUPERUSER, "--", *argv]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{command[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
+
+    def start(self) -> None:
+        if self.as_root:
+            shutil.chown(self.root, SUPERUSER, SUPERUSER)
+        (self.root / "password").write_text(PASSWORD + "\n")
+        if self.as_root:
+            shutil.chown(self.root / "password", SUPERUSER, SUPERUSER)
+        self.run(
+            "initdb",
+            *("-D", str(self.data), "-U", SUPERUSER, "--pwfile", str(self.root / "password")),
+            *("--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"),
+        )
+        self.run(
+            "pg_ctl",
+            *("-D", str(self.data), "-l", str(self.log), "-w", "-t", "60"),
+            *("-o", self._options(), "start"),
+        )
+
+    def _options(self) -> str:
+        settings = [f"-c {k}={v}" for k, v in SERVER_SETTINGS.items()]
+        listen = f"-h 127.0.0.1 -p {self.port} -k {shlex.quote(str(self.root))}"
+        return " ".join([listen, *settings])
+
+    def stop(self) -> None:
+        try:
+            self.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "server.log"
+
+    def log_tail(self) -> str:
+        try:
+            return " | ".join(self.log.read_text().strip().splitlines()[-5:])
+        except OSError:
+            return "no server log"
+
+
+def _local_server() -> Iterator[str]:
+    bindir = _bindir()
+    if bindir is None:
+        _unavailable("pg_ctl is neither on PATH nor in `pg_config --bindir`")
+        return
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        _unavailable("running as root, and runuser is missing to start the server as postgres")
+    # A short path in the system temporary folder: the socket path must stay under 107 bytes,
+    # and the postgres user must be able to reach it (pytest's own folders are root-only).
+    server = LocalServer(bindir, Path(tempfile.mkdtemp(prefix="tidegate-pg-")), _free_port())
+    try:
+        server.start()
+    except (RuntimeError, OSError, LookupError, subprocess.TimeoutExpired) as exc:
+        reason = f"{exc}; log: {server.log_tail()}"
+        shutil.rmtree(server.root, ignore_errors=True)
+        _unavailable(reason)
+        return
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A superuser URL of the session's PostgreSQL server (see the module docstring)."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _unavailable("psycopg is not installed (pip install -e '.[dev]')")
+    given = os.environ.get(ENV_URL)
+    if given:
+        yield given
+        return
+    yield from _local_server()
+
+
+def with_database(url: str, name: str) -> str:
+    """``url`` pointing at database ``name`` instead."""
+    if "://" in url:
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(path=f"/{name}"))
+    import psycopg
+
+    return psycopg.conninfo.make_conninfo(url, dbname=name)
+
+
+@pytest.fixture
+def postgres_db_url(postgres_url: str) -> Iterator[str]:
+    """A URL of a new, empty database on the session's server, dropped after the test."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"tidegate_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield with_database(postgres_url, name)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            admin.execute(drop.format(sql.Identifier(name)))
