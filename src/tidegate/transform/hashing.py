@@ -36,18 +36,18 @@ from tidegate.sql import COMPUTE_DIALECT, col, lit
 HASH_COLUMN = HistoryColumns().row_hash
 VALID_FROM = HistoryColumns().valid_from
 
-Canonical = Callable[[exp.Expression], exp.Expression]
+Canonical = Callable[[exp.Expr], exp.Expr]
 
 
-def _template(sql: str, **values: exp.Expression) -> exp.Expression:
+def _template(sql: str, **values: exp.Expr) -> exp.Expr:
     return exp.replace_placeholders(sqlglot.parse_one(sql, read=COMPUTE_DIALECT), **values)
 
 
-def _text(value: exp.Expression) -> exp.Expression:
+def _text(value: exp.Expr) -> exp.Expr:
     return exp.cast(value, "varchar")
 
 
-def _number(value: exp.Expression) -> exp.Expression:
+def _number(value: exp.Expr) -> exp.Expr:
     """``10.50`` -> ``10.5``, ``10.0`` -> ``10``; integers and exponent forms are kept."""
     return _template(
         "CASE WHEN :t LIKE '%.%' AND NOT :t LIKE '%e%' THEN rtrim(rtrim(:t, '0'), '.') ELSE :t END",
@@ -55,11 +55,11 @@ def _number(value: exp.Expression) -> exp.Expression:
     )
 
 
-def _instant(value: exp.Expression) -> exp.Expression:
+def _instant(value: exp.Expr) -> exp.Expr:
     return _text(_template("timezone('UTC', :v)", v=value))
 
 
-def _json(value: exp.Expression) -> exp.Expression:
+def _json(value: exp.Expr) -> exp.Expr:
     return _text(_template("json(:v)", v=value))
 
 
@@ -74,7 +74,7 @@ CANONICAL: dict[str, Canonical] = {
 }
 
 
-def canonical_text(column: str, column_type: str) -> exp.Expression:
+def canonical_text(column: str, column_type: str) -> exp.Expr:
     """The column's value as text in the one representation its type family uses."""
     base = column_type.split("(")[0].strip().lower()
     return CANONICAL.get(base, _text)(col(column))
@@ -94,13 +94,13 @@ def tracked_columns(target: TargetConfig) -> list[str]:
     return sorted(set(track))
 
 
-def _piece(column: str, column_type: str) -> exp.Expression:
+def _piece(column: str, column_type: str) -> exp.Expr:
     quoted = exp.cast(exp.func("to_json", canonical_text(column, column_type)), "varchar")
     text = exp.func("concat", lit(json.dumps(column) + ":"), quoted, lit(","))
     return exp.Case(ifs=[exp.If(this=col(column).is_(exp.null()), true=lit(""))], default=text)
 
 
-def row_hash(target: TargetConfig) -> exp.Expression:
+def row_hash(target: TargetConfig) -> exp.Expr:
     """A DuckDB expression over the target's typed columns: the md5 of the canonical text."""
     pieces = [_piece(name, target.columns[name].type) for name in tracked_columns(target)]
     return exp.func("md5", exp.func("concat", *pieces))

@@ -69,7 +69,7 @@ def history_names(target: TargetConfig) -> HistoryColumns:
     return names
 
 
-def same_key(key: Sequence[str], left: str, right: str) -> exp.Expression:
+def same_key(key: Sequence[str], left: str, right: str) -> exp.Expr:
     """``left.k1 = right.k1 AND ...``: plain equality, so that key indexes serve the join."""
     return and_all([col(k, left).eq(col(k, right)) for k in key])
 
@@ -83,15 +83,15 @@ def exists(query: exp.Select) -> exp.Exists:
     return exp.Exists(this=query)
 
 
-def count_of(wh: Warehouse, source: exp.Expression, where: exp.Expression | None = None) -> int:
+def count_of(wh: Warehouse, source: exp.Expr, where: exp.Expr | None = None) -> int:
     query = exp.select(exp.Count(this=exp.Star())).from_(source)
     return int(wh.scalar(query.where(where) if where is not None else query) or 0)
 
 
 def latest_rows(
-    source: exp.Expression,
+    source: exp.Expr,
     columns: Sequence[str],
-    partition: Sequence[exp.Expression],
+    partition: Sequence[exp.Expr],
     order: Sequence[exp.Ordered],
 ) -> exp.Select:
     """The last row of each partition by ``order``: ROW_NUMBER() over the descending order."""

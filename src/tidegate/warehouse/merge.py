@@ -89,7 +89,7 @@ def _present(target_table: exp.Table, target: TargetConfig) -> exp.Select:
     )
 
 
-def _differs(row_hash: str, left: str, right: str) -> exp.Expression:
+def _differs(row_hash: str, left: str, right: str) -> exp.Expr:
     mismatch = col(row_hash, left).neq(col(row_hash, right))
     return exp.or_(mismatch, col(row_hash, left).is_(exp.null()))
 

@@ -128,7 +128,7 @@ class Layout:
     def staged(self) -> Columns:
         return [*self.carried, (self.h.valid_from, data_type("timestamp"))]
 
-    def open_end(self, end: exp.Expression) -> exp.Expression:
+    def open_end(self, end: exp.Expr) -> exp.Expr:
         """The stored end of a version: NULL, or the configured far future, while open."""
         value = self.target.history.valid_to_open
         if value is None:
@@ -194,42 +194,47 @@ def _load(wh: Warehouse, layout: Layout, staged: exp.Table, ctx: LoadContext) ->
 # --------------------------------------------------------------------------- small builders
 
 
-def cols(names: Sequence[str], alias: str | None = None) -> list[exp.Expression]:
+def cols(names: Sequence[str], alias: str | None = None) -> list[exp.Expr]:
     return [col(name, alias) for name in names]
 
 
-def named(expression: exp.Expression, name: str) -> exp.Alias:
+def named(expression: exp.Expr, name: str) -> exp.Expr:
     return exp.alias_(expression, name, quoted=True)
 
 
-def typed_null(kind: exp.DataType) -> exp.Expression:
+def typed_null(kind: exp.DataType) -> exp.Expr:
     return exp.cast(exp.null(), kind)
 
 
-def flag(condition: exp.Expression) -> exp.Expression:
+def flag(condition: exp.Expr) -> exp.Expr:
     """A boolean value from a condition, in a form every dialect can select."""
     return exp.Case(ifs=[exp.If(this=condition, true=exp.true())], default=exp.false())
 
 
-def over(function: exp.Expression, key: Sequence[str], order: Sequence[exp.Ordered]) -> exp.Window:
+def over(function: exp.Expr, key: Sequence[str], order: Sequence[exp.Ordered]) -> exp.Window:
     return exp.Window(
         this=function, partition_by=cols(key), order=exp.Order(expressions=list(order))
     )
 
 
-def in_force(layout: Layout, alias: str, moment: exp.Expression) -> exp.Expression:
+def in_force(layout: Layout, alias: str, moment: exp.Expr) -> exp.Expr:
     """The version ``alias`` is valid at ``moment``: it has started and not yet ended."""
     h = layout.h
-    running = exp.or_(col(h.is_current, alias).eq(exp.true()), col(h.valid_to, alias).gt(moment))
-    return exp.and_(col(h.valid_from, alias).lte(moment.copy()), exp.paren(running))
+    running = exp.or_(
+        col(h.is_current, alias).eq(exp.true()),
+        exp.GT(this=col(h.valid_to, alias), expression=moment),
+    )
+    return exp.and_(
+        exp.LTE(this=col(h.valid_from, alias), expression=moment.copy()), exp.paren(running)
+    )
 
 
-def one(source: exp.Expression, *conditions: exp.Expression) -> exp.Exists:
+def one(source: exp.Expr, *conditions: exp.Expr) -> exp.Exists:
     """``EXISTS (SELECT 1 FROM source WHERE conditions)``."""
     return exists(exp.select(lit(1)).from_(source).where(*conditions))
 
 
-def same_version(layout: Layout, left: str | exp.Table, right: str) -> list[exp.Expression]:
+def same_version(layout: Layout, left: str | exp.Table, right: str) -> list[exp.Expr]:
     """``left`` (an alias, or the target by its full name) and ``right`` are one version:
     same key, start and row hash."""
     names = [*layout.key, layout.h.valid_from, layout.h.row_hash]
@@ -241,7 +246,7 @@ def same_version(layout: Layout, left: str | exp.Table, right: str) -> list[exp.
 # --------------------------------------------------------------------------- the batch
 
 
-def _latest(layout: Layout, staged: exp.Table, at: exp.Expression) -> exp.Select:
+def _latest(layout: Layout, staged: exp.Table, at: exp.Expr) -> exp.Select:
     """One row per key and time; a row without a time takes the file's effective time."""
     vf, carried = layout.h.valid_from, layout.carried_names
     timed = exp.select(
@@ -252,7 +257,7 @@ def _latest(layout: Layout, staged: exp.Table, at: exp.Expression) -> exp.Select
     return latest_rows(timed.subquery("_tg_timed"), [*carried, vf], partition, order)
 
 
-def _missing(layout: Layout, rows: exp.Table, at: exp.Expression, invalidate: bool) -> exp.Select:
+def _missing(layout: Layout, rows: exp.Table, at: exp.Expr, invalidate: bool) -> exp.Select:
     """Keys in force at the snapshot's time that the snapshot lacks (none unless invalidate)."""
     query = (
         exp.select(*cols(layout.key, "t"), named(at, AT))
@@ -315,7 +320,7 @@ def _new_events(layout: Layout, rows: exp.Table, missing: exp.Table, keys: exp.T
     return exp.union(present, absent, distinct=False)
 
 
-def _key_or_null(layout: Layout, alias: str) -> list[exp.Expression]:
+def _key_or_null(layout: Layout, alias: str) -> list[exp.Expr]:
     """The carried columns of an absence: its key, and NULL for everything else."""
     return [
         col(name, alias) if name in layout.key else named(typed_null(kind), name)
@@ -340,7 +345,8 @@ def _window(layout: Layout, keys: exp.Table) -> exp.Select:
     """Versions of affected keys from the one in force at the earliest new time on."""
     h = layout.h
     reaches = exp.or_(
-        col(h.is_current, "t").eq(exp.true()), col(h.valid_to, "t").gte(col(FROM, "k"))
+        col(h.is_current, "t").eq(exp.true()),
+        exp.GTE(this=col(h.valid_to, "t"), expression=col(FROM, "k")),
     )
     return (
         exp.select()
@@ -397,9 +403,11 @@ def _next_observations(layout: Layout, new: exp.Table) -> exp.Select:
 def _next_times(layout: Layout, new: exp.Table) -> exp.Select:
     """Per new event: the earliest later time its key was observed (by key or snapshot)."""
     by_key = exp.select(exp.Min(this=col(OBSERVED_AT, "o"))).from_(layout.observed.as_("o"))
-    by_key = by_key.where(same_key(layout.key, "o", "n"), col(OBSERVED_AT, "o").gt(col(AT, "n")))
+    by_key = by_key.where(
+        same_key(layout.key, "o", "n"), exp.GT(this=col(OBSERVED_AT, "o"), expression=col(AT, "n"))
+    )
     by_file = exp.select(exp.Min(this=col(OBSERVED_AT, "s"))).from_(layout.snapshots.as_("s"))
-    by_file = by_file.where(col(OBSERVED_AT, "s").gt(col(AT, "n")))
+    by_file = by_file.where(exp.GT(this=col(OBSERVED_AT, "s"), expression=col(AT, "n")))
     candidates = exp.select(
         *cols(layout.key, "n"),
         named(by_key.subquery(), "_tg_o"),
@@ -409,7 +417,7 @@ def _next_times(layout: Layout, new: exp.Table) -> exp.Select:
         ifs=[
             exp.If(this=col("_tg_o").is_(exp.null()), true=col("_tg_s")),
             exp.If(this=col("_tg_s").is_(exp.null()), true=col("_tg_o")),
-            exp.If(this=col("_tg_o").lt(col("_tg_s")), true=col("_tg_o")),
+            exp.If(this=exp.LT(this=col("_tg_o"), expression=col("_tg_s")), true=col("_tg_o")),
         ],
         default=col("_tg_s"),
     )
@@ -472,7 +480,7 @@ def _changes(layout: Layout, events: exp.Table) -> exp.Select:
 # --------------------------------------------------------------------------- apply
 
 
-def _loaded(layout: Layout) -> exp.Expression:
+def _loaded(layout: Layout) -> exp.Expr:
     """History rows of this file that are not in the table yet."""
     return exp.and_(
         col(PRIO, "h").eq(lit(1)),
@@ -484,7 +492,7 @@ def _delete_gone(layout: Layout, keys: exp.Table, history: exp.Table) -> exp.Del
     h, target = layout.h, layout.table
     reaches = exp.or_(
         full_col(target, h.is_current).eq(exp.true()),
-        full_col(target, h.valid_to).gte(col(FROM, "k")),
+        exp.GTE(this=full_col(target, h.valid_to), expression=col(FROM, "k")),
     )
     affected = one(
         keys.as_("k"),
@@ -510,7 +518,7 @@ def _update_kept(layout: Layout, history: exp.Table) -> exp.Update:
     )
 
 
-def _distinct(left: exp.Expression, right: exp.Expression) -> exp.Expression:
+def _distinct(left: exp.Expr, right: exp.Expr) -> exp.Expr:
     """``left`` and ``right`` differ, NULL counting as a value (portable IS DISTINCT FROM)."""
     both_null = exp.and_(left.is_(exp.null()), right.is_(exp.null()))
     return exp.not_(exp.paren(exp.or_(left.eq(right), both_null)))
