@@ -125,10 +125,17 @@ def check(project: ProjectOption = Path(".")) -> None:
 
     from tidegate.warehouse import connect
 
+    from tidegate.samples import check_samples
+
     with handled():
         loaded = _project(project)
+        problems = check_samples(loaded)
+        for problem in problems:
+            err.print(f"[red]error:[/] {problem}", highlight=False, soft_wrap=True)
         with connect(loaded) as wh:
             wh.execute(exp.select(exp.Literal.number(1)))
+        if problems:
+            raise typer.Exit(EXIT_CONFIG)
         out.print(
             f"ok: {len(loaded.targets)} targets, {len(loaded.sources)} sources, "
             f"warehouse {wh.description}"

@@ -345,3 +345,11 @@ def test_init_from_files_drafts_a_project_that_loads(tmp_path: Path) -> None:
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     assert sorted(f["status"] for f in json.loads(loaded.stdout)["files"]) == ["loaded", "loaded"]
     shutil.rmtree(root)
+
+
+def test_check_names_mapped_columns_missing_from_a_sample_file(project: Path) -> None:
+    land(project, "people_1.csv", "ID,Name\n1,Ada\n")
+    done = tidegate(project, "check")
+    assert done.returncode == 2
+    assert "people_1.csv: source people maps columns ['Born', 'E-mail', 'Full Name']" in done.stderr.replace("\n", " ")
+    assert (project / "landing" / "people_1.csv").exists()

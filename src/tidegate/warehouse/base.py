@@ -156,7 +156,7 @@ class Warehouse(ABC):
         return table(name, self.TEMP_SCHEMA)
 
     def drop_temp(self, name: str) -> None:
-        self.execute(exp.Drop(this=self.temp_table(name), kind="TABLE", exists=True))
+        self.execute(exp.Drop(tables=[self.temp_table(name)], kind="TABLE", exists=True))
 
     def create_temp(self, name: str, query: exp.Query) -> exp.Table:
         """``CREATE TEMPORARY TABLE name AS query``, replacing an earlier one."""
