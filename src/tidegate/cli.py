@@ -73,7 +73,10 @@ def handled() -> Iterator[None]:
     except Exception as exc:  # a bug of ours: still one line, the traceback under --debug
         if State.debug:
             raise
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", highlight=False)
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            highlight=False,
+        )
         raise typer.Exit(EXIT_FILES) from None
 
 

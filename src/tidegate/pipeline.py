@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from tidegate.read import ReadResult, peek_columns, read_file
 from tidegate.transform import mapping
 from tidegate.transform.evaluate import Outcome, evaluate, set_file_values
 from tidegate.warehouse import connect, ledger
+from tidegate.warehouse.lookup import existing
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, RunRecord
 from tidegate.warehouse.load import LoadContext
@@ -224,7 +226,9 @@ class Pipeline:
                 file.relative, f"new columns {new} (the source says on_new_columns: reject)"
             )
         set_file_values(self.con, self._file_values(file, source))
-        outcome = evaluate(self.con, read.table, source, self.project.targets)
+        outcome = evaluate(
+            self.con, read.table, source, self.project.targets, partial(existing, self.wh)
+        )
         record.rows_quarantined = outcome.rows_quarantined + len(read.bad)
         record.rows_duplicate = outcome.rows_duplicate
         self._check_threshold(file, source, record)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from tidegate.transform.evaluate import (
     temp_table,
 )
 from tidegate.warehouse import connect, ledger
+from tidegate.warehouse.lookup import existing
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, QuarantineRecord
 from tidegate.warehouse.load import LoadContext
@@ -119,7 +121,7 @@ def _replay_file(
     read = _records_table(con, records)
     partitions = partitions_of(Path(file.path))
     set_file_values(con, mapping.file_values(file.name, file.path, file.started_at, partitions))
-    outcome = evaluate(con, read.table, source, project.targets)
+    outcome = evaluate(con, read.table, source, project.targets, partial(existing, wh))
     bad, duplicate = _rows_of(con, BAD), _rows_of(con, DUPLICATE) - _rows_of(con, BAD)
     passed = set(records) - bad
     now = utcnow()

@@ -140,7 +140,9 @@ def infer_type(
         return "bigint", ()
     if _all_match(con, source, column, r"^[+-]?(\d+\.?\d*|\.\d+)$"):
         return f"decimal(18,{_max_scale(con, source, column)})", ()
-    if _all_cast(con, source, column, exp.TryCast(this=text.copy(), to=exp.DataType.build("double"))):
+    if _all_cast(
+        con, source, column, exp.TryCast(this=text.copy(), to=exp.DataType.build("double"))
+    ):
         return "double", ()
     for fmt in DATE_FORMATS:
         parsed = exp.func("try_strptime", text.copy(), lit(fmt))
@@ -160,7 +162,9 @@ def _all_match(con: duckdb.DuckDBPyConnection, source: str, column: str, pattern
 
 
 def _max_scale(con: duckdb.DuckDBPyConnection, source: str, column: str) -> int:
-    decimals = exp.func("length", exp.func("split_part", exp.func("trim", col(column)), lit("."), lit(2)))
+    decimals = exp.func(
+        "length", exp.func("split_part", exp.func("trim", col(column)), lit("."), lit(2))
+    )
     scale = run(con, exp.select(exp.Max(this=decimals)).from_(table(source)))[0][0]
     return max(1, min(int(scale or 0), 6))  # type: ignore[call-overload]
 

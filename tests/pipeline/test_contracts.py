@@ -187,3 +187,58 @@ def test_many_sources_feed_one_target(tmp_path: Path) -> None:
         (1, "Ada"),
         (7, "Alan Turing"),
     ]
+
+
+REFERENCES = {
+    "targets/customers.yml": """\
+        columns:
+          id:   {type: integer, required: true}
+          name: {type: varchar}
+        key: [id]
+        """,
+    "targets/payments.yml": """\
+        columns:
+          payment_id:  {type: varchar, required: true}
+          customer_id: {type: integer}
+          amount:      {type: "decimal(10,2)"}
+        references:
+          - {columns: [customer_id], target: customers, target_columns: [id]}
+        """,
+    "sources/customers.yml": """\
+        match: "*customers*.csv"
+        outputs: [{target: customers, columns: {id: '"id"', name: '"name"'}}]
+        """,
+    "sources/payments.yml": """\
+        match: "*payments*.csv"
+        outputs: [{target: payments, columns: {payment_id: '"id"', customer_id: '"customer"', amount: '"amount"'}}]
+        """,
+}
+
+
+def test_references_must_exist_and_referenced_sources_load_first(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", REFERENCES)
+    # Alphabetically payments come first; the reference puts customers first.
+    land(root, "a_payments.csv", "id,customer,amount\np1,1,9.99\np2,2,1.00\np3,,3.00\n")
+    land(root, "b_customers.csv", "id,name\n1,Ada\n")
+    result = run(load_project(root))
+    assert [f.source for f in result.files] == ["customers", "payments"]
+    payments = result.files[1]
+    assert (payments.rows_loaded, payments.rows_quarantined) == (2, 1)
+    [(row, reasons)] = rows(root, "SELECT row, reasons FROM tidegate.quarantine")
+    assert row == 2
+    assert json.loads(reasons) == [
+        {
+            "rule": "reference",
+            "column": "customer_id",
+            "value": "2",
+            "message": "not found in customers.id",
+        }
+    ]
+    land(root, "c_customers.csv", "id,name\n2,Alan\n")
+    run(load_project(root))
+    assert [(r.loaded, r.still_bad) for r in replay(load_project(root))] == [(1, 0)]
+    assert rows(root, "SELECT payment_id FROM core.payments ORDER BY 1") == [
+        ("p1",),
+        ("p2",),
+        ("p3",),
+    ]

@@ -351,5 +351,8 @@ def test_check_names_mapped_columns_missing_from_a_sample_file(project: Path) ->
     land(project, "people_1.csv", "ID,Name\n1,Ada\n")
     done = tidegate(project, "check")
     assert done.returncode == 2
-    assert "people_1.csv: source people maps columns ['Born', 'E-mail', 'Full Name']" in done.stderr.replace("\n", " ")
+    assert (
+        "people_1.csv: source people maps columns ['Born', 'E-mail', 'Full Name']"
+        in done.stderr.replace("\n", " ")
+    )
     assert (project / "landing" / "people_1.csv").exists()

@@ -17,6 +17,7 @@ from sqlglot import exp
 from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
 from tidegate.sql import col, column_defs, data_type, lit, table
 from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, checked
+from tidegate.transform.references import Lookup, check_references
 
 BAD = "_tg_bad"
 DUPLICATE = "_tg_duplicate"
@@ -169,6 +170,7 @@ def evaluate(
     read_table: str,
     source: SourceConfig,
     targets: dict[str, TargetConfig],
+    lookup: Lookup | None = None,
 ) -> Outcome:
     """Map and check every output; leave good rows, bad rows and duplicates in temp tables."""
     _create_work_tables(con)
@@ -177,6 +179,10 @@ def evaluate(
         query = checked(read_table, source.derive, output, targets[output.target])
         temp_table(con, f"_tg_out_{index}", query)
         run(con, exp.insert(_bad_rows(index, output), table(BAD)))
+    for index, output in enumerate(outputs):
+        target = targets[output.target]
+        if target.references and lookup is not None:
+            check_references(con, f"_tg_out_{index}", output.target, target, BAD, lookup)
     for index, output in enumerate(outputs):
         _key_duplicates(con, index, output, targets[output.target])
     outcome = Outcome()

@@ -79,6 +79,7 @@ class PostgresWarehouse(Warehouse):
     DIALECT: ClassVar[str] = "postgres"
     SUPPORTS_MERGE: ClassVar[bool] = True
     MAX_IDENTIFIER_LENGTH: ClassVar[int] = 63
+    TEMP_SCHEMA: ClassVar[str] = "pg_temp"
 
     _con: psycopg.Connection[Row] | None = None
 
@@ -186,6 +187,22 @@ class PostgresWarehouse(Warehouse):
             return []
         with self._ddl_lock():
             return super().ensure_table(name, schema, columns, primary_key)
+
+    def ensure_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:
+        if schema == self.TEMP_SCHEMA:  # private to this session: nobody to collide with
+            super().ensure_index(name, schema, index, columns)
+        elif not self._index_exists(schema, self.index_name(index)):
+            with self._ddl_lock():
+                super().ensure_index(name, schema, index, columns)
+
+    def _index_exists(self, schema: str, index: str) -> bool:
+        query = (
+            exp.select(lit(1))
+            .from_(table("pg_indexes", "pg_catalog"))
+            .where(col("schemaname").eq(lit(schema)))
+            .where(col("indexname").eq(lit(index)))
+        )
+        return bool(self.execute(query))
 
     def _schema_exists(self, name: str) -> bool:
         query = (
