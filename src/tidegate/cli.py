@@ -126,9 +126,8 @@ def check(project: ProjectOption = Path(".")) -> None:
     """Validate the project: configuration, expressions, connectivity. No data moves."""
     from sqlglot import exp
 
-    from tidegate.warehouse import connect
-
     from tidegate.samples import check_samples
+    from tidegate.warehouse import connect
 
     with handled():
         loaded = _project(project)
@@ -164,7 +163,8 @@ def run(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None
     """Process every new file in landing."""
     with handled():
         loaded = _project(project)
-        from tidegate.pipeline import FileResult, run as run_pipeline
+        from tidegate.pipeline import FileResult
+        from tidegate.pipeline import run as run_pipeline
 
         with _progress_bar() as bar:
             task = bar.add_task("", total=None)

@@ -15,7 +15,7 @@ from sqlglot import exp
 from tidegate.config.models import TargetConfig
 from tidegate.read import BadRecord, ReadResult
 from tidegate.sql import col, data_type, ident, lit, table
-from tidegate.transform.evaluate import BAD, Outcome, run
+from tidegate.transform.evaluate import BAD, Outcome, run, scalar
 from tidegate.transform.mapping import REASONS, ROW
 from tidegate.warehouse import ledger
 from tidegate.warehouse.base import Warehouse
@@ -39,13 +39,12 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
     )
 
 
-def reader(con: duckdb.DuckDBPyConnection, query: exp.Expression) -> pa.RecordBatchReader:
+def reader(con: duckdb.DuckDBPyConnection, query: exp.Expr) -> pa.RecordBatchReader:
     return con.sql(query.sql(dialect="duckdb")).to_arrow_reader(BATCH_ROWS)
 
 
 def count(con: duckdb.DuckDBPyConnection, name: str) -> int:
-    rows = run(con, exp.select(exp.Count(this=exp.Star())).from_(table(name)))
-    return int(rows[0][0])  # type: ignore[call-overload]
+    return scalar(con, exp.select(exp.Count(this=exp.Star())).from_(table(name)))
 
 
 def column_types(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, exp.DataType]]:
@@ -80,7 +79,7 @@ def write_raw(
     return wh.write_arrow(source, wh.schemas.raw, reader(con, query))
 
 
-def _record_json(read: ReadResult) -> exp.Expression:
+def _record_json(read: ReadResult) -> exp.Expr:
     struct = exp.Struct(
         expressions=[
             exp.PropertyEQ(this=ident(name), expression=col(name, "r")) for name in read.columns

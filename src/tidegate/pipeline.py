@@ -18,8 +18,8 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -43,10 +43,10 @@ from tidegate.read import ReadResult, peek_columns, read_file
 from tidegate.transform import mapping
 from tidegate.transform.evaluate import Outcome, evaluate, set_file_values
 from tidegate.warehouse import connect, ledger
-from tidegate.warehouse.lookup import existing
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, RunRecord
 from tidegate.warehouse.load import LoadContext
+from tidegate.warehouse.lookup import existing
 
 Progress = Callable[["FileResult"], None]
 Routed = str | RoutingError  # the file's source, or why it has none

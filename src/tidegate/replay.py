@@ -25,7 +25,7 @@ from tidegate.config.models import Project
 from tidegate.deliver import deliver
 from tidegate.discover.landing import partitions_of
 from tidegate.read import ROW, ReadResult
-from tidegate.sql import col, lit, table
+from tidegate.sql import col, lit, table, update
 from tidegate.transform import mapping
 from tidegate.transform.evaluate import (
     BAD,
@@ -37,10 +37,10 @@ from tidegate.transform.evaluate import (
     temp_table,
 )
 from tidegate.warehouse import connect, ledger
-from tidegate.warehouse.lookup import existing
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, QuarantineRecord
 from tidegate.warehouse.load import LoadContext
+from tidegate.warehouse.lookup import existing
 
 READ = "_tg_replay"
 UNREPLAYABLE = {"read", "duplicate"}
@@ -147,7 +147,7 @@ def _replay_file(
     )
 
 
-def _open_rows(file_id: str, rows: set[int]) -> exp.Expression:
+def _open_rows(file_id: str, rows: set[int]) -> exp.Expr:
     return exp.and_(
         col("file_id").eq(lit(file_id)),
         col("status").eq(lit("open")),
@@ -157,14 +157,9 @@ def _open_rows(file_id: str, rows: set[int]) -> exp.Expression:
 
 def _close(wh: Warehouse, file_id: str, rows: set[int], when: Any) -> None:
     if rows:
-        assignments = {col("status"): lit("replayed"), col("replayed_at"): lit(when)}
-        wh.execute(
-            exp.update(
-                table(ledger.QUARANTINE, wh.schemas.meta),
-                assignments,
-                where=_open_rows(file_id, rows),
-            )
-        )
+        values = {"status": "replayed", "replayed_at": when}
+        quarantine = table(ledger.QUARANTINE, wh.schemas.meta)
+        wh.execute(update(quarantine, values, _open_rows(file_id, rows)))
 
 
 def _requarantine(

@@ -25,7 +25,7 @@ from tidegate.discover.routing import glob_matches
 from tidegate.errors import ConfigError, TidegateError
 from tidegate.read import read_file
 from tidegate.sql import col, lit, table
-from tidegate.transform.evaluate import run
+from tidegate.transform.evaluate import run, scalar
 
 DEFAULT_EXAMPLE = "000-prospective-leads"
 SKIP = {"warehouse.duckdb", "archive", "rejected", ".tidegate", "tests", "__pycache__"}
@@ -113,14 +113,12 @@ def snake(name: str, position: int) -> str:
     return f"c_{cleaned}" if cleaned[0].isdigit() else cleaned
 
 
-def _all_cast(
-    con: duckdb.DuckDBPyConnection, source: str, column: str, typed: exp.Expression
-) -> bool:
+def _all_cast(con: duckdb.DuckDBPyConnection, source: str, column: str, typed: exp.Expr) -> bool:
     """True when every present value of the column converts."""
     value = col(column)
     failed = exp.and_(exp.not_(value.is_(exp.null())), typed.is_(exp.null()))
     query = exp.select(exp.func("count", exp.Star())).from_(table(source)).where(failed)
-    return int(run(con, query)[0][0]) == 0  # type: ignore[call-overload]
+    return scalar(con, query) == 0
 
 
 def infer_type(
@@ -165,22 +163,22 @@ def _max_scale(con: duckdb.DuckDBPyConnection, source: str, column: str) -> int:
     decimals = exp.func(
         "length", exp.func("split_part", exp.func("trim", col(column)), lit("."), lit(2))
     )
-    scale = run(con, exp.select(exp.Max(this=decimals)).from_(table(source)))[0][0]
-    return max(1, min(int(scale or 0), 6))  # type: ignore[call-overload]
+    scale = scalar(con, exp.select(exp.Max(this=decimals)).from_(table(source)))
+    return max(1, min(scale, 6))
 
 
 def _present_count(con: duckdb.DuckDBPyConnection, source: str, column: str) -> int:
     query = exp.select(exp.func("count", col(column))).from_(table(source))
-    return int(run(con, query)[0][0])  # type: ignore[call-overload]
+    return scalar(con, query)
 
 
 def suggest_key(con: duckdb.DuckDBPyConnection, source: str, columns: list[Column]) -> list[str]:
     """A filled, unique column; names like ``id`` first."""
-    total = int(run(con, exp.select(exp.func("count", exp.Star())).from_(table(source)))[0][0])  # type: ignore[call-overload]
+    total = scalar(con, exp.select(exp.func("count", exp.Star())).from_(table(source)))
     ranked = sorted(columns, key=lambda c: (not KEY_HINTS.search(c.name), columns.index(c)))
     for column in ranked:
         distinct = exp.Count(this=exp.Distinct(expressions=[col(column.source)]))
-        if total and int(run(con, exp.select(distinct).from_(table(source)))[0][0]) == total:  # type: ignore[call-overload]
+        if total and scalar(con, exp.select(distinct).from_(table(source))) == total:
             return [column.name]
     return []
 

@@ -29,12 +29,12 @@ def table(name: str, schema: str | None = None) -> exp.Table:
     return exp.table_(name, db=schema, quoted=True)
 
 
-def lit(value: Any) -> exp.Expression:
+def lit(value: Any) -> exp.Expr:
     """A literal of any Python value (None, str, int, float, bool, date, datetime)."""
     return exp.convert(value)
 
 
-def parse(sql: str, dialect: str = COMPUTE_DIALECT) -> exp.Expression:
+def parse(sql: str, dialect: str = COMPUTE_DIALECT) -> exp.Expr:
     """Parse one user expression (mapping, check) in the compute dialect."""
     return sqlglot.parse_one(sql, read=dialect)
 
@@ -52,7 +52,7 @@ def column_defs(columns: Iterable[tuple[str, exp.DataType]]) -> list[exp.ColumnD
 def create_table(
     name: exp.Table, columns: Sequence[tuple[str, exp.DataType]], primary_key: Sequence[str] = ()
 ) -> exp.Create:
-    parts: list[exp.Expression] = list(column_defs(columns))
+    parts: list[exp.Expr] = list(column_defs(columns))
     if primary_key:
         parts.append(exp.PrimaryKey(expressions=[ident(c) for c in primary_key]))
     return exp.Create(this=exp.Schema(this=name, expressions=parts), kind="TABLE", exists=True)
@@ -65,14 +65,20 @@ def insert_values(
     return exp.insert(values, into, columns=[ident(c) for c in columns])
 
 
-def and_all(conditions: Sequence[exp.Expression]) -> exp.Expression:
+def and_all(conditions: Sequence[exp.Expr]) -> exp.Expr:
     return exp.and_(*conditions) if conditions else exp.true()
 
 
-def equals(values: dict[str, Any], table_name: str | None = None) -> exp.Expression:
+def equals(values: dict[str, Any], table_name: str | None = None) -> exp.Expr:
     """``"a" = 1 AND "b" = 'x'`` (``IS NULL`` for None)."""
-    conditions: list[exp.Expression] = []
+    conditions: list[exp.Expr] = []
     for name, value in values.items():
         column = col(name, table_name)
         conditions.append(column.is_(exp.null()) if value is None else column.eq(lit(value)))
     return and_all(conditions)
+
+
+def update(target: exp.Table, values: dict[str, Any], where: exp.Expr) -> exp.Update:
+    """``UPDATE target SET "k" = v, ... WHERE ...`` with quoted column names."""
+    assignments = [exp.EQ(this=col(name), expression=lit(value)) for name, value in values.items()]
+    return exp.Update(this=target, expressions=assignments, where=exp.Where(this=where))

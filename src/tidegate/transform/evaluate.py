@@ -34,12 +34,19 @@ class Outcome:
     rows_duplicate: int = 0
 
 
-def run(con: duckdb.DuckDBPyConnection, expression: exp.Expression) -> list[tuple[object, ...]]:
+def run(con: duckdb.DuckDBPyConnection, expression: exp.Expr) -> list[tuple[object, ...]]:
     result = con.execute(expression.sql(dialect="duckdb"))
     return result.fetchall() if result.description else []
 
 
-def temp_table(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expression) -> None:
+def scalar(con: duckdb.DuckDBPyConnection, query: exp.Expr) -> int:
+    """The first value of a query that returns one number."""
+    rows = run(con, query)
+    value = rows[0][0] if rows else None
+    return int(value) if isinstance(value, int | float | str) else 0
+
+
+def temp_table(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expr) -> None:
     create = exp.Create(
         this=table(name),
         kind="TABLE",
@@ -63,7 +70,7 @@ def _bad_rows(index: int, output: OutputConfig) -> exp.Select:
     )
 
 
-def _duplicate_reason(key: list[str], first_row: exp.Expression) -> exp.Expression:
+def _duplicate_reason(key: list[str], first_row: exp.Expr) -> exp.Expr:
     value = exp.func("concat_ws", lit(", "), *[exp.cast(col(k), "varchar") for k in key])
     message = exp.func(
         "concat", lit("duplicate key; first seen at row "), exp.cast(first_row, "varchar")
@@ -162,7 +169,7 @@ def _count_rows(con: duckdb.DuckDBPyConnection, name: str, unless_in: str | None
         query = query.where(
             exp.not_(col(ROW).isin(query=exp.select(col(ROW)).from_(table(unless_in))))
         )
-    return int(run(con, query)[0][0])  # type: ignore[call-overload]
+    return scalar(con, query)
 
 
 def evaluate(

@@ -38,7 +38,7 @@ def file_values(name: str, path: str, modified: datetime, extra: Mapping[str, st
     return exp.select(exp.alias_(struct, FILE, quoted=True))
 
 
-def referenced_columns(expression: exp.Expression, bound: set[str]) -> set[str]:
+def referenced_columns(expression: exp.Expr, bound: set[str]) -> set[str]:
     """Names of file columns an expression reads (lambda parameters and aliases excluded)."""
     lambdas = {param.name for node in expression.find_all(exp.Lambda) for param in node.expressions}
     names = set()
@@ -53,13 +53,13 @@ def needed_columns(source: SourceConfig) -> set[str]:
     """File columns the source's derived values and outputs read."""
     found: set[str] = set()
     bound = BOUND_NAMES | set(source.derive)
-    for sql in source.derive.values():
-        found |= referenced_columns(parse(sql), bound)
+    for derived in source.derive.values():
+        found |= referenced_columns(parse(derived), bound)
     for output in source.outputs:
         names = bound | {output.unnest_as}
-        for sql in [*output.columns.values(), output.unnest]:
-            if sql:
-                found |= referenced_columns(parse(sql), names)
+        for expression in [*output.columns.values(), output.unnest]:
+            if expression:
+                found |= referenced_columns(parse(expression), names)
     return found
 
 

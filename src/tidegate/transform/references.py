@@ -36,7 +36,7 @@ def _distinct_values(
     return [tuple(r) for r in con.execute(query.sql(dialect="duckdb")).fetchall()]
 
 
-def _reason(reference: Reference) -> exp.Expression:
+def _reason(reference: Reference) -> exp.Expr:
     parent = reference.target_columns or reference.columns
     where = f"{reference.target}.{', '.join(parent)}"
     value = exp.func(

@@ -23,7 +23,7 @@ class Failure:
 
     rule: str
     column: str
-    condition: exp.Expression
+    condition: exp.Expr
     message: str
 
 
@@ -31,7 +31,7 @@ def raw(column: str) -> exp.Column:
     return col(column + RAW_SUFFIX)
 
 
-def _present(column: str) -> exp.Expression:
+def _present(column: str) -> exp.Expr:
     return exp.not_(col(column).is_(exp.null()))
 
 
@@ -46,58 +46,44 @@ def required_failure(column: str, spec: ColumnSpec) -> Failure:
     return Failure("required", column, condition, "a value is required")
 
 
-def _typed_literal(value: object, spec: ColumnSpec) -> exp.Expression:
+def _typed_literal(value: object, spec: ColumnSpec) -> exp.Expr:
     return exp.cast(lit(value), spec.type) if isinstance(value, str) else lit(value)
+
+
+def _value_conditions(spec: ColumnSpec, value: exp.Column) -> list[tuple[str, exp.Expr, str]]:
+    """(rule, condition that fails, message) for each rule the column declares."""
+    text = as_text(value)
+    found: list[tuple[str, exp.Expr, str]] = []
+    fails: exp.Expr
+    if spec.pattern:
+        fails = exp.not_(exp.RegexpLike(this=text, expression=lit(spec.pattern)))
+        found.append(("pattern", fails, f"does not match the pattern {spec.pattern}"))
+    if spec.allowed is not None:
+        fails = exp.not_(value.isin(*[_typed_literal(v, spec) for v in spec.allowed]))
+        found.append(("allowed", fails, f"is not one of {spec.allowed}"))
+    if spec.min is not None:
+        fails = exp.LT(this=value, expression=_typed_literal(spec.min, spec))
+        found.append(("min", fails, f"is below the minimum {spec.min}"))
+    if spec.max is not None:
+        fails = exp.GT(this=value, expression=_typed_literal(spec.max, spec))
+        found.append(("max", fails, f"is above the maximum {spec.max}"))
+    if spec.length is not None:
+        fails = exp.GT(this=exp.Length(this=text.copy()), expression=lit(spec.length))
+        found.append(("length", fails, f"is longer than {spec.length} characters"))
+    if spec.min_length is not None:
+        fails = exp.LT(this=exp.Length(this=text.copy()), expression=lit(spec.min_length))
+        found.append(("min_length", fails, f"is shorter than {spec.min_length} characters"))
+    if spec.check:
+        fails = exp.not_(exp.Coalesce(this=parse(spec.check), expressions=[exp.true()]))
+        found.append(("check", fails, f"fails the check {spec.check}"))
+    return found
 
 
 def value_failures(column: str, spec: ColumnSpec) -> list[Failure]:
     """Rules on a present, well-typed value."""
-    value = col(column)
-    text = as_text(value)
-    found: list[tuple[str, exp.Expression | None, str]] = [
-        (
-            "pattern",
-            spec.pattern and exp.not_(exp.RegexpLike(this=text, expression=lit(spec.pattern))),
-            f"does not match the pattern {spec.pattern}",
-        ),
-        (
-            "allowed",
-            spec.allowed is not None
-            and exp.not_(value.isin(*[_typed_literal(v, spec) for v in spec.allowed])),
-            f"is not one of {spec.allowed}",
-        ),
-        (
-            "min",
-            spec.min is not None and exp.LT(this=value, expression=_typed_literal(spec.min, spec)),
-            f"is below the minimum {spec.min}",
-        ),
-        (
-            "max",
-            spec.max is not None and exp.GT(this=value, expression=_typed_literal(spec.max, spec)),
-            f"is above the maximum {spec.max}",
-        ),
-        (
-            "length",
-            spec.length is not None
-            and exp.GT(this=exp.Length(this=text), expression=lit(spec.length)),
-            f"is longer than {spec.length} characters",
-        ),
-        (
-            "min_length",
-            spec.min_length is not None
-            and exp.LT(this=exp.Length(this=text), expression=lit(spec.min_length)),
-            f"is shorter than {spec.min_length} characters",
-        ),
-        (
-            "check",
-            spec.check and exp.not_(exp.Coalesce(this=parse(spec.check), expressions=[exp.true()])),
-            f"fails the check {spec.check}",
-        ),
-    ]
     return [
         Failure(rule, column, exp.and_(_present(column), condition), message)
-        for rule, condition, message in found
-        if isinstance(condition, exp.Expression)
+        for rule, condition, message in _value_conditions(spec, col(column))
     ]
 
 
@@ -111,7 +97,7 @@ def failures(columns: dict[str, ColumnSpec]) -> list[Failure]:
     return out
 
 
-def reason(failure: Failure) -> exp.Expression:
+def reason(failure: Failure) -> exp.Expr:
     """``CASE WHEN <fails> THEN {rule, column, value, message} END``."""
     struct = exp.Struct(
         expressions=[

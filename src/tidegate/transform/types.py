@@ -18,15 +18,15 @@ TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
 
-def _template(sql: str, **values: exp.Expression) -> exp.Expression:
+def _template(sql: str, **values: exp.Expr) -> exp.Expr:
     return exp.replace_placeholders(sqlglot.parse_one(sql, read=COMPUTE_DIALECT), **values)
 
 
-def as_text(value: exp.Expression) -> exp.Expression:
+def as_text(value: exp.Expr) -> exp.Expr:
     return exp.cast(value, "varchar")
 
 
-def cast_boolean(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+def cast_boolean(value: exp.Expr, spec: ColumnSpec) -> exp.Expr:
     word = _template("lower(trim(:v))", v=as_text(value))
     return exp.Case(
         ifs=[
@@ -36,10 +36,10 @@ def cast_boolean(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
     )
 
 
-def _parse_with_formats(value: exp.Expression, spec: ColumnSpec, kind: str) -> exp.Expression:
+def _parse_with_formats(value: exp.Expr, spec: ColumnSpec, kind: str) -> exp.Expr:
     """The first format that parses wins; ISO text is always accepted as a last resort."""
     text = _template("trim(:v)", v=as_text(value))
-    attempts: list[exp.Expression] = [
+    attempts: list[exp.Expr] = [
         _pivot(_template("try_strptime(:v, :f)", v=text.copy(), f=lit(fmt)), fmt, spec)
         for fmt in spec.formats or []
     ]
@@ -52,7 +52,7 @@ def _parse_with_formats(value: exp.Expression, spec: ColumnSpec, kind: str) -> e
     return exp.TryCast(this=parsed, to=data_type(kind))
 
 
-def _pivot(parsed: exp.Expression, fmt: str, spec: ColumnSpec) -> exp.Expression:
+def _pivot(parsed: exp.Expr, fmt: str, spec: ColumnSpec) -> exp.Expr:
     """Two-digit years: years at or above ``20<pivot_year>`` belong to the previous century."""
     if "%y" not in fmt or spec.pivot_year is None:
         return parsed
@@ -64,29 +64,29 @@ def _pivot(parsed: exp.Expression, fmt: str, spec: ColumnSpec) -> exp.Expression
     )
 
 
-def cast_date(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+def cast_date(value: exp.Expr, spec: ColumnSpec) -> exp.Expr:
     return _parse_with_formats(value, spec, "date")
 
 
-def cast_timestamp(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+def cast_timestamp(value: exp.Expr, spec: ColumnSpec) -> exp.Expr:
     return _parse_with_formats(value, spec, spec.type)
 
 
-def cast_json(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+def cast_json(value: exp.Expr, spec: ColumnSpec) -> exp.Expr:
     text = as_text(value)
     return _template("CASE WHEN json_valid(:v) THEN CAST(:v AS JSON) END", v=text)
 
 
-def cast_text(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+def cast_text(value: exp.Expr, spec: ColumnSpec) -> exp.Expr:
     return as_text(value)
 
 
-def cast_number(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+def cast_number(value: exp.Expr, spec: ColumnSpec) -> exp.Expr:
     text = _template("trim(:v)", v=as_text(value))
     return exp.TryCast(this=text, to=data_type(spec.type))
 
 
-CASTS: dict[str, Callable[[exp.Expression, ColumnSpec], exp.Expression]] = {
+CASTS: dict[str, Callable[[exp.Expr, ColumnSpec], exp.Expr]] = {
     "boolean": cast_boolean,
     "bool": cast_boolean,
     "date": cast_date,
@@ -99,7 +99,7 @@ CASTS: dict[str, Callable[[exp.Expression, ColumnSpec], exp.Expression]] = {
 }
 
 
-def cast(value: exp.Expression, spec: ColumnSpec) -> exp.Expression:
+def cast(value: exp.Expr, spec: ColumnSpec) -> exp.Expr:
     """The typed value of ``value`` for this column, or NULL when it does not convert."""
     base = spec.type.split("(")[0]
     return CASTS.get(base, cast_number)(value, spec)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlglot import exp
 
 from tidegate.sql import col, data_type, insert_values, lit, table
+from tidegate.sql import update as sql_update
 from tidegate.warehouse.base import Warehouse
 
 FILES = "files"
@@ -122,9 +123,7 @@ def insert_quarantine(wh: Warehouse, records: list[QuarantineRecord]) -> None:
 
 
 def update(wh: Warehouse, name: str, key: tuple[str, str], values: dict[str, Any]) -> None:
-    where = col(key[0]).eq(lit(key[1]))
-    assignments = {col(k): lit(v) for k, v in values.items()}
-    wh.execute(exp.update(table(name, wh.schemas.meta), assignments, where=where))
+    wh.execute(sql_update(table(name, wh.schemas.meta), values, col(key[0]).eq(lit(key[1]))))
 
 
 def _select(record_type: type, name: str, wh: Warehouse) -> exp.Select:

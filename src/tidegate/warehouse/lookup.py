@@ -13,7 +13,7 @@ from tidegate.warehouse.base import Warehouse
 CHUNK = 500
 
 
-def _matches(columns: Sequence[str], values: Sequence[tuple[object, ...]]) -> exp.Expression:
+def _matches(columns: Sequence[str], values: Sequence[tuple[object, ...]]) -> exp.Expr:
     if len(columns) == 1:
         return col(columns[0]).isin(*[lit(v[0]) for v in values])
     return exp.or_(

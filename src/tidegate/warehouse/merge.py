@@ -36,7 +36,7 @@ from tidegate.warehouse.batch import (
 
 STAGE = "_tg_merge_stage"
 LATEST = "_tg_merge_latest"
-T, S = "t", "s"
+T, S = "_tg_t", "_tg_s"
 
 
 def merge_columns(target: TargetConfig) -> Columns:
@@ -60,11 +60,10 @@ def merge(
     names = [c for c, _ in columns]
     order = last_first(target)
     latest = wh.create_temp(LATEST, latest_rows(staged, names, [col(k) for k in target.key], order))
-    try:
-        return _upsert(wh, table(name, wh.schemas.core), target, latest, count_of(wh, staged))
-    finally:
-        wh.drop_temp(LATEST)
-        wh.drop_temp(STAGE)
+    applied = _upsert(wh, table(name, wh.schemas.core), target, latest, count_of(wh, staged))
+    wh.drop_temp(LATEST)  # after a failure the caller's rollback removes them
+    wh.drop_temp(STAGE)
+    return applied
 
 
 def _upsert(

@@ -157,6 +157,10 @@ class MSSQLWarehouse(Warehouse):
     def ensure_schema(self, name: str) -> None:
         self.execute(create_schema(name))
 
+    def temp_table(self, name: str) -> exp.Table:
+        """``#name``: SQL Server keeps session tables in tempdb, named with a ``#``."""
+        return exp.Table(this=ident(f"#{name}"))
+
     def columns_of(self, name: str, schema: str) -> dict[str, str] | None:
         rows = self.execute(columns_query(name, schema))
         return {str(r[0]): str(r[1]) for r in rows} if rows else None
@@ -164,7 +168,8 @@ class MSSQLWarehouse(Warehouse):
     # -- bulk -------------------------------------------------------------------------
 
     def write_arrow(self, name: str, schema: str, batches: pa.RecordBatchReader) -> int:
-        insert = self.render(insert_statement(table(name, schema), batches.schema.names))
+        target = self.temp_table(name) if schema == self.TEMP_SCHEMA else table(name, schema)
+        insert = self.render(insert_statement(target, batches.schema.names))
         rows = 0
         for batch in batches:
             for start in range(0, batch.num_rows, self.BATCH_ROWS):
@@ -202,7 +207,7 @@ def tsql(expression: exp.Expression) -> str:
     >>> tsql(exp.select(lit("Zoë")))
     "SELECT N'Zoë'"
     """
-    tree = _national(_sized_types(expression.copy()))
+    tree = _national(_sized_types(_without_temporary(expression.copy())))
     sql = tree.sql(dialect="tsql")
     return f"{sql};" if isinstance(tree, exp.Merge) else sql
 
@@ -218,6 +223,13 @@ def _sized_types(tree: exp.Expression) -> exp.Expression:
                     dialect="tsql"
                 )
             column.set("kind", exp.DataType.build(size, dialect="tsql"))
+    return tree
+
+
+def _without_temporary(tree: exp.Expression) -> exp.Expression:
+    """Drop TEMPORARY: a ``#name`` table is already one, and sqlglot would add another ``#``."""
+    for prop in list(tree.find_all(exp.TemporaryProperty)):
+        prop.pop()
     return tree
 
 

@@ -138,7 +138,7 @@ class Layout:
 
 def scd2_columns(target: TargetConfig) -> Columns:
     """The table's columns: business, lineage, row hash, validity, flags."""
-    return Layout(target, table("t"), table("o"), table("s")).columns
+    return Layout(target, table("_tg_t"), table("_tg_o"), table("_tg_s")).columns
 
 
 def prepare(wh: Warehouse, name: str, target: TargetConfig, created: bool) -> None:
@@ -164,13 +164,12 @@ def scd2(
     if layout.h.valid_from not in rows.schema.names:
         rows = with_column(rows, layout.h.valid_from, ctx.effective_at, pa.timestamp("us"))
     needs_columns(rows, [c for c, _ in layout.staged], "scd2")
-    try:
-        staged = wh.stage(STAGE, layout.staged, rows)
-        check_keys(wh, staged, layout.key, name)
-        return _load(wh, layout, staged, ctx)
-    finally:
-        for temp in reversed(TEMPS):
-            wh.drop_temp(temp)
+    staged = wh.stage(STAGE, layout.staged, rows)
+    check_keys(wh, staged, layout.key, name)
+    applied = _load(wh, layout, staged, ctx)
+    for temp in TEMPS:  # after a failure the caller's rollback removes them
+        wh.drop_temp(temp)
+    return applied
 
 
 def _load(wh: Warehouse, layout: Layout, staged: exp.Table, ctx: LoadContext) -> Applied:
@@ -182,7 +181,7 @@ def _load(wh: Warehouse, layout: Layout, staged: exp.Table, ctx: LoadContext) ->
     new = wh.create_temp(NEW, _new_events(layout, rows, missing, keys))
     events = wh.create_temp(EVENTS, _events(layout, new, keys))
     history = wh.create_temp(HISTORY, _history(layout, events))
-    loaded = count_of(wh, history.as_("h"), _loaded(layout))
+    loaded = count_of(wh, history.as_("_tg_h"), _loaded(layout))
     wh.execute(_delete_gone(layout, keys, history))
     wh.execute(_update_kept(layout, history))
     wh.execute(_insert_new(layout, history))
@@ -260,10 +259,10 @@ def _latest(layout: Layout, staged: exp.Table, at: exp.Expr) -> exp.Select:
 def _missing(layout: Layout, rows: exp.Table, at: exp.Expr, invalidate: bool) -> exp.Select:
     """Keys in force at the snapshot's time that the snapshot lacks (none unless invalidate)."""
     query = (
-        exp.select(*cols(layout.key, "t"), named(at, AT))
-        .from_(layout.table.as_("t"))
-        .where(in_force(layout, "t", at.copy()))
-        .where(exp.not_(one(rows.as_("r"), same_key(layout.key, "r", "t"))))
+        exp.select(*cols(layout.key, "_tg_t"), named(at, AT))
+        .from_(layout.table.as_("_tg_t"))
+        .where(in_force(layout, "_tg_t", at.copy()))
+        .where(exp.not_(one(rows.as_("_tg_r"), same_key(layout.key, "_tg_r", "_tg_t"))))
     )
     return query if invalidate else query.where(exp.false())
 
@@ -272,14 +271,14 @@ def _affected(layout: Layout, rows: exp.Table, missing: exp.Table) -> exp.Select
     """Keys whose history changes, with the earliest time it changes from."""
     h = layout.h
     same = one(
-        layout.table.as_("t"),
-        same_key(layout.key, "t", "r"),
-        in_force(layout, "t", col(h.valid_from, "r")),
-        col(h.row_hash, "t").eq(col(h.row_hash, "r")),
+        layout.table.as_("_tg_t"),
+        same_key(layout.key, "_tg_t", "_tg_r"),
+        in_force(layout, "_tg_t", col(h.valid_from, "_tg_r")),
+        col(h.row_hash, "_tg_t").eq(col(h.row_hash, "_tg_r")),
     )
     changed = (
-        exp.select(*cols(layout.key, "r"), named(col(h.valid_from, "r"), AT))
-        .from_(rows.as_("r"))
+        exp.select(*cols(layout.key, "_tg_r"), named(col(h.valid_from, "_tg_r"), AT))
+        .from_(rows.as_("_tg_r"))
         .where(exp.not_(same))
     )
     gone = exp.select(*cols(layout.key), col(AT)).from_(missing)
@@ -303,20 +302,20 @@ def _new_events(layout: Layout, rows: exp.Table, missing: exp.Table, keys: exp.T
     h = layout.h
     present = (
         exp.select(
-            *cols(layout.carried_names, "r"),
-            named(col(h.valid_from, "r"), AT),
+            *cols(layout.carried_names, "_tg_r"),
+            named(col(h.valid_from, "_tg_r"), AT),
             named(lit(1), PRIO),
-            named(col(h.row_hash, "r"), STATE),
+            named(col(h.row_hash, "_tg_r"), STATE),
         )
-        .from_(rows.as_("r"))
-        .join(keys.as_("k"), on=same_key(layout.key, "r", "k"))
+        .from_(rows.as_("_tg_r"))
+        .join(keys.as_("_tg_k"), on=same_key(layout.key, "_tg_r", "_tg_k"))
     )
     absent = exp.select(
-        *_key_or_null(layout, "m"),
-        named(col(AT, "m"), AT),
+        *_key_or_null(layout, "_tg_m"),
+        named(col(AT, "_tg_m"), AT),
         named(lit(1), PRIO),
         named(lit(ABSENT), STATE),
-    ).from_(missing.as_("m"))
+    ).from_(missing.as_("_tg_m"))
     return exp.union(present, absent, distinct=False)
 
 
@@ -345,13 +344,13 @@ def _window(layout: Layout, keys: exp.Table) -> exp.Select:
     """Versions of affected keys from the one in force at the earliest new time on."""
     h = layout.h
     reaches = exp.or_(
-        col(h.is_current, "t").eq(exp.true()),
-        exp.GTE(this=col(h.valid_to, "t"), expression=col(FROM, "k")),
+        col(h.is_current, "_tg_t").eq(exp.true()),
+        exp.GTE(this=col(h.valid_to, "_tg_t"), expression=col(FROM, "_tg_k")),
     )
     return (
         exp.select()
-        .from_(layout.table.as_("t"))
-        .join(keys.as_("k"), on=same_key(layout.key, "t", "k"))
+        .from_(layout.table.as_("_tg_t"))
+        .join(keys.as_("_tg_k"), on=same_key(layout.key, "_tg_t", "_tg_k"))
         .where(reaches)
     )
 
@@ -359,10 +358,10 @@ def _window(layout: Layout, keys: exp.Table) -> exp.Select:
 def _existing_starts(layout: Layout, keys: exp.Table) -> exp.Select:
     h = layout.h
     return _window(layout, keys).select(
-        *cols(layout.carried_names, "t"),
-        named(col(h.valid_from, "t"), AT),
+        *cols(layout.carried_names, "_tg_t"),
+        named(col(h.valid_from, "_tg_t"), AT),
         named(lit(0), PRIO),
-        named(col(h.row_hash, "t"), STATE),
+        named(col(h.row_hash, "_tg_t"), STATE),
     )
 
 
@@ -372,26 +371,26 @@ def _existing_ends(layout: Layout, keys: exp.Table) -> exp.Select:
     return (
         _window(layout, keys)
         .select(
-            *_key_or_null(layout, "t"),
-            named(col(h.valid_to, "t"), AT),
+            *_key_or_null(layout, "_tg_t"),
+            named(col(h.valid_to, "_tg_t"), AT),
             named(lit(0), PRIO),
             named(lit(ABSENT), STATE),
         )
-        .where(col(h.is_deleted, "t").eq(exp.true()))
+        .where(col(h.is_deleted, "_tg_t").eq(exp.true()))
     )
 
 
 def _next_observations(layout: Layout, new: exp.Table) -> exp.Select:
     """The first recorded observation after each new event, in the table's state then."""
     h = layout.h
-    nexts = _next_times(layout, new).subquery("a")
-    moment = col(AT, "a")
-    version = layout.table.as_("t")
-    on = exp.and_(same_key(layout.key, "t", "a"), in_force(layout, "t", moment))
+    nexts = _next_times(layout, new).subquery("_tg_a")
+    moment = col(AT, "_tg_a")
+    version = layout.table.as_("_tg_t")
+    on = exp.and_(same_key(layout.key, "_tg_t", "_tg_a"), in_force(layout, "_tg_t", moment))
     carried = [
-        col(name, "a") if name in layout.key else col(name, "t") for name in layout.carried_names
+        col(name, "_tg_a") if name in layout.key else col(name, "_tg_t") for name in layout.carried_names
     ]
-    state = exp.Coalesce(this=col(h.row_hash, "t"), expressions=[lit(ABSENT)])
+    state = exp.Coalesce(this=col(h.row_hash, "_tg_t"), expressions=[lit(ABSENT)])
     return (
         exp.select(*carried, named(moment.copy(), AT), named(lit(0), PRIO), named(state, STATE))
         .from_(nexts)
@@ -402,17 +401,17 @@ def _next_observations(layout: Layout, new: exp.Table) -> exp.Select:
 
 def _next_times(layout: Layout, new: exp.Table) -> exp.Select:
     """Per new event: the earliest later time its key was observed (by key or snapshot)."""
-    by_key = exp.select(exp.Min(this=col(OBSERVED_AT, "o"))).from_(layout.observed.as_("o"))
+    by_key = exp.select(exp.Min(this=col(OBSERVED_AT, "_tg_o"))).from_(layout.observed.as_("_tg_o"))
     by_key = by_key.where(
-        same_key(layout.key, "o", "n"), exp.GT(this=col(OBSERVED_AT, "o"), expression=col(AT, "n"))
+        same_key(layout.key, "_tg_o", "_tg_n"), exp.GT(this=col(OBSERVED_AT, "_tg_o"), expression=col(AT, "_tg_n"))
     )
-    by_file = exp.select(exp.Min(this=col(OBSERVED_AT, "s"))).from_(layout.snapshots.as_("s"))
-    by_file = by_file.where(exp.GT(this=col(OBSERVED_AT, "s"), expression=col(AT, "n")))
+    by_file = exp.select(exp.Min(this=col(OBSERVED_AT, "_tg_s"))).from_(layout.snapshots.as_("_tg_s"))
+    by_file = by_file.where(exp.GT(this=col(OBSERVED_AT, "_tg_s"), expression=col(AT, "_tg_n")))
     candidates = exp.select(
-        *cols(layout.key, "n"),
+        *cols(layout.key, "_tg_n"),
         named(by_key.subquery(), "_tg_o"),
         named(by_file.subquery(), "_tg_s"),
-    ).from_(new.as_("n"))
+    ).from_(new.as_("_tg_n"))
     earliest = exp.Case(
         ifs=[
             exp.If(this=col("_tg_o").is_(exp.null()), true=col("_tg_s")),
@@ -424,7 +423,7 @@ def _next_times(layout: Layout, new: exp.Table) -> exp.Select:
     return (
         exp.select(*cols(layout.key), named(earliest, AT))
         .distinct()
-        .from_(candidates.subquery("c"))
+        .from_(candidates.subquery("_tg_c"))
     )
 
 
@@ -483,8 +482,8 @@ def _changes(layout: Layout, events: exp.Table) -> exp.Select:
 def _loaded(layout: Layout) -> exp.Expr:
     """History rows of this file that are not in the table yet."""
     return exp.and_(
-        col(PRIO, "h").eq(lit(1)),
-        exp.not_(one(layout.table.as_("t"), *same_version(layout, "t", "h"))),
+        col(PRIO, "_tg_h").eq(lit(1)),
+        exp.not_(one(layout.table.as_("_tg_t"), *same_version(layout, "_tg_t", "_tg_h"))),
     )
 
 
@@ -492,14 +491,14 @@ def _delete_gone(layout: Layout, keys: exp.Table, history: exp.Table) -> exp.Del
     h, target = layout.h, layout.table
     reaches = exp.or_(
         full_col(target, h.is_current).eq(exp.true()),
-        exp.GTE(this=full_col(target, h.valid_to), expression=col(FROM, "k")),
+        exp.GTE(this=full_col(target, h.valid_to), expression=col(FROM, "_tg_k")),
     )
     affected = one(
-        keys.as_("k"),
-        *[full_col(target, k).eq(col(k, "k")) for k in layout.key],
+        keys.as_("_tg_k"),
+        *[full_col(target, k).eq(col(k, "_tg_k")) for k in layout.key],
         exp.paren(reaches),
     )
-    kept = one(history.as_("h"), *same_version(layout, target, "h"))
+    kept = one(history.as_("_tg_h"), *same_version(layout, target, "_tg_h"))
     return exp.delete(target, where=exp.and_(affected, exp.not_(kept)))
 
 
@@ -507,13 +506,13 @@ def _update_kept(layout: Layout, history: exp.Table) -> exp.Update:
     """Versions that stay get their new end, current and deleted flags."""
     h, target = layout.h, layout.table
     changing = [h.valid_to, h.is_current, h.is_deleted]
-    setting = [exp.EQ(this=col(n), expression=col(n, "h")) for n in changing]
-    differs = exp.or_(*[_distinct(full_col(target, n), col(n, "h")) for n in changing])
-    match = exp.and_(*same_version(layout, target, "h"), exp.paren(differs))
+    setting = [exp.EQ(this=col(n), expression=col(n, "_tg_h")) for n in changing]
+    differs = exp.or_(*[_distinct(full_col(target, n), col(n, "_tg_h")) for n in changing])
+    match = exp.and_(*same_version(layout, target, "_tg_h"), exp.paren(differs))
     return exp.Update(
         this=target.copy(),
         expressions=setting,
-        from_=exp.From(this=history.as_("h")),
+        from_=exp.From(this=history.as_("_tg_h")),
         where=exp.Where(this=match),
     )
 
@@ -526,8 +525,8 @@ def _distinct(left: exp.Expr, right: exp.Expr) -> exp.Expr:
 
 def _insert_new(layout: Layout, history: exp.Table) -> exp.Insert:
     names = [name for name, _ in layout.columns]
-    known = one(layout.table.as_("t"), *same_version(layout, "t", "h"))
-    query = exp.select(*cols(names, "h")).from_(history.as_("h")).where(exp.not_(known))
+    known = one(layout.table.as_("_tg_t"), *same_version(layout, "_tg_t", "_tg_h"))
+    query = exp.select(*cols(names, "_tg_h")).from_(history.as_("_tg_h")).where(exp.not_(known))
     return exp.insert(
         query, layout.table, columns=[exp.to_identifier(n, quoted=True) for n in names]
     )
@@ -544,14 +543,14 @@ def _observe(
         return
     vf = layout.h.valid_from
     recorded = one(
-        layout.observed.as_("o"),
-        same_key(layout.key, "o", "r"),
-        col(OBSERVED_AT, "o").eq(col(vf, "r")),
+        layout.observed.as_("_tg_o"),
+        same_key(layout.key, "_tg_o", "_tg_r"),
+        col(OBSERVED_AT, "_tg_o").eq(col(vf, "_tg_r")),
     )
     query = (
-        exp.select(*cols(layout.key, "r"), named(col(vf, "r"), OBSERVED_AT))
+        exp.select(*cols(layout.key, "_tg_r"), named(col(vf, "_tg_r"), OBSERVED_AT))
         .distinct()
-        .from_(rows.as_("r"))
+        .from_(rows.as_("_tg_r"))
         .where(exp.not_(recorded))
     )
     columns = [exp.to_identifier(n, quoted=True) for n in [*layout.key, OBSERVED_AT]]

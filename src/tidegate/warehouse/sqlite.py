@@ -252,6 +252,14 @@ class SQLiteWarehouse(Warehouse):
         rows = self.execute(query)
         return {str(r[0]): str(r[1]) for r in rows} if rows else None
 
+    def ensure_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:
+        """SQLite names the schema on the index, never on its table: ``"core"."i" ON "t"``."""
+        params = exp.IndexParameters(columns=[col(c) for c in columns])
+        node = exp.Index(
+            this=table(self.index_name(index), schema), table=table(name), params=params
+        )
+        self.execute(exp.Create(this=node, kind="INDEX", exists=True))
+
     # -- bulk -------------------------------------------------------------------------
 
     def write_arrow(self, name: str, schema: str, batches: pa.RecordBatchReader) -> int:
