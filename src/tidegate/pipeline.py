@@ -39,6 +39,7 @@ from tidegate.errors import (
     TidegateError,
 )
 from tidegate.faults import checkpoint
+from tidegate.models import build_models
 from tidegate.read import ReadResult, peek_columns, read_file
 from tidegate.transform import mapping
 from tidegate.transform.evaluate import Outcome, evaluate, set_file_values
@@ -123,6 +124,8 @@ class Pipeline:
         files = scan(landing, self.project.config.settle_seconds)
         results = [self._one(file, routed) for file, routed in self._in_dependency_order(files)]
         archive.remove_empty_folders(landing)
+        with self.wh.transaction():
+            build_models(self.wh, self.project)
         self._finish_run(results)
         return RunResult(self.run_id, results)
 

@@ -62,9 +62,8 @@ class Feeder:
     ) -> pa.RecordBatchReader:
         """Typed business columns (in ``columns`` order), lineage, hash, effective time."""
         names = list(columns or target.columns)
-        raw = pa.Table.from_pylist(
-            [{n: r.get(n) for n in names} | {"_row": i} for i, r in enumerate(rows, 1)]
-        )
+        values = {n: pa.array([r.get(n) for r in rows]) for n in names}
+        raw = pa.table(values | {"_row": pa.array(range(1, len(rows) + 1), pa.int64())})
         self.compute.register("_raw", raw)
         typed = exp.select(
             *[

@@ -36,6 +36,7 @@ class Schemas(Strict):
     core: str = "core"
     raw: str = "raw"
     meta: str = "tidegate"
+    models: str = "marts"
 
 
 class WarehouseConfig(Strict):

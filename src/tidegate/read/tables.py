@@ -21,7 +21,7 @@ DIALECT = "duckdb"
 ROWID = exp.column("rowid")
 # Up to this many runs of good rows between bad ones are numbered one range update each
 # (DuckDB prunes by rowid, so each is cheap); past it one ASOF join numbers them all.
-MAX_RANGE_UPDATES = 256
+MAX_RANGE_UPDATES = 1024
 
 
 def run(

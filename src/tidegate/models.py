@@ -1,0 +1,56 @@
+"""SQL models: ``models/<name>.sql`` becomes the view ``marts.<name>`` after every run.
+
+Models are written in DuckDB's dialect, like mappings, and transpiled to the warehouse's.
+A model may read another; they are created in dependency order.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from tidegate.config.models import Project
+from tidegate.errors import ConfigError
+from tidegate.sql import COMPUTE_DIALECT, table
+from tidegate.warehouse.base import Warehouse
+
+
+def parse_model(name: str, sql: str) -> exp.Query:
+    try:
+        tree = sqlglot.parse_one(sql, read=COMPUTE_DIALECT)
+    except ParseError as exc:
+        raise ConfigError(f"models/{name}.sql", f"invalid SQL: {exc}") from exc
+    if not isinstance(tree, exp.Query):
+        raise ConfigError(f"models/{name}.sql", "a model is one SELECT query")
+    return tree
+
+
+def build_order(models: dict[str, exp.Query]) -> list[str]:
+    """Models that others read come first; a cycle is a configuration error."""
+    reads = {
+        name: {t.name for t in tree.find_all(exp.Table)} & (set(models) - {name})
+        for name, tree in models.items()
+    }
+    order: list[str] = []
+    while len(order) < len(models):
+        ready = sorted(n for n in models if n not in order and reads[n] <= set(order))
+        if not ready:
+            stuck = sorted(set(models) - set(order))
+            raise ConfigError("models", f"models read each other in a cycle: {stuck}")
+        order += ready
+    return order
+
+
+def build_models(wh: Warehouse, project: Project) -> list[str]:
+    """Create or replace every model's view; returns their names in build order."""
+    if not project.models:
+        return []
+    trees = {name: parse_model(name, sql) for name, sql in project.models.items()}
+    schema = wh.schemas.models
+    wh.ensure_schema(schema)
+    order = build_order(trees)
+    for name in order:
+        view = exp.Create(this=table(name, schema), kind="VIEW", replace=True, expression=trees[name])
+        wh.execute(view)
+    return order

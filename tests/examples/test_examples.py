@@ -1,0 +1,267 @@
+"""The reference exercises, loaded end to end from their real files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tidegate.config import load_project
+from tidegate.pipeline import RunResult, run
+from tidegate.scaffold import example
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def copy(name: str, tmp_path: Path) -> Path:
+    root = tmp_path / name
+    example(root, name=name)
+    config = root / "tidegate.yml"
+    config.write_text(config.read_text().replace("settle_seconds: 1", "settle_seconds: 0"))
+    return root
+
+
+def query(root: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def load(root: Path) -> RunResult:
+    return run(load_project(root))
+
+
+# --------------------------------------------------------------------------- 000
+
+
+LEADS = "000-prospective-leads"
+
+
+def test_000_every_row_read_is_loaded_or_quarantined(tmp_path: Path) -> None:
+    root = copy(LEADS, tmp_path)
+    result = load(root)
+    read = {f.name: (f.status, f.rows_read) for f in result.files}
+    assert read == {
+        "TechnicalExerciseDataSource1.csv": ("loaded", 70),
+        "TechnicalExerciseDataSource2.csv": ("loaded", 28),
+        "TechnicalExerciseDataSource3.csv": ("loaded", 29),
+    }
+    for f in result.files:
+        assert f.rows_read == f.rows_loaded + f.rows_quarantined + f.rows_duplicate
+    loaded = sum(f.rows_loaded for f in result.files)
+    assert query(root, "SELECT count(*) FROM core.prospective_orgs WHERE _is_current") == [
+        (loaded,)
+    ]
+    quarantined = query(root, "SELECT count(*) FROM tidegate.quarantine")[0][0]
+    assert loaded + quarantined == 127
+
+
+def test_000_packed_fields_are_parsed(tmp_path: Path) -> None:
+    root = copy(LEADS, tmp_path)
+    load(root)
+    rows = query(
+        root,
+        "SELECT company, address1, address2, city, state, zip, phone, first_name, last_name, title,"
+        " license_type, license_number, license_issued, certificate_expiration_date,"
+        " ages_served, min_age, max_age FROM core.prospective_orgs WHERE phone IN"
+        " ('7022092781', '7022736984', '2097471797', '8304291010', '5105515129', '3622311137')"
+        " ORDER BY phone",
+    )
+    by_phone = {r[6]: r for r in rows}
+    assert by_phone["7022092781"][1:6] == (
+        "8889 S. EASTERN AVE.",
+        "STE 160",
+        "LAS VEGAS",
+        "NV",
+        "89123",
+    )
+    assert by_phone["7022736984"][3] == "NORTH LAS VEGAS"
+    assert by_phone["5105515129"][7:10] == ("DEETRA", "STEWART", "Owner")
+    assert by_phone["3622311137"][7:9] == (None, None)  # several people: not split
+    ok = by_phone["2097471797"]
+    assert ok[7:12] == (
+        "Elizabeth",
+        "Hellstrom",
+        "Primary Caregiver",
+        "CHILD CARE FAMILY",
+        "K820055232",
+    )
+    assert ok[12] == date(2020, 9, 2)
+    assert ok[14:] == ("Toddlers (12-23 months; 1yr.), Preschool (24-48 months; 2-4 yrs.)", 1, 4)
+    tx = by_phone["8304291010"]
+    assert tx[0] == 'K" Street Learning Center LLC"'
+    assert tx[12] == date(2011, 10, 13)
+    assert tx[14:] == ("Infant, Toddler, Preschool, School", 0, 12)
+    assert (
+        query(root, "SELECT count(DISTINCT city) FROM core.prospective_orgs WHERE state = 'NV'")[0][
+            0
+        ]
+        == 8
+    )
+
+
+def test_000_rerun_adds_no_versions(tmp_path: Path) -> None:
+    root = copy(LEADS, tmp_path)
+    load(root)
+    before = query(root, "SELECT count(*) FROM core.prospective_orgs")
+    for path in (root / "archive").rglob("*.gz"):
+        shutil.copy(path, root / "landing" / f"again_{path.name}")
+    for name in ("TechnicalExerciseDataSource1.csv", "TechnicalExerciseDataSource2.csv"):
+        shutil.copy(EXAMPLES / LEADS / "landing" / name, root / "landing" / name)
+    result = load(root)
+    assert (
+        sorted(f.status for f in result.files)
+        == ["duplicate", "duplicate"]
+        + ["rejected"] * 0
+        + sorted(f.status for f in result.files)[2:]
+    )
+    assert query(root, "SELECT count(*) FROM core.prospective_orgs") == before
+
+
+def test_000_a_changed_nevada_file_opens_and_closes_exactly_the_changed_versions(
+    tmp_path: Path,
+) -> None:
+    root = copy(LEADS, tmp_path)
+    load(root)
+    text = (EXAMPLES / LEADS / "landing" / "TechnicalExerciseDataSource1.csv").read_text(
+        encoding="utf-8"
+    )
+    rows = list(csv.reader(io.StringIO(text)))
+    header, body = rows[0], rows[1:]
+    phone, address, capacity_like = (
+        header.index("Phone"),
+        header.index("Address"),
+        header.index("Status"),
+    )
+    body[0][phone] = "346-393-0000"  # SUNSHINE ACADEMY: a new key (phone changed)
+    body[1][capacity_like] = "Inactive"  # SUNRISE: an attribute change
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([header, *body])
+    (root / "landing" / "TechnicalExerciseDataSource1_v2.csv").write_text(
+        out.getvalue(), encoding="utf-8"
+    )
+    [file] = load(root).files
+    assert (file.status, file.rows_loaded, file.rows_unchanged) == ("loaded", 2, 68)
+    versions = query(
+        root,
+        "SELECT phone, license_status, _is_current, _valid_to IS NULL FROM core.prospective_orgs"
+        " WHERE company LIKE 'SUN%' ORDER BY phone, _valid_from",
+    )
+    assert versions == [
+        ("3463930000", "Active", True, True),
+        ("3463939400", "Active", True, True),  # the old key is still current: no deletes
+        ("3622311137", "Active", False, False),
+        ("3622311137", "Inactive", True, True),
+    ]
+
+
+# --------------------------------------------------------------------------- 001
+
+
+TITLES = "001-job-titles"
+
+
+def test_001_titles_and_related_titles(tmp_path: Path) -> None:
+    root = copy(TITLES, tmp_path)
+    [file] = load(root).files
+    assert (file.rows_read, file.rows_loaded, file.rows_quarantined) == (5000, 4989, 11)
+    reasons = query(root, "SELECT DISTINCT reasons FROM tidegate.quarantine")
+    assert all(json.loads(r[0])[0]["rule"] == "duplicate" for r in reasons)
+    assert query(root, "SELECT count(*) FROM core.job_titles") == [(4989,)]
+    assert query(
+        root,
+        "SELECT pdl_count FROM core.job_titles WHERE title = 'president chief executive officer'",
+    ) == [(72943,)]
+    non_latin = query(
+        root, "SELECT count(*) FROM core.job_titles WHERE regexp_matches(title, '[^\\x00-\\x7F]')"
+    )[0][0]
+    assert non_latin == 329  # every title with non-ASCII letters survives
+    assert query(root, "SELECT count(*) FROM core.job_titles WHERE title = 'бухгалтер'") == [(1,)]
+    owner = query(
+        root,
+        "SELECT kind, count(*) FROM core.related_titles WHERE title = 'owner' GROUP BY 1 ORDER BY 1",
+    )
+    assert owner == [("skill", 9), ("title", 10)]
+    short = query(
+        root,
+        "SELECT kind, count(*) FROM core.related_titles WHERE title = 'end developer' GROUP BY 1 ORDER BY 1",
+    )
+    assert short == [("skill", 6), ("title", 8)]
+    assert query(
+        root,
+        "SELECT count(*) FROM core.related_titles WHERE title = 'york city' AND kind = 'title'",
+    ) == [(0,)]
+
+
+def test_001_models_answer_the_questions(tmp_path: Path) -> None:
+    root = copy(TITLES, tmp_path)
+    load(root)
+    top = query(root, "SELECT title, related_titles FROM marts.top_related_titles")
+    assert len(top) == 10
+    assert {n for _, n in top} == {10}
+    expected = query(
+        root,
+        "SELECT avg(pdl_count) FROM core.job_titles WHERE title IN"
+        " (SELECT title FROM core.related_titles WHERE related_title = 'manager' AND kind = 'title')",
+    )[0][0]
+    [(average, titles)] = query(
+        root, "SELECT avg_pdl_count, titles FROM marts.manager_related_avg_count"
+    )
+    assert average == pytest.approx(expected)
+    assert titles == 33
+
+
+# --------------------------------------------------------------------------- 002
+
+
+OUTREACH = "002-outreach"
+
+
+def test_002_dees_play_and_learn(tmp_path: Path) -> None:
+    root = copy(OUTREACH, tmp_path)
+    landing = root / "landing"
+    (landing / "TechnicalExerciseDataSource1.csv").rename(
+        landing / "TechnicalExerciseDataSource1_2024-11-10.csv"
+    )
+    [file] = load(root).files
+    row = query(
+        root,
+        "SELECT city, first_name, last_name, license_status, county, zip, company FROM core.outreach"
+        " WHERE phone = '510-551-5129'",
+    )
+    assert row == [
+        (
+            "las vegas",
+            "Deetra",
+            "Stewart",
+            "expired",
+            "clark",
+            "89131",
+            "dee's play & learn christian academy",
+        )
+    ]
+    # Two Primrose sites share a phone, and three EOS Fitness sites another: 3 rows held back.
+    assert (file.rows_read, file.rows_loaded, file.rows_quarantined) == (70, 67, 3)
+    held = query(root, "SELECT reasons FROM tidegate.quarantine")
+    assert {json.loads(r[0])[0]["value"] for r in held} == {"630-212-9413", "702-308-3384"}
+
+
+def test_002_a_newer_file_overwrites_by_phone(tmp_path: Path) -> None:
+    root = copy(OUTREACH, tmp_path)
+    load(root)
+    text = (root / "archive").rglob("*.gz").__next__()
+    import gzip
+
+    body = gzip.decompress(text.read_bytes()).decode().replace("DEETRA STEWART", "DEETRA JONES")
+    (root / "landing" / "TechnicalExerciseDataSource1_b.csv").write_text(body, encoding="utf-8")
+    [file] = load(root).files
+    assert (file.rows_loaded, file.rows_unchanged) == (1, 66)
+    assert query(root, "SELECT last_name FROM core.outreach WHERE phone = '510-551-5129'") == [
+        ("Jones",)
+    ]
+    assert query(root, "SELECT count(*) FROM core.outreach") == [(67,)]
