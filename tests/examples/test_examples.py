@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import shutil
@@ -109,17 +110,22 @@ def test_000_rerun_adds_no_versions(tmp_path: Path) -> None:
     root = copy(LEADS, tmp_path)
     load(root)
     before = query(root, "SELECT count(*) FROM core.prospective_orgs")
-    for path in (root / "archive").rglob("*.gz"):
-        shutil.copy(path, root / "landing" / f"again_{path.name}")
-    for name in ("TechnicalExerciseDataSource1.csv", "TechnicalExerciseDataSource2.csv"):
-        shutil.copy(EXAMPLES / LEADS / "landing" / name, root / "landing" / name)
-    result = load(root)
-    assert (
-        sorted(f.status for f in result.files)
-        == ["duplicate", "duplicate"]
-        + ["rejected"] * 0
-        + sorted(f.status for f in result.files)[2:]
+    assert load(root).files == []
+    originals = EXAMPLES / LEADS / "landing"
+    for path in originals.iterdir():
+        shutil.copy(path, root / "landing" / f"{path.stem}_again.csv")
+    nevada = (originals / "TechnicalExerciseDataSource1.csv").read_bytes()
+    (root / "landing" / "TechnicalExerciseDataSource1_resent.csv.gz").write_bytes(
+        gzip.compress(nevada)
     )
+    result = load(root)
+    statuses = sorted((f.name, f.status, f.rows_unchanged) for f in result.files)
+    assert statuses == [
+        ("TechnicalExerciseDataSource1_again.csv", "duplicate", 0),
+        ("TechnicalExerciseDataSource1_resent.csv.gz", "loaded", 70),
+        ("TechnicalExerciseDataSource2_again.csv", "duplicate", 0),
+        ("TechnicalExerciseDataSource3_again.csv", "duplicate", 0),
+    ]
     assert query(root, "SELECT count(*) FROM core.prospective_orgs") == before
 
 
@@ -133,13 +139,10 @@ def test_000_a_changed_nevada_file_opens_and_closes_exactly_the_changed_versions
     )
     rows = list(csv.reader(io.StringIO(text)))
     header, body = rows[0], rows[1:]
-    phone, address, capacity_like = (
-        header.index("Phone"),
-        header.index("Address"),
-        header.index("Status"),
-    )
-    body[0][phone] = "346-393-0000"  # SUNSHINE ACADEMY: a new key (phone changed)
-    body[1][capacity_like] = "Inactive"  # SUNRISE: an attribute change
+    phone, address, status = (header.index(n) for n in ("Phone", "Address", "Status"))
+    body[0][phone] = "346-393-0000"  # SUNSHINE ACADEMY moved: a new phone-and-address key
+    body[0][address] = "151 N. WILLOW ST MESQUITE, NV 89027"
+    body[1][status] = "Inactive"  # SUNRISE: an attribute change
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([header, *body])
     (root / "landing" / "TechnicalExerciseDataSource1_v2.csv").write_text(
@@ -149,14 +152,14 @@ def test_000_a_changed_nevada_file_opens_and_closes_exactly_the_changed_versions
     assert (file.status, file.rows_loaded, file.rows_unchanged) == ("loaded", 2, 68)
     versions = query(
         root,
-        "SELECT phone, license_status, _is_current, _valid_to IS NULL FROM core.prospective_orgs"
+        "SELECT phone, address1, license_status, _is_current FROM core.prospective_orgs"
         " WHERE company LIKE 'SUN%' ORDER BY phone, _valid_from",
     )
     assert versions == [
-        ("3463930000", "Active", True, True),
-        ("3463939400", "Active", True, True),  # the old key is still current: no deletes
-        ("3622311137", "Active", False, False),
-        ("3622311137", "Inactive", True, True),
+        ("3463930000", "151 N. WILLOW ST", "Active", True),
+        ("3463939400", "150 N. WILLOW ST", "Active", True),  # deletes: ignore keeps it
+        ("3622311137", "2845 MOHAWK ST", "Active", False),
+        ("3622311137", "2845 MOHAWK ST", "Inactive", True),
     ]
 
 
@@ -254,10 +257,8 @@ def test_002_dees_play_and_learn(tmp_path: Path) -> None:
 def test_002_a_newer_file_overwrites_by_phone(tmp_path: Path) -> None:
     root = copy(OUTREACH, tmp_path)
     load(root)
-    text = (root / "archive").rglob("*.gz").__next__()
-    import gzip
-
-    body = gzip.decompress(text.read_bytes()).decode().replace("DEETRA STEWART", "DEETRA JONES")
+    archived = next((root / "archive").rglob("*.gz"))
+    body = gzip.decompress(archived.read_bytes()).decode().replace("DEETRA STEWART", "DEETRA JONES")
     (root / "landing" / "TechnicalExerciseDataSource1_b.csv").write_text(body, encoding="utf-8")
     [file] = load(root).files
     assert (file.rows_loaded, file.rows_unchanged) == (1, 66)

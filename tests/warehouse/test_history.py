@@ -367,7 +367,7 @@ def _check_lineage(feed: Any, name: str, files: list[File]) -> None:
 
 
 PROPERTY = settings(
-    max_examples=25,
+    max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
