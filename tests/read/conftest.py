@@ -12,7 +12,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-
 REPO = Path(__file__).resolve().parents[2]
 CSV_SPECTRUM = "csv-spectrum@2.0.0"
 
