@@ -108,6 +108,9 @@ def init(
         typer.Option("--from", help="Draft sources and targets from these files instead."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty folder.")] = False,
+    example_name: Annotated[
+        str, typer.Option("--example", help="Which bundled example (a name or its number).")
+    ] = "000",
 ) -> None:
     """Write a working example project, or draft one from real files."""
     from tidegate import scaffold
@@ -116,7 +119,7 @@ def init(
         if from_files:
             written = scaffold.draft(directory, from_files, force=force)
         else:
-            written = scaffold.example(directory, force=force)
+            written = scaffold.example(directory, force=force, name=example_name)
         out.print(f"wrote {len(written)} files to {directory}")
         out.print(f"next: [bold]tidegate run --project {directory}[/]")
 
