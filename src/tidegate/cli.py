@@ -183,6 +183,34 @@ def run(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None
         raise typer.Exit(EXIT_OK if result.ok else EXIT_FILES)
 
 
+@app.command()
+def watch(
+    project: ProjectOption = Path("."),
+    heartbeat: Annotated[float, typer.Option(help="Seconds between runs without events.")] = 10.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Load files as they arrive in landing, until stopped (Ctrl-C or SIGTERM)."""
+    with handled():
+        loaded = _project(project)
+        from tidegate.watch import watch as watch_landing
+
+        def report(result: Any) -> None:
+            if as_json:
+                sys.stdout.write(
+                    json.dumps(
+                        {"run_id": result.run_id, "files": [asdict(f) for f in result.files]},
+                        default=str,
+                    )
+                    + "\n"
+                )
+                sys.stdout.flush()
+            else:
+                _summary(result.files)
+
+        err.print(f"watching {loaded.path('landing')} (Ctrl-C to stop)")
+        watch_landing(loaded, report, heartbeat)
+
+
 def _summary(files: list[Any]) -> None:
     if not files:
         out.print("nothing new in landing")

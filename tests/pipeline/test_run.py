@@ -356,3 +356,40 @@ def test_check_names_mapped_columns_missing_from_a_sample_file(project: Path) ->
         in done.stderr.replace("\n", " ")
     )
     assert (project / "landing" / "people_1.csv").exists()
+
+
+def test_watch_loads_files_as_they_arrive_and_stops_on_sigterm(project: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tidegate.cli",
+            "watch",
+            "--json",
+            "--heartbeat",
+            "0.5",
+            "--project",
+            str(project),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)
+        land(project, "people_1.csv", people_csv(ADA))
+        deadline = time.monotonic() + 30
+        while (project / "landing" / "people_1.csv").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not (project / "landing" / "people_1.csv").exists()
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        out, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == 0, err
+    runs = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert any(f["status"] == "loaded" for r in runs for f in r["files"])
