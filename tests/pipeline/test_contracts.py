@@ -242,3 +242,33 @@ def test_references_must_exist_and_referenced_sources_load_first(tmp_path: Path)
         ("p2",),
         ("p3",),
     ]
+
+
+def test_new_columns_reject_the_file_when_the_source_says_so(tmp_path: Path) -> None:
+    from .conftest import PEOPLE_SOURCE
+
+    root = write_project(
+        tmp_path / "p", {"sources/people.yml": PEOPLE_SOURCE + "on_new_columns: reject\n"}
+    )
+    land(root, "people_1.csv", people_csv(("1", "Ada", "a@b.c", "01/01/2000")))
+    run(load_project(root))
+    land(root, "people_2.csv", "ID,Full Name,E-mail,Born,Extra\n2,Alan,a@b.c,01/01/1912,x\n")
+    [file] = run(load_project(root)).files
+    assert file.status == "rejected"
+    assert file.error == "new columns ['Extra'] (the source says on_new_columns: reject)"
+    assert rows(root, "SELECT count(*) FROM core.people") == [(1,)]
+
+
+def test_absolute_threshold(tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path / "p", {"targets/people.yml": PEOPLE_TARGET + "reject_file_over: 1\n"}
+    )
+    land(
+        root, "people_1.csv", people_csv(("x", "A", "a@b", "bad"), ("2", "B", "b@c", "01/01/2000"))
+    )
+    assert run(load_project(root)).files[0].status == "loaded"
+    land(
+        root, "people_2.csv", people_csv(("x", "A", "a@b", "bad"), ("y", "B", "b@c", "01/01/2000"))
+    )
+    [file] = run(load_project(root)).files
+    assert (file.status, file.error) == ("rejected", "2 of 2 rows failed, over the limit of 1")
