@@ -51,6 +51,8 @@ def build_models(wh: Warehouse, project: Project) -> list[str]:
     wh.ensure_schema(schema)
     order = build_order(trees)
     for name in order:
-        view = exp.Create(this=table(name, schema), kind="VIEW", replace=True, expression=trees[name])
+        view = exp.Create(
+            this=table(name, schema), kind="VIEW", replace=True, expression=trees[name]
+        )
         wh.execute(view)
     return order

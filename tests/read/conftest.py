@@ -6,11 +6,15 @@ import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
+
+from tidegate.config.models import ReadOptions
+from tidegate.read import ReadResult, read_file
 
 REPO = Path(__file__).resolve().parents[2]
 CSV_SPECTRUM = "csv-spectrum@2.0.0"
@@ -68,3 +72,38 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
     connection = duckdb.connect()
     yield connection
     connection.close()
+
+
+Reader = Callable[..., ReadResult]
+Rows = Callable[[ReadResult], list[tuple[Any, ...]]]
+Records = Callable[[ReadResult], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def read(con: duckdb.DuckDBPyConnection) -> Reader:
+    """``read(path, fmt="auto", **read_options)`` into ``con``."""
+
+    def reader(path: Path, fmt: str = "auto", **options: Any) -> ReadResult:
+        return read_file(con, path, ReadOptions(**options), fmt=fmt)
+
+    return reader
+
+
+@pytest.fixture
+def rows(con: duckdb.DuckDBPyConnection) -> Rows:
+    """Every row of a result's table, ``_row`` first, in ``_row`` order."""
+
+    def fetch(result: ReadResult) -> list[tuple[Any, ...]]:
+        return con.execute(f'SELECT * FROM "{result.table}" ORDER BY _row').fetchall()
+
+    return fetch
+
+
+@pytest.fixture
+def records(rows: Rows) -> Records:
+    """The good rows as dicts, without ``_row``."""
+
+    def fetch(result: ReadResult) -> list[dict[str, Any]]:
+        return [dict(zip(result.columns, row[1:], strict=True)) for row in rows(result)]
+
+    return fetch

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import duckdb
 import pytest
-from readkit import read, records, rows
 
 from tidegate.errors import ReadError
 from tidegate.read.encoding import CHUNK
@@ -15,11 +15,15 @@ from tidegate.read.encoding import CHUNK
 WESTERN = (
     "name,city,note\n"
     "José Peña,São Paulo,naïve café\n"
-    "Jürgen Müller,Zürich,Straße 5 – Köln\n"
+    "Jürgen Müller,Zürich,Straße 5 · Köln\n"
     "Ñandú,España,¿qué? ¡sí!\n"
 )
 WINDOWS = WESTERN + "Zoë,Málaga,“smart quotes” cost 5 € — ‘ok’\n"
 UNICODE = WINDOWS + "Łukasz,Łódź,日本語 ✓ 🎉\n"
+
+Reader = Callable[..., Any]
+Rows = Callable[[Any], list[tuple[Any, ...]]]
+Records = Callable[[Any], list[dict[str, Any]]]
 
 
 def expected(text: str) -> list[dict[str, str]]:
@@ -41,7 +45,9 @@ def expected(text: str) -> list[dict[str, str]]:
     ],
 )
 def test_round_trip(
-    con: duckdb.DuckDBPyConnection,
+    read: Reader,
+    records: Records,
+    rows: Rows,
     tmp_path: Path,
     encoding: str,
     bom: bytes,
@@ -51,36 +57,38 @@ def test_round_trip(
     path = tmp_path / "people.csv"
     path.write_bytes(bom + text.encode(encoding))
 
-    result = read(con, path)
+    result = read(path)
 
     assert result.encoding == reported
     assert result.columns == ["name", "city", "note"]  # no byte-order mark in the first name
-    assert records(con, result) == expected(text)
+    assert records(result) == expected(text)
     assert result.bad == []
 
 
-def test_explicit_encoding(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_explicit_encoding(read: Reader, records: Records, rows: Rows, tmp_path: Path) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes("a,b\nÿ,ñ\n".encode("latin-1"))
 
-    result = read(con, path, encoding="latin-1")
+    result = read(path, encoding="latin-1")
 
     assert result.encoding == "iso8859-1"
-    assert records(con, result) == [{"a": "ÿ", "b": "ñ"}]
+    assert records(result) == [{"a": "ÿ", "b": "ñ"}]
 
 
-def test_explicit_utf16_follows_its_mark(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_explicit_utf16_follows_its_mark(
+    read: Reader, records: Records, rows: Rows, tmp_path: Path
+) -> None:
     path = tmp_path / "wide.csv"
     path.write_bytes(codecs.BOM_UTF16_BE + "a,b\n1,é\n".encode("utf-16-be"))
 
-    result = read(con, path, encoding="utf-16")
+    result = read(path, encoding="utf-16")
 
     assert result.encoding == "utf-16-be"
-    assert records(con, result) == [{"a": "1", "b": "é"}]
+    assert records(result) == [{"a": "1", "b": "é"}]
 
 
 def test_legacy_bytes_after_a_long_ascii_start(
-    con: duckdb.DuckDBPyConnection, tmp_path: Path
+    read: Reader, records: Records, rows: Rows, tmp_path: Path
 ) -> None:
     """The sample looks like UTF-8; DuckDB meets a Windows-1252 byte far into the file."""
     ascii_rows = "".join(f"{i},plain text row {i}\n" for i in range(150_000))
@@ -88,28 +96,30 @@ def test_legacy_bytes_after_a_long_ascii_start(
     path = tmp_path / "late.csv"
     path.write_bytes(text.encode("cp1252"))
 
-    result = read(con, path)
+    result = read(path)
 
     assert result.encoding == "cp1252"
     assert result.bad == []
     assert result.rows == 150_001
-    assert rows(con, result)[-1] == (150_001, "150000", "“quoted” café for 5 €")
+    assert rows(result)[-1] == (150_001, "150000", "“quoted” café for 5 €")
 
 
 def test_wrong_explicit_encoding_gives_bad_records(
-    con: duckdb.DuckDBPyConnection, tmp_path: Path
+    read: Reader, records: Records, rows: Rows, tmp_path: Path
 ) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes("a,b\n1,x\n2,caf\xe9\n3,y\n".encode("latin-1"))
 
-    result = read(con, path, encoding="utf-8")
+    result = read(path, encoding="utf-8")
 
-    assert [r[0] for r in rows(con, result)] == [1, 3]
+    assert [r[0] for r in rows(result)] == [1, 3]
     assert [(b.row, b.line) for b in result.bad] == [(2, 3)]
     assert "not valid UTF-8" in result.bad[0].reason
 
 
-def test_transcoding_streams_across_chunks(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_transcoding_streams_across_chunks(
+    read: Reader, records: Records, rows: Rows, tmp_path: Path
+) -> None:
     """UTF-16 with surrogate pairs split at every possible chunk boundary."""
     lines = [f"{i},{'🎉é' * (i % 7)}x" for i in range(3 * CHUNK // 40)]
     text = "n,s\n" + "\n".join(lines) + "\n"
@@ -117,16 +127,18 @@ def test_transcoding_streams_across_chunks(con: duckdb.DuckDBPyConnection, tmp_p
     path.write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
     assert path.stat().st_size > 2 * CHUNK
 
-    result = read(con, path)
+    result = read(path)
 
     assert result.rows == len(lines)
-    got = rows(con, result)
+    got = rows(result)
     assert [(r[1], r[2]) for r in got] == [tuple(line.split(",")) for line in lines]
 
 
-def test_unknown_encoding_is_a_read_error(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_unknown_encoding_is_a_read_error(
+    read: Reader, records: Records, rows: Rows, tmp_path: Path
+) -> None:
     path = tmp_path / "a.csv"
     path.write_text("a\n1\n")
 
     with pytest.raises(ReadError, match="unknown encoding 'klingon'"):
-        read(con, path, encoding="klingon")
+        read(path, encoding="klingon")

@@ -6,8 +6,10 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from sqlglot import exp
 
@@ -104,6 +106,7 @@ def test_the_insert_statement() -> None:
 
 HOLD_LOCK = """
 import sys, time
+from datetime import datetime
 from pathlib import Path
 from tidegate.config.models import WarehouseConfig
 from tidegate.warehouse.sqlite import SQLiteWarehouse
@@ -128,3 +131,15 @@ def test_a_dead_process_releases_its_locks(tmp_path: Path, wh: SQLiteWarehouse) 
         holder.kill()
         holder.wait()
     assert wh.lock("k" * 64)
+
+
+def test_bulk_and_literal_timestamps_compare_as_equal_text(wh: SQLiteWarehouse) -> None:
+    wh.ensure_table("t", CORE, [("at", data_type("timestamp"))])
+    moments = [datetime(2024, 1, 1), datetime(2024, 1, 1, 0, 0, 0, 5), datetime(2024, 1, 1, 1)]
+    batch = pa.record_batch({"at": pa.array(moments, pa.timestamp("ns"))})
+    wh.write_arrow("t", CORE, pa.RecordBatchReader.from_batches(batch.schema, [batch]))
+    for moment in moments:
+        assert wh.count("t", CORE, col("at").eq(lit(moment))) == 1
+    assert wh.count("t", CORE, exp.GT(this=col("at"), expression=lit(datetime(2024, 1, 1)))) == 2
+    ordered = exp.select(col("at")).from_(table("t", CORE)).order_by(col("at"))
+    assert [row[0] for row in wh.execute(ordered)] == moments

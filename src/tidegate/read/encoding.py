@@ -18,6 +18,8 @@ from charset_normalizer import from_bytes
 from tidegate.errors import ReadError
 
 CHUNK = 1 << 20
+# Bytes either side of a non-UTF-8 byte that a guess looks at.
+WINDOW = 1 << 15
 UTF8 = "utf-8"
 UTF8_BOM = "utf-8-sig"
 WESTERN = "cp1252"
@@ -78,9 +80,11 @@ def detect(sample: bytes, complete: bool) -> Encoding:
             return Encoding(name, mark)
     if _mostly_nul(sample):
         return Encoding(guess(sample, prefer_western=False))
-    if _is_utf8(sample, complete):
+    bad = _first_invalid_utf8(sample, complete)
+    if bad is None:
         return Encoding(UTF8)
-    return Encoding(guess(sample))
+    # The bytes around the first non-UTF-8 one decide: they hold the telling characters.
+    return Encoding(guess(sample[max(0, bad - WINDOW) : bad + WINDOW]))
 
 
 def guess(sample: bytes, prefer_western: bool = True) -> str:
@@ -137,12 +141,12 @@ def decode_sample(sample: bytes, complete: bool) -> str:
     return decoder.decode(sample[len(encoding.bom) :], final=complete)
 
 
-def _is_utf8(sample: bytes, complete: bool) -> bool:
+def _first_invalid_utf8(sample: bytes, complete: bool) -> int | None:
     try:
         codecs.getincrementaldecoder(UTF8)().decode(sample, final=complete)
-    except UnicodeDecodeError:
-        return False
-    return True
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
 
 
 def _mostly_nul(sample: bytes) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -34,19 +35,15 @@ def read(
     workdir: Path,
 ) -> ReadResult:
     """Read the sheet's records into ``table_name``, in batches through Arrow."""
-    sheet = _sheet(source, options, workdir)
-    rows = _rows(sheet, options)
-    header = next(rows, None) if options.header else None
-    body = _records(rows, options.null)
-    first = next(body, None)
-    if first is None and header is None:
+    rows = _rows(_sheet(source, options, workdir), options)
+    first = next(rows, None)
+    if first is None:
         raise EmptyFileError(source.label)
-    width = max(len(header or []), len(first[1]) if first else 0)
-    padded: list[str | None] = [*(header or []), *([None] * (width - len(header or [])))]
-    names = column_names(padded)
+    # calamine gives every row the sheet's full width, so the first row sets it.
+    names = column_names(first if options.header else [None] * len(first))
+    body = rows if options.header else chain([first], rows)
     run(con, create_temp_table(table_name, [(name, "VARCHAR") for name in names]))
-    if first is not None:
-        _insert(con, table_name, names, _chain(first, body))
+    _insert(con, table_name, names, _records(body, options.null))
     total = count(con, table_name)
     if total == 0:
         drop(con, table_name)
@@ -101,13 +98,6 @@ def _records(
             continue
         ordinal += 1
         yield ordinal, [None if value in missing else value for value in row]
-
-
-def _chain(
-    first: tuple[int, list[str | None]], rest: Iterator[tuple[int, list[str | None]]]
-) -> Iterator[tuple[int, list[str | None]]]:
-    yield first
-    yield from rest
 
 
 def _insert(

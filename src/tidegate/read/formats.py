@@ -52,6 +52,8 @@ def detect_format(path: Path, hint: str = "auto") -> str:
     """
     if hint != "auto":
         return checked(hint, str(path))
+    if not path.is_file():
+        raise ReadError(str(path), "no such file")
     if is_zip(path):
         member = data_member(path)
         name = PurePosixPath(member).name

@@ -114,13 +114,10 @@ def _lines(con: duckdb.DuckDBPyConnection, text: Text, records: str) -> None:
         rejected = _rejected_lines(con, errors)
         # Lines read are numbered around the rejected ones; those join them as text.
         number_rows(con, lines, [r.line for r in rejected])
-        for reject in rejected:
-            con.execute(
-                exp.insert(exp.values([(exp.Placeholder(), exp.Placeholder())]), table(lines)).sql(
-                    "duckdb"
-                ),
-                [reject.line, reject.raw],
-            )
+        if rejected:
+            values = exp.values([(exp.Placeholder(), exp.Placeholder())])
+            insert = exp.insert(values, table(lines)).sql(dialect="duckdb")
+            con.executemany(insert, [[r.line, r.raw] for r in rejected])
         _number_records(con, lines, records)
     finally:
         drop(con, lines, errors, scans)
@@ -139,26 +136,37 @@ def _rejected_lines(con: duckdb.DuckDBPyConnection, errors: str) -> list[Reject]
 
 
 def _number_records(con: duckdb.DuckDBPyConnection, lines: str, records: str) -> None:
-    """Blank lines are not records: number the others in line order."""
-    ordinal = exp.Window(
-        this=exp.RowNumber(), order=exp.Order(expressions=[exp.Ordered(this=col(ROW))])
+    """Blank lines are not records: number the others in line order.
+
+    Usually no blank line comes before the last record (a file may end in one), and the
+    line number is the ordinal; otherwise a window numbers them.
+    """
+    blank = _blank()
+    last = exp.select(exp.func("max", col(ROW))).from_(table(lines)).where(exp.not_(blank))
+    early = exp.select(exp.Count(this=exp.Star())).from_(table(lines))
+    early = early.where(exp.and_(blank, col(ROW) < exp.Subquery(this=last)))
+    ordinal: exp.Expr = col(ROW)
+    if run(con, early)[0][0]:
+        order = exp.Order(expressions=[exp.Ordered(this=col(ROW))])
+        ordinal = exp.Window(this=exp.RowNumber(), order=order)
+    query = exp.select(
+        exp.alias_(ordinal, ROW, quoted=True), exp.alias_(col(ROW), LINE, quoted=True), col(TEXT)
     )
-    query = (
-        exp.select(
-            exp.alias_(ordinal, ROW, quoted=True),
-            exp.alias_(col(ROW), LINE, quoted=True),
-            col(TEXT),
-        )
-        .from_(table(lines))
-        .where(
-            exp.Trim(this=col(TEXT), expression=exp.Literal.string(JSON_WHITESPACE)).neq(
-                exp.Literal.string("")
-            )
-        )
-    )
+    query = query.from_(table(lines)).where(exp.not_(blank))
     run(
         con,
         exp.Create(this=table(records), kind="TABLE", expression=query, properties=_temporary()),
+    )
+
+
+def _blank() -> exp.Expr:
+    """An empty or all-whitespace line; only lines that start with whitespace are trimmed."""
+    first = exp.Anonymous(this="ascii", expressions=[col(TEXT)])
+    spaces = [exp.Literal.number(ord(c)) for c in JSON_WHITESPACE]
+    trimmed = exp.Trim(this=col(TEXT), expression=exp.Literal.string(JSON_WHITESPACE))
+    return exp.or_(
+        col(TEXT).eq(exp.Literal.string("")),
+        exp.and_(exp.In(this=first, expressions=spaces), trimmed.eq(exp.Literal.string(""))),
     )
 
 
@@ -176,29 +184,29 @@ def _document(con: duckdb.DuckDBPyConnection, text: Text, path: str | None, reco
             ],
         )
     )
-    params: list[Any] = [str(text.source.path), shape, text.source.compression]
-    value: exp.Expr = col("json")
-    if path is not None:
-        value = _at_path(con, text, reader, params, path)
+    reading = [str(text.source.path), shape, text.source.compression]
+    value, picking = (
+        (col("json"), []) if path is None else _at_path(con, text, reader, reading, path)
+    )
     run(con, create_temp_table(records, [(LINE, "BIGINT"), (TEXT, "VARCHAR")]))
     query = exp.select(exp.null(), exp.null(), exp.cast(value, "VARCHAR")).from_(reader)
-    con.execute(exp.insert(query, table(records)).sql("duckdb"), params)
+    con.execute(exp.insert(query, table(records)).sql(dialect="duckdb"), [*picking, *reading])
     number_rows(con, records, [])
 
 
 def _at_path(
-    con: duckdb.DuckDBPyConnection, text: Text, reader: exp.Table, params: list[Any], path: str
-) -> exp.Expr:
-    """``unnest`` of the list at the records path (a lone object there is one record)."""
+    con: duckdb.DuckDBPyConnection, text: Text, reader: exp.Table, reading: list[Any], path: str
+) -> tuple[exp.Expr, list[Any]]:
+    """What the records path holds: its list's items unnested, or a lone object as is."""
     where = path if path.startswith(("$", "/")) else f"$.{path}"
     found = exp.func("json_extract", col("json"), exp.Placeholder())
-    kinds = run(con, exp.select(exp.func("json_type", found)).from_(reader), [where, *params])
+    kinds = run(con, exp.select(exp.func("json_type", found)).from_(reader), [where, *reading])
     if not kinds or kinds[0][0] is None:
         raise ReadError(text.label, f"read.records: nothing at {path!r} in the document")
-    params.insert(0, where)
     if kinds[0][0] != "ARRAY":
-        return found
-    return exp.Unnest(expressions=[exp.cast(found, exp.DataType.build("JSON[]", dialect="duckdb"))])
+        return found, [where]
+    items = exp.cast(found, exp.DataType.build("JSON[]", dialect="duckdb"))
+    return exp.Unnest(expressions=[items]), [where]
 
 
 def _temporary() -> exp.Properties:
@@ -209,34 +217,21 @@ def _temporary() -> exp.Properties:
 
 
 def _split(con: duckdb.DuckDBPyConnection, records: str, good: str) -> list[BadRecord]:
-    """Objects go to ``good`` as JSON; anything else is a bad record."""
+    """Objects go to ``good``; anything else is a bad record."""
+    # CASE, not AND: json_type must never see text that is not JSON.
     kind = exp.Case(
-        ifs=[
-            exp.If(
-                this=exp.func("json_valid", col(TEXT)),
-                true=exp.func("json_type", exp.cast(col(TEXT), "JSON")),
-            )
-        ]
+        ifs=[exp.If(this=exp.func("json_valid", col(TEXT)), true=exp.func("json_type", col(TEXT)))]
     )
-    typed = exp.select(
-        col(ROW), col(LINE), col(TEXT), exp.alias_(kind, "_kind", quoted=True)
-    ).from_(table(records))
-    objects = (
-        exp.select(col(ROW), exp.alias_(exp.cast(col(TEXT), "JSON"), DOC, quoted=True))
-        .from_(exp.alias_(exp.Subquery(this=typed), "t"))
-        .where(col("_kind").eq(exp.Literal.string("OBJECT")))
-    )
+    is_object = kind.eq(exp.Literal.string("OBJECT"))
+    objects = exp.select(col(ROW), exp.alias_(col(TEXT), DOC, quoted=True))
+    objects = objects.from_(table(records)).where(is_object)
     run(
         con, exp.Create(this=table(good), kind="TABLE", expression=objects, properties=_temporary())
     )
-    others = (
-        exp.select(col(ROW), col(LINE), col(TEXT), col("_kind"))
-        .from_(exp.alias_(exp.Subquery(this=typed), "t"))
-        .where(
-            exp.or_(col("_kind").is_(exp.null()), col("_kind").neq(exp.Literal.string("OBJECT")))
-        )
-        .order_by(col(ROW))
-    )
+    if count(con, good) == count(con, records):
+        return []
+    others = exp.select(col(ROW), col(LINE), col(TEXT), kind).from_(table(records))
+    others = others.where(exp.func("coalesce", is_object, exp.false()).not_()).order_by(col(ROW))
     return [_bad(int(r), line, str(raw), kind) for r, line, raw, kind in run(con, others)]
 
 
@@ -253,24 +248,41 @@ def _bad(row: int, line: int | None, raw: str, kind: str | None) -> BadRecord:
 
 def _keys(con: duckdb.DuckDBPyConnection, good: str) -> list[tuple[str, bool]]:
     """(key, holds an object or array somewhere), in order of first appearance."""
-    each = exp.Table(
-        this=exp.Anonymous(this="json_each", expressions=[col(DOC, "o")]),
-        alias=exp.TableAlias(this=exp.to_identifier("e")),
-    )
-    nested = exp.func(
-        "bool_or",
-        exp.In(this=col("type", "e"), expressions=[exp.Literal.string(k) for k in NESTED]),
-    )
+    keys = exp.func("json_keys", col(DOC))
+    listed = exp.select(
+        col(ROW),
+        exp.alias_(exp.Unnest(expressions=[keys]), "key", quoted=True),
+        exp.alias_(
+            exp.Unnest(expressions=[exp.func("generate_series", 1, exp.func("len", keys))]),
+            "pos",
+            quoted=True,
+        ),
+    ).from_(table(good))
     query = (
-        exp.select(col("key", "e"), exp.alias_(nested, "nested"))
-        .from_(exp.alias_(table(good), "o"))
-        .join(each)
-        .group_by(col("key", "e"))
-        .order_by(
-            exp.func("min", col(ROW, "o")), exp.func("arg_min", col("id", "e"), col(ROW, "o"))
-        )
+        exp.select(col("key"))
+        .from_(exp.alias_(exp.Subquery(this=listed), "k"))
+        .group_by(col("key"))
+        .order_by(exp.func("min", col(ROW)), exp.func("arg_min", col("pos"), col(ROW)))
     )
-    return [(str(key), bool(is_nested)) for key, is_nested in run(con, query)]
+    names = [str(row[0]) for row in run(con, query)]
+    if not names:
+        return []
+    kinds = exp.func("json_type", col(DOC), _pointers(names))
+    nested = [
+        exp.func(
+            "bool_or",
+            exp.In(
+                this=exp.Anonymous(
+                    this="list_extract", expressions=[col("t"), exp.Literal.number(i)]
+                ),
+                expressions=[exp.Literal.string(k) for k in NESTED],
+            ),
+        )
+        for i in range(1, len(names) + 1)
+    ]
+    typed = exp.select(exp.alias_(kinds, "t", quoted=True)).from_(table(good))
+    flags = run(con, exp.select(*nested).from_(exp.alias_(exp.Subquery(this=typed), "x")))[0]
+    return [(name, bool(flag)) for name, flag in zip(names, flags, strict=True)]
 
 
 def _project(

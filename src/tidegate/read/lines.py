@@ -3,8 +3,9 @@
 DuckDB numbers a rejected record by counting records *and blank lines* from the top of
 the file (header and skipped rows included) and gives the byte where its text begins.
 Blank lines are not records, so when one precedes a rejected record the count is redone
-with Python's csv module, which sees blank lines as empty rows; otherwise one pass over
-the bytes counting newlines suffices.
+with Python's csv module, which sees blank lines as empty rows; otherwise the one pass
+over the bytes that finds physical lines suffices. A physical line ends at each LF (at
+each CR in a file whose records end in CR alone).
 """
 
 from __future__ import annotations
@@ -70,12 +71,12 @@ def locate(
     if not rejects:
         return {}
     physical, blank = _scan_bytes(opener, [r.offset for r in rejects], newline)
-    places = {r.line: Place(r.line - first_line + 1, physical.get(r.offset)) for r in rejects}
+    ordinals = {r.line: r.line - first_line + 1 for r in rejects}
     if blank:
         # A record Python cannot parse keeps DuckDB's count.
         with suppress(csv.Error):
-            places.update(_scan_records(opener, set(places), first_line, reader_options))
-    return places
+            ordinals.update(_scan_records(opener, set(ordinals), first_line, reader_options))
+    return {r.line: Place(ordinals[r.line], physical.get(r.offset)) for r in rejects}
 
 
 def _scan_bytes(
@@ -87,44 +88,45 @@ def _scan_bytes(
     targets = sorted(set(offsets))
     last = targets[-1]
     lines: dict[int, int] = {}
-    base = count = 0
+    base = count = next_target = 0
     tail = b""
     blank = False
     with opener() as stream:
         while base <= last and (chunk := stream.read(CHUNK)):
             end = base + len(chunk)
-            for target in targets:
-                if base <= target < end:
-                    lines[target] = count + chunk.count(mark, 0, target - base) + 1
+            done = 0  # newlines of this chunk before ``done`` are in ``count``
+            while next_target < len(targets) and targets[next_target] < end:
+                at = targets[next_target] - base
+                count += chunk.count(mark, done, at)
+                done = at
+                lines[targets[next_target]] = count + 1
+                next_target += 1
             if not blank:
                 before = min(len(chunk), last - base)
                 blank = (base == 0 and chunk[:1] in (b"\n", b"\r")) or empty in tail + chunk[:2]
                 blank = blank or chunk.find(empty, 0, before) >= 0
-            count += chunk.count(mark)
+            count += chunk.count(mark, done)
             tail, base = chunk[-2:], end
     return lines, blank
 
 
 def _scan_records(
     opener: Opener, wanted: set[int], first_line: int, reader_options: Mapping[str, Any]
-) -> dict[int, Place]:
-    """Walk the records with Python's csv module: blank lines come back as empty rows."""
-    places: dict[int, Place] = {}
+) -> dict[int, int]:
+    """Ordinals by walking the records with Python's csv: blank lines come back empty."""
+    ordinals: dict[int, int] = {}
     last = max(wanted)
     blanks = 0
     with opener() as stream, _unlimited_fields():
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-        reader = csv.reader(text, **reader_options)
-        consumed = 0
-        for index, record in enumerate(reader, start=1):
+        for index, record in enumerate(csv.reader(text, **reader_options), start=1):
             if index in wanted:
-                places[index] = Place(index - first_line + 1 - blanks, consumed + 1)
+                ordinals[index] = index - first_line + 1 - blanks
             if not record and index >= first_line:
                 blanks += 1
-            consumed = reader.line_num
             if index >= last:
                 break
-    return places
+    return ordinals
 
 
 def field_count(raw: str, reader_options: Mapping[str, Any]) -> int | None:

@@ -100,46 +100,29 @@ def _number_range(
 def _number_by_join(
     con: duckdb.DuckDBPyConnection, name: str, runs: list[tuple[int | None, int]]
 ) -> None:
+    """One UPDATE: each rowid takes the shift of the last run starting at or before it."""
     gaps = scratch_name("gaps")
-    starts = pa.table({"start": [s for s, _ in runs[1:]], "shift": [n for _, n in runs[1:]]})
-    run(
-        con,
-        exp.Create(
-            this=exp.Schema(
-                this=table(gaps),
-                expressions=column_defs(
-                    [
-                        ("start", exp.DataType.build("BIGINT")),
-                        ("shift", exp.DataType.build("BIGINT")),
-                    ]
-                ),
-            ),
-            kind="TABLE",
-            properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-        ),
+    con.register(
+        gaps, pa.table({"start": [s for s, _ in runs[1:]], "shift": [n for _, n in runs[1:]]})
     )
     try:
-        con.from_arrow(starts).insert_into(gaps)
+        own_rowid = exp.column("rowid", name, quoted=True)
         matched = (
             exp.select(exp.alias_(exp.column("rowid", "x"), "rid", quoted=True), col("shift", "g"))
             .from_(exp.alias_(table(name), "x"))
             .join(
                 exp.alias_(table(gaps), "g"),
-                on=exp.column("rowid", "x") >= col("start", "g"),
+                on=exp.GTE(this=exp.column("rowid", "x"), expression=col("start", "g")),
                 join_type="ASOF",
             )
         )
         update = exp.update(
             table(name),
-            {
-                ROW: exp.column("rowid", name, quoted=True)
-                + exp.Literal.number(1)
-                + col("shift", "m")
-            },
+            {ROW: own_rowid + exp.Literal.number(1) + col("shift", "m")},
             from_=exp.From(this=exp.alias_(exp.Subquery(this=matched), "m")),
-            where=exp.column("rowid", name, quoted=True).eq(col("rid", "m")),
+            where=own_rowid.eq(col("rid", "m")),
         )
         _number_range(con, name, None, runs[1][0], 0)
         run(con, update)
     finally:
-        drop(con, gaps)
+        con.unregister(gaps)

@@ -7,12 +7,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tidegate.errors import EmptyFileError, ReadError
-from tidegate.read.encoding import Encoding, guess, resolve
+from tidegate.read.encoding import WINDOW, Encoding, guess, resolve
 from tidegate.read.encoding import transcode as to_utf8
 from tidegate.read.source import Source
-
-# Bytes either side of a bad byte that decide which encoding the file really is.
-WINDOW = 1 << 16
 
 
 @dataclass(frozen=True)

@@ -116,10 +116,22 @@ def last_first(target: TargetConfig) -> list[exp.Ordered]:
     return order
 
 
-def needs_columns(rows: pa.RecordBatchReader, names: Sequence[str], mode: str) -> None:
+def only_columns(
+    rows: pa.RecordBatchReader, names: Sequence[str], mode: str
+) -> pa.RecordBatchReader:
+    """The stream with exactly these columns, in this order; an absent one is an error."""
     missing = [name for name in names if name not in rows.schema.names]
     if missing:
         raise WarehouseError(f"a {mode} load needs the batch columns {missing}")
+    if rows.schema.names == list(names):
+        return rows
+    schema = pa.schema([rows.schema.field(name) for name in names])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in rows:
+            yield batch.select(list(names))
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def check_keys(wh: Warehouse, staged: exp.Table, key: Sequence[str], name: str) -> None:

@@ -30,7 +30,7 @@ from tidegate.warehouse.batch import (
     last_first,
     latest_rows,
     lineage_columns,
-    needs_columns,
+    only_columns,
     same_key,
 )
 
@@ -53,8 +53,7 @@ def merge(
     wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader, ctx: LoadContext
 ) -> Applied:
     columns = merge_columns(target)
-    needs_columns(rows, [c for c, _ in columns], "merge")
-    prepare(wh, name, target)
+    rows = only_columns(rows, [c for c, _ in columns], "merge")
     staged = wh.stage(STAGE, columns, rows)
     check_keys(wh, staged, target.key, name)
     names = [c for c, _ in columns]

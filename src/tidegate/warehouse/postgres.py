@@ -239,6 +239,8 @@ class PostgresWarehouse(Warehouse):
                         rows += batch.num_rows
         except psycopg.Error as exc:
             raise self._translate(exc) from exc
+        except pa.ArrowException as exc:
+            raise WarehouseError(f"{self.description}: cannot copy into {name}: {exc}") from exc
         return rows
 
     # -- locks ------------------------------------------------------------------------

@@ -66,7 +66,7 @@ from tidegate.warehouse.batch import (
     last_first,
     latest_rows,
     lineage_columns,
-    needs_columns,
+    only_columns,
     same_key,
     with_column,
 )
@@ -78,7 +78,8 @@ ABSENT = "-"  # the state of a key missing from a snapshot; a row hash is never 
 
 STAGE, ROWS, MISSING, KEYS = "_tg_scd2_stage", "_tg_scd2_rows", "_tg_scd2_missing", "_tg_scd2_keys"
 NEW, EVENTS, HISTORY = "_tg_scd2_new", "_tg_scd2_events", "_tg_scd2_history"
-TEMPS = (STAGE, ROWS, MISSING, KEYS, NEW, EVENTS, HISTORY)
+GONE = "_tg_scd2_gone"
+TEMPS = (STAGE, ROWS, MISSING, KEYS, NEW, EVENTS, HISTORY, GONE)
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ def scd2(
     layout = Layout.of(wh, name, target)
     if layout.h.valid_from not in rows.schema.names:
         rows = with_column(rows, layout.h.valid_from, ctx.effective_at, pa.timestamp("us"))
-    needs_columns(rows, [c for c, _ in layout.staged], "scd2")
+    rows = only_columns(rows, [c for c, _ in layout.staged], "scd2")
     staged = wh.stage(STAGE, layout.staged, rows)
     check_keys(wh, staged, layout.key, name)
     applied = _load(wh, layout, staged, ctx)
@@ -178,16 +179,27 @@ def _load(wh: Warehouse, layout: Layout, staged: exp.Table, ctx: LoadContext) ->
     rows = wh.create_temp(ROWS, _latest(layout, staged, at))
     missing = wh.create_temp(MISSING, _missing(layout, rows, at, invalidate))
     keys = wh.create_temp(KEYS, _affected(layout, rows, missing))
-    new = wh.create_temp(NEW, _new_events(layout, rows, missing, keys))
-    events = wh.create_temp(EVENTS, _events(layout, new, keys))
-    history = wh.create_temp(HISTORY, _history(layout, events))
-    loaded = count_of(wh, history.as_("_tg_h"), _loaded(layout))
-    wh.execute(_delete_gone(layout, keys, history))
-    wh.execute(_update_kept(layout, history))
-    wh.execute(_insert_new(layout, history))
+    loaded = _rewrite(wh, layout, rows, missing, keys) if count_of(wh, keys) else 0
     _observe(wh, layout, rows, ctx, invalidate)
     received, kept = count_of(wh, staged), count_of(wh, rows)
     return Applied(loaded=loaded, unchanged=kept - loaded, superseded=received - kept)
+
+
+def _rewrite(
+    wh: Warehouse, layout: Layout, rows: exp.Table, missing: exp.Table, keys: exp.Table
+) -> int:
+    """Recompute the affected keys' history from the first changed time; returns the
+    number of this file's rows that start a version."""
+    new = wh.create_temp(NEW, _new_events(layout, rows, missing, keys))
+    events = wh.create_temp(EVENTS, _events(layout, new, keys))
+    history = wh.create_temp(HISTORY, _history(layout, events))
+    gone = wh.create_temp(GONE, _gone(layout, keys, history))
+    loaded = count_of(wh, history.as_("_tg_h"), _loaded(layout))
+    if count_of(wh, gone):
+        wh.execute(_delete_gone(layout, gone))
+    wh.execute(_update_kept(layout, history))
+    wh.execute(_insert_new(layout, history))
+    return loaded
 
 
 # --------------------------------------------------------------------------- small builders
@@ -388,7 +400,8 @@ def _next_observations(layout: Layout, new: exp.Table) -> exp.Select:
     version = layout.table.as_("_tg_t")
     on = exp.and_(same_key(layout.key, "_tg_t", "_tg_a"), in_force(layout, "_tg_t", moment))
     carried = [
-        col(name, "_tg_a") if name in layout.key else col(name, "_tg_t") for name in layout.carried_names
+        col(name, "_tg_a") if name in layout.key else col(name, "_tg_t")
+        for name in layout.carried_names
     ]
     state = exp.Coalesce(this=col(h.row_hash, "_tg_t"), expressions=[lit(ABSENT)])
     return (
@@ -403,9 +416,12 @@ def _next_times(layout: Layout, new: exp.Table) -> exp.Select:
     """Per new event: the earliest later time its key was observed (by key or snapshot)."""
     by_key = exp.select(exp.Min(this=col(OBSERVED_AT, "_tg_o"))).from_(layout.observed.as_("_tg_o"))
     by_key = by_key.where(
-        same_key(layout.key, "_tg_o", "_tg_n"), exp.GT(this=col(OBSERVED_AT, "_tg_o"), expression=col(AT, "_tg_n"))
+        same_key(layout.key, "_tg_o", "_tg_n"),
+        exp.GT(this=col(OBSERVED_AT, "_tg_o"), expression=col(AT, "_tg_n")),
     )
-    by_file = exp.select(exp.Min(this=col(OBSERVED_AT, "_tg_s"))).from_(layout.snapshots.as_("_tg_s"))
+    by_file = exp.select(exp.Min(this=col(OBSERVED_AT, "_tg_s"))).from_(
+        layout.snapshots.as_("_tg_s")
+    )
     by_file = by_file.where(exp.GT(this=col(OBSERVED_AT, "_tg_s"), expression=col(AT, "_tg_n")))
     candidates = exp.select(
         *cols(layout.key, "_tg_n"),
@@ -487,19 +503,17 @@ def _loaded(layout: Layout) -> exp.Expr:
     )
 
 
-def _delete_gone(layout: Layout, keys: exp.Table, history: exp.Table) -> exp.Delete:
-    h, target = layout.h, layout.table
-    reaches = exp.or_(
-        full_col(target, h.is_current).eq(exp.true()),
-        exp.GTE(this=full_col(target, h.valid_to), expression=col(FROM, "_tg_k")),
-    )
-    affected = one(
-        keys.as_("_tg_k"),
-        *[full_col(target, k).eq(col(k, "_tg_k")) for k in layout.key],
-        exp.paren(reaches),
-    )
-    kept = one(history.as_("_tg_h"), *same_version(layout, target, "_tg_h"))
-    return exp.delete(target, where=exp.and_(affected, exp.not_(kept)))
+def _gone(layout: Layout, keys: exp.Table, history: exp.Table) -> exp.Select:
+    """Versions of the affected window that the new history no longer has."""
+    names = [*layout.key, layout.h.valid_from, layout.h.row_hash]
+    kept = one(history.as_("_tg_h"), *same_version(layout, "_tg_t", "_tg_h"))
+    return _window(layout, keys).select(*cols(names, "_tg_t")).where(exp.not_(kept))
+
+
+def _delete_gone(layout: Layout, gone: exp.Table) -> exp.Delete:
+    target = layout.table
+    listed = one(gone.as_("_tg_g"), *same_version(layout, target, "_tg_g"))
+    return exp.delete(target, where=listed)
 
 
 def _update_kept(layout: Layout, history: exp.Table) -> exp.Update:

@@ -322,9 +322,23 @@ def _bindable(array: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     kind = array.type
+    if pa.types.is_timestamp(kind):
+        return timestamp_text(array)
     if pa.types.is_temporal(kind) or pa.types.is_decimal(kind):
         return pc.cast(array, pa.string())
     return array
+
+
+def timestamp_text(array: pa.Array) -> pa.Array:
+    """Timestamps written as ``str(datetime)`` writes them, as sqlglot's literals are too.
+
+    Stored timestamps are compared as text, so every one must have the same form: seconds,
+    then microseconds only when there are some; aware ones in UTC with ``+00:00``.
+    """
+    aware = array.type.tz is not None
+    micros = pc.cast(array, pa.timestamp("us", "UTC" if aware else None), safe=False)
+    text = pc.replace_substring_regex(pc.strftime(micros, "%Y-%m-%d %H:%M:%S"), r"\.0{6}$", "")
+    return pc.binary_join_element_wise(text, "+00:00", "") if aware else text
 
 
 def _with_declared_types(expression: exp.Expression) -> exp.Expression:

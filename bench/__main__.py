@@ -1,0 +1,5 @@
+"""``python -m bench [--quick] [--only CASE] [--repeat N] [--postgres URL]``."""
+
+from bench.cli import main
+
+raise SystemExit(main())

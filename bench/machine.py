@@ -1,0 +1,57 @@
+"""Facts about the machine and the software a run measured, kept with its results."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+from typing import Any
+
+import psutil
+
+PACKAGES = ("tidegate", "duckdb", "dlt", "pyarrow", "psycopg", "pandas", "sqlglot")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def postgres_version(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        import psycopg
+
+        with psycopg.connect(url) as con:
+            row = con.execute("SHOW server_version").fetchone()
+        return str(row[0]) if row else None
+    except Exception:  # noqa: BLE001 - a fact for the report, never a reason to stop
+        return None
+
+
+def facts(postgres_url: str | None) -> dict[str, Any]:
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": sys.version.split()[0],
+        "versions": {name: version(name) for name in PACKAGES},
+        "postgres": postgres_version(postgres_url),
+        "load_average_start": list(os.getloadavg()),
+    }

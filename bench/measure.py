@@ -1,0 +1,82 @@
+"""Running one step in its own process, and measuring it from outside.
+
+Wall time is taken around the whole process (interpreter start and imports included, as
+a user of the command would wait). Peak memory is the largest sum of the resident set
+sizes of the process and all its descendants, sampled every ``POLL_SECONDS``; the kernel's
+own high-water mark of the process (``wait4``) is a floor under it, so a peak between two
+samples is not lost.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+POLL_SECONDS = 0.05
+TIMEOUT_SECONDS = 3 * 3600
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One process: how long it ran, its tree's peak memory, and what it said."""
+
+    seconds: float
+    peak_rss: int  # bytes
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident bytes of ``process`` and every descendant that is still alive."""
+    total = 0
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def measure(argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Measured:
+    """Run ``argv`` to completion, sampling its process tree's memory."""
+    out, err = cwd / ".stdout", cwd / ".stderr"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            list(argv), cwd=cwd, stdout=stdout, stderr=stderr, env={**os.environ, **(env or {})}
+        )
+        code, peak = _watch(child, started)
+        seconds = time.perf_counter() - started
+    return Measured(seconds, peak, code, _text(out), _text(err))
+
+
+def _watch(child: subprocess.Popen[bytes], started: float) -> tuple[int, int]:
+    """Poll until ``child`` exits: its exit code and the peak memory of its tree."""
+    process = psutil.Process(child.pid)
+    peak = 0
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid == child.pid:
+            child.returncode = os.waitstatus_to_exitcode(status)
+            return child.returncode, max(peak, usage.ru_maxrss * 1024)
+        peak = max(peak, tree_rss(process))
+        if time.perf_counter() - started > TIMEOUT_SECONDS:
+            child.kill()
+        time.sleep(POLL_SECONDS)
+
+
+def _text(path: Path) -> str:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    path.unlink(missing_ok=True)
+    return text

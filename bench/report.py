@@ -1,0 +1,306 @@
+"""Markdown from a results file: the machine, a table per case, and the targets of issue 7.
+
+``python -m bench.report RESULTS.json [--doc docs/benchmarks.md]`` prints the markdown, or
+writes it into the document between the ``bench:begin`` and ``bench:end`` markers, so the
+tables can be regenerated from a saved run without running it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+GB = 10**9
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The median of one tool's runs of one step of one case."""
+
+    scenario: str
+    tool: str
+    step: str
+    status: str
+    seconds: float | None
+    peak_rss: int | None
+    rows: int
+    runs: int
+    note: str | None
+    detail: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.seconds is not None
+
+
+def cells(results: Iterable[dict[str, Any]]) -> list[Cell]:
+    """Results grouped by (case, tool, step), in first-seen order, reduced to medians."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for result in results:
+        key = (result["scenario"], result["tool"], result["step"])
+        groups.setdefault(key, []).append(result)
+    return [_cell(key, runs) for key, runs in groups.items()]
+
+
+def _cell(key: tuple[str, str, str], runs: list[dict[str, Any]]) -> Cell:
+    good = [r for r in runs if r["status"] == "ok"]
+    bad = [r for r in runs if r["status"] != "ok"]
+    if bad and not good:
+        return Cell(*key, bad[0]["status"], None, None, 0, 0, bad[0]["note"], {})
+    note = f"{len(bad)} run(s) {bad[0]['status']}: {bad[0]['note']}" if bad else None
+    return Cell(
+        *key,
+        "ok",
+        statistics.median(r["seconds"] for r in good),
+        int(statistics.median(r["peak_rss"] for r in good)),
+        good[0]["rows"],
+        len(good),
+        note,
+        good[0].get("detail") or {},
+    )
+
+
+def find(table: Sequence[Cell], scenario: str, tool: str, step: str) -> Cell | None:
+    for cell in table:
+        if (cell.scenario, cell.tool, cell.step) == (scenario, tool, step) and cell.ok:
+            return cell
+    return None
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f} s" if value < 100 else f"{value:.0f} s"
+
+
+def fmt_rate(rows: int, seconds: float | None) -> str:
+    if not seconds or not rows:
+        return "-"
+    rate = rows / seconds
+    if rate >= 1e6:
+        return f"{rate / 1e6:.2f}M/s"
+    return f"{rate / 1e3:.0f}k/s" if rate >= 1e3 else f"{rate:.0f}/s"
+
+
+def fmt_bytes(value: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / GB:.2f} GB" if value >= GB else f"{value / 10**6:.0f} MB"
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def ratio(top: Cell | None, bottom: Cell | None) -> float | None:
+    if top is None or bottom is None or not top.seconds or not bottom.seconds:
+        return None
+    return top.seconds / bottom.seconds
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def machine_section(meta: dict[str, Any]) -> list[str]:
+    facts = meta.get("machine", {})
+    versions = facts.get("versions", {})
+    listed = ", ".join(f"{name} {v}" for name, v in versions.items() if v)
+    start, end = facts.get("load_average_start"), meta.get("load_average_end")
+    lines = [
+        f"- **Run**: {meta.get('started', '?')}, size `{meta.get('size', '?')}`,"
+        f" {meta.get('elapsed_seconds', 0) / 60:.0f} minutes in all",
+        f"- **Command**: `{meta.get('command', 'python -m bench')}`",
+        f"- **Machine**: {facts.get('cpu', '?')}, {facts.get('cores', '?')} cores,"
+        f" {fmt_bytes(facts.get('memory_bytes'))} memory, {facts.get('os', '?')}",
+        f"- **Software**: Python {facts.get('python', '?')}, {listed}"
+        + (f", PostgreSQL {facts['postgres']}" if facts.get("postgres") else ""),
+    ]
+    if start:
+        lines.append(
+            f"- **Load average** (1/5/15 min) at the start {_loads(start)}"
+            + (f", at the end {_loads(end)}" if end else "")
+        )
+    return lines
+
+
+def _loads(values: Sequence[float]) -> str:
+    return "/".join(f"{v:.2f}" for v in values)
+
+
+def scenario_section(title: str, name: str, table_cells: Sequence[Cell]) -> list[str]:
+    mine = [c for c in table_cells if c.scenario == name]
+    header = ["tool", "step", "rows", "time (median)", "rows/s", "peak RSS", "vs floor",
+              "vs dlt", "runs"]  # fmt: skip
+    rows = [_row(cell, table_cells) for cell in mine]
+    lines = [f"#### {title}", "", *table(header, rows)]
+    notes = [f"- {c.tool} {c.step}: {c.note}" for c in mine if c.note and c.ok]
+    return [*lines, *([""] + notes if notes else []), ""]
+
+
+def _row(cell: Cell, table_cells: Sequence[Cell]) -> list[str]:
+    if not cell.ok:
+        what = f"{cell.status}: {cell.note}"
+        return [cell.tool, cell.step, "-", what, "-", "-", "-", "-", "0"]
+    vs_floor = vs_dlt = "-"
+    name, warehouse = cell.tool.split("/")
+    if name == "tidegate":
+        floor = find(table_cells, cell.scenario, f"floor/{warehouse}", cell.step)
+        dlt = find(table_cells, cell.scenario, f"dlt/{warehouse}", cell.step)
+        vs_floor, vs_dlt = fmt_ratio(ratio(cell, floor)), fmt_ratio(ratio(cell, dlt))
+    return [
+        cell.tool,
+        cell.step,
+        f"{cell.rows:,}",
+        fmt_seconds(cell.seconds),
+        fmt_rate(cell.rows, cell.seconds),
+        fmt_bytes(cell.peak_rss),
+        vs_floor,
+        vs_dlt,
+        str(cell.runs),
+    ]
+
+
+# --------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    measured: str
+    met: bool | None  # None: not measured
+
+
+def _verdict(target: str, value: float | None, limit: float, text: Callable[[float], str]) -> Verdict:
+    if value is None:
+        return Verdict(target, "not measured in this run", None)
+    return Verdict(target, text(value), value <= limit)
+
+
+def targets(t: Sequence[Cell], meta: dict[str, Any]) -> list[Verdict]:
+    """Issue 7's targets, each from the cells that measure it."""
+    wide = "wide_csv"
+    tg, fl, dl = (find(t, wide, f"{n}/duckdb", "load") for n in ("tidegate", "floor", "dlt"))
+    pg_tg, pg_fl = (find(t, wide, f"{n}/postgres", "load") for n in ("tidegate", "floor"))
+    verdicts = [
+        _verdict("wide CSV into DuckDB within 1.5x of the floor", ratio(tg, fl), 1.5,
+                 lambda v: f"{v:.2f}x the floor"),
+        _verdict("wide CSV into DuckDB faster than dlt", ratio(tg, dl), 1.0,
+                 lambda v: f"{v:.2f}x dlt's time"),
+        _verdict("wide CSV into PostgreSQL within 1.3x of COPY", ratio(pg_tg, pg_fl), 1.3,
+                 lambda v: f"{v:.2f}x the COPY floor"),
+    ]  # fmt: skip
+    verdicts += _churn_verdicts(t)
+    verdicts.append(_small_files(t, meta))
+    verdicts += _memory_verdicts(t)
+    return verdicts
+
+
+def _change_share(t: Sequence[Cell], scenario: str) -> float | None:
+    initial = find(t, scenario, "tidegate/duckdb", "initial")
+    change = find(t, scenario, "tidegate/duckdb", "change")
+    return ratio(change, initial)
+
+
+def _churn_verdicts(t: Sequence[Cell]) -> list[Verdict]:
+    share = _change_share(t, "churn_scd2_delta")
+    snapshot = _change_share(t, "churn_scd2_snapshot")
+    small = find(t, "churn_scd2_delta", "tidegate/duckdb", "change")
+    big = find(t, "churn_scd2_delta_10x", "tidegate/duckdb", "change")
+    return [
+        _verdict("scd2: a 1% change file in under 10% of the initial load's time", share, 0.10,
+                 lambda v: f"{v:.0%} of the initial load (delta file)"),
+        _verdict("scd2: the same with the change as a full snapshot (deletes: invalidate)",
+                 snapshot, 0.10, lambda v: f"{v:.0%} of the initial load"),
+        _verdict("scd2: cost grows with the file, not the dimension (10x keys, same delta:"
+                 " at most 2x the time)", ratio(big, small), 2.0,
+                 lambda v: f"{v:.2f}x the time at 1x keys"),
+    ]  # fmt: skip
+
+
+def _small_files(t: Sequence[Cell], meta: dict[str, Any]) -> Verdict:
+    target = "many small files: per-file overhead under 20 ms"
+    tg = find(t, "small_files", "tidegate/duckdb", "load")
+    fl = find(t, "small_files", "floor/duckdb", "load")
+    files = int(meta.get("units", {}).get("small_files", 0))
+    if tg is None or fl is None or not files or tg.seconds is None or fl.seconds is None:
+        return Verdict(target, "not measured in this run", None)
+    overhead = (tg.seconds - fl.seconds) / files
+    text = f"{overhead * 1000:.0f} ms per file over the floor ({tg.seconds / files * 1000:.0f} ms in all)"
+    return Verdict(target, text, overhead <= 0.020)
+
+
+def _memory_verdicts(t: Sequence[Cell]) -> list[Verdict]:
+    one = find(t, "wide_csv", "tidegate/duckdb", "load")
+    four = find(t, "wide_csv_4x", "tidegate/duckdb", "load")
+    peak = one.peak_rss / GB if one and one.peak_rss else None
+    growth = four.peak_rss / one.peak_rss if four and one and four.peak_rss and one.peak_rss else None
+    return [
+        _verdict("peak memory under 1.5 GB for the 1 GB file", peak, 1.5,
+                 lambda v: f"{v:.2f} GB"),
+        _verdict("peak memory flat as the file grows (4x file: at most 1.25x the peak)",
+                 growth, 1.25, lambda v: f"{v:.2f}x the peak of the 1x file"),
+    ]  # fmt: skip
+
+
+def targets_section(t: Sequence[Cell], meta: dict[str, Any]) -> list[str]:
+    marks = {True: "met", False: "**missed**", None: "not measured"}
+    rows = [[v.target, v.measured, marks[v.met]] for v in targets(t, meta)]
+    return ["#### Targets (issue 7)", "", *table(["target", "measured", "verdict"], rows), ""]
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def render(data: dict[str, Any]) -> str:
+    meta, results = data["meta"], data["results"]
+    t = cells(results)
+    lines = [*machine_section(meta), ""]
+    for name, title in meta.get("titles", {}).items():
+        lines += scenario_section(title, name, t)
+    lines += targets_section(t, meta)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_doc(doc: Path, markdown: str) -> None:
+    """Replace the generated part of ``doc`` (between the markers), or append it."""
+    block = f"{BEGIN}\n{markdown}{END}"
+    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = (text.rstrip() + "\n\n" if text else "") + block + "\n"
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text, encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--doc", type=Path, help="write into this document instead of printing")
+    args = parser.parse_args(argv)
+    markdown = render(json.loads(args.results.read_text()))
+    if args.doc:
+        write_doc(args.doc, markdown)
+    else:
+        sys.stdout.write(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,225 @@
+"""The dialect of a delimited file: DuckDB's sniffer, a fallback, and the header.
+
+DuckDB's sniffer runs with ``ignore_errors``: on a file with ragged rows it otherwise
+settles on a one-column dialect, and rows vanish later. When it fails, or still sees one
+column where the first line holds a usual delimiter, the delimiter that splits the sample
+into the most rows of one width is taken instead. The header is parsed here, with
+Python's csv module in the same dialect, so that its names can be fixed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlglot import exp
+
+from tidegate.config.models import ReadOptions
+from tidegate.errors import EmptyFileError, ReadError
+from tidegate.read.names import column_names
+from tidegate.read.text import Text
+
+CANDIDATES = (",", "\t", ";", "|")
+DEFAULT_DELIMITER = {"csv": None, "tsv": "\t"}
+NEWLINES = {"\\n": "\n", "\\r\\n": "\r\n", "\\r": "\r"}
+SNIFFED_EMPTY = "(empty)"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How the file is split into records and fields."""
+
+    delimiter: str
+    quote: str
+    escape: str
+    newline: str
+    header: bool
+    skip: int
+    width: int
+
+    @property
+    def first_line(self) -> int:
+        """DuckDB's line number of the first data record."""
+        return self.skip + int(self.header) + 1
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "delimiter": self.delimiter,
+            "quote": self.quote,
+            "escape": self.escape,
+            "newline": self.newline,
+            "header": "true" if self.header else "false",
+        }
+
+    def reader_options(self) -> dict[str, Any]:
+        """The same dialect for Python's csv module."""
+        if not self.quote:
+            return {"delimiter": self.delimiter, "quoting": csv.QUOTE_NONE, "strict": False}
+        doubled = self.escape in ("", self.quote)
+        return {
+            "delimiter": self.delimiter,
+            "quotechar": self.quote,
+            "doublequote": doubled,
+            "escapechar": None if doubled else self.escape,
+            "strict": False,
+        }
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """What DuckDB's sniffer (or the fallback) saw; None where it saw nothing."""
+
+    delimiter: str | None = None
+    quote: str | None = None
+    escape: str | None = None
+    newline: str | None = None
+    width: int = 1
+
+
+def sniff(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    compression: str,
+    head: str,
+    options: ReadOptions,
+    fmt: str,
+) -> Dialect:
+    """The dialect: what the user set, the rest from DuckDB's sniffer (or the fallback)."""
+    delimiter = _given(options.delimiter) or DEFAULT_DELIMITER.get(fmt)
+    quote, escape = _given(options.quote), _given(options.escape)
+    sniffed = _sniff_csv(con, path, compression, options, delimiter, quote, escape)
+    if delimiter is None and (sniffed is None or _single_column_by_mistake(sniffed, head)):
+        sniffed = _fallback(head, quote) or sniffed
+    sniffed = sniffed or Sniffed()
+    quote = next(q for q in (quote, sniffed.quote, '"') if q is not None)
+    return Dialect(
+        delimiter=delimiter or sniffed.delimiter or ",",
+        quote=quote,
+        # RFC 4180 escapes a quote by doubling it; the sniffer reports that as no escape.
+        escape=(sniffed.escape if escape is None else escape) or quote,
+        newline=sniffed.newline or _newline(head),
+        header=options.header,
+        skip=options.skip_rows,
+        width=sniffed.width,
+    )
+
+
+def _given(value: str) -> str | None:
+    return None if value == "auto" else value
+
+
+def _sniff_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    compression: str,
+    options: ReadOptions,
+    delimiter: str | None,
+    quote: str | None,
+    escape: str | None,
+) -> Sniffed | None:
+    named: dict[str, Any] = {
+        "delim": delimiter,
+        "quote": quote,
+        "escape": escape,
+        "header": options.header,
+        "skip": options.skip_rows,
+        "compression": compression,
+        # Without it, ragged rows make the sniffer settle on one column.
+        "ignore_errors": True,
+    }
+    given = {name: value for name, value in named.items() if value is not None}
+    options_sql = [
+        exp.PropertyEQ(this=exp.to_identifier(name), expression=exp.Placeholder()) for name in given
+    ]
+    call = exp.Anonymous(this="sniff_csv", expressions=[exp.Placeholder(), *options_sql])
+    query = exp.select(exp.Star()).from_(exp.Table(this=call))
+    try:
+        cursor = con.execute(query.sql(dialect="duckdb"), [str(path), *given.values()])
+        row = cursor.fetchall()[0]
+    except duckdb.Error:
+        return None
+    seen = {
+        str(column[0]): None if value == SNIFFED_EMPTY else value
+        for column, value in zip(cursor.description or [], row, strict=True)
+    }
+    return Sniffed(
+        delimiter=seen["Delimiter"],
+        quote=seen["Quote"],
+        escape=seen["Escape"],
+        newline=NEWLINES.get(str(seen["NewLineDelimiter"])),
+        width=len(seen["Columns"] or []) or 1,
+    )
+
+
+def _single_column_by_mistake(sniffed: Sniffed, head: str) -> bool:
+    """One column, though the first line holds a usual delimiter: the sniffer gave up."""
+    first = head.splitlines()[0] if head.strip() else ""
+    return sniffed.width <= 1 and any(c in first for c in CANDIDATES)
+
+
+def _fallback(head: str, quote: str | None) -> Sniffed | None:
+    """The delimiter whose split of the sample gives the most rows of one width (> 1)."""
+    lines = head.splitlines(keepends=True)
+    sample = "".join(lines[:-1] if len(lines) > 1 else lines)
+    best: Sniffed | None = None
+    best_score = 0
+    for candidate in CANDIDATES:
+        reader = csv.reader(
+            io.StringIO(sample, newline=""),
+            delimiter=candidate,
+            quotechar=quote or '"',
+            strict=False,
+        )
+        widths = Counter(len(record) for record in reader if record)
+        width, score = widths.most_common(1)[0] if widths else (1, 0)
+        if width > 1 and score > best_score:
+            best, best_score = Sniffed(delimiter=candidate, quote=quote, width=width), score
+    return best
+
+
+def _newline(head: str) -> str:
+    if "\r\n" in head:
+        return "\r\n"
+    if "\n" not in head and "\r" in head:
+        return "\r"
+    return "\n"
+
+
+def fix_header(text: Text, dialect: Dialect) -> Dialect:
+    """Count blank lines before the header as skipped rows, as DuckDB would take a blank header."""
+    if len(dialect.delimiter) != 1:
+        raise ReadError(
+            text.label, f"the delimiter must be one character, got {dialect.delimiter!r}"
+        )
+    records = _records(text.head, dialect)
+    skip = dialect.skip
+    for _ in range(dialect.skip):
+        next(records, None)
+    for record in records:
+        if record:
+            break
+        skip += 1
+    return replace(dialect, skip=skip)
+
+
+def header_names(text: Text, dialect: Dialect) -> list[str]:
+    """Names from the header record, or ``column_<n>`` for a file without one."""
+    records = _records(text.head, dialect)
+    for _ in range(dialect.skip):
+        next(records, None)
+    first = next(records, None)
+    if first is None:
+        raise EmptyFileError(text.label)
+    if dialect.header:
+        return column_names(first)
+    return column_names([None] * max(dialect.width, len(first)))
+
+
+def _records(head: str, dialect: Dialect) -> Iterator[list[str]]:
+    return csv.reader(io.StringIO(head, newline=""), **dialect.reader_options())

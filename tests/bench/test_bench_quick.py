@@ -1,0 +1,81 @@
+"""The benchmark harness runs end to end on tiny data sets.
+
+No timing is asserted (timings belong in docs/benchmarks.md): the run must complete, and
+every measured step must report the rows its files hold, with tidegate's counts reconciled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CASES = ("wide_csv", "churn_scd2_snapshot", "small_files", "nested_jsonl")
+APPEND_CASES = ("wide_csv", "small_files", "nested_jsonl")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    pytest.importorskip("psutil")
+    results = tmp_path_factory.mktemp("bench") / "results.json"
+    env = {k: v for k, v in os.environ.items() if k != "TIDEGATE_BENCH_POSTGRES_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--size", "tiny", "--only", ",".join(CASES),
+         "--results", str(results), "--no-doc"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    data: dict[str, Any] = json.loads(results.read_text())
+    data["markdown"] = done.stdout
+    return data
+
+
+def results_of(run: dict[str, Any], case: str, tool: str) -> list[dict[str, Any]]:
+    return [r for r in run["results"] if r["scenario"] == case and r["tool"] == tool]
+
+
+def test_every_case_ran_the_floor_and_tidegate(run: dict[str, Any]) -> None:
+    assert set(run["meta"]["titles"]) == set(CASES)
+    for case in CASES:
+        assert results_of(run, case, "floor/duckdb"), case
+        assert results_of(run, case, "tidegate/duckdb"), case
+
+
+def test_append_cases_load_every_row(run: dict[str, Any]) -> None:
+    for case in APPEND_CASES:
+        floor = results_of(run, case, "floor/duckdb")[0]
+        tidegate = results_of(run, case, "tidegate/duckdb")[0]
+        assert floor["status"] == tidegate["status"] == "ok", (floor, tidegate)
+        assert tidegate["rows"] == floor["rows"] > 0
+
+
+def test_measurements_are_sane(run: dict[str, Any]) -> None:
+    for result in run["results"]:
+        if result["status"] != "ok":
+            assert result["status"] in ("skipped", "failed")
+            assert result["note"], result
+            continue
+        assert result["seconds"] > 0
+        assert result["peak_rss"] > 10 * 2**20  # a Python process with DuckDB loaded
+        assert result["rows"] > 0
+
+
+def test_tidegate_counts_reconcile(run: dict[str, Any]) -> None:
+    for result in run["results"]:
+        detail = result["detail"]
+        if result["tool"].startswith("tidegate/") and result["status"] == "ok":
+            parts = ("rows_loaded", "rows_unchanged", "rows_quarantined", "rows_duplicate")
+            assert detail["rows_read"] == sum(detail[p] for p in parts), result
+
+
+def test_the_report_has_a_table_per_case_and_the_targets(run: dict[str, Any]) -> None:
+    markdown = run["markdown"]
+    for title in run["meta"]["titles"].values():
+        assert f"#### {title}" in markdown
+    assert "#### Targets (issue 7)" in markdown
