@@ -35,11 +35,15 @@ lint: $(VENV)/.dev-installed
 test: lint
 	$(BIN)/pytest
 
+# The benchmark (docs/benchmarks.md); more options in BENCH_ARGS, e.g.
+#   make bench BENCH_ARGS="--only wide_csv --postgres none"
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m bench
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-quick: $(VENV)/.dev-installed
-	$(BIN)/python -m bench --quick
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

@@ -1,9 +1,9 @@
 """``python -m bench``: generate the data sets, run every case, save and report the results.
 
-    python -m bench                      the full run (about 1 GB files), written to
-                                         bench/results/full.json and docs/benchmarks.md
-    python -m bench --quick              a smoke run (small files, one repeat), printed
-    python -m bench --only wide_csv --repeat 5 --postgres local
+python -m bench                      the full run (about 1 GB files), written to
+                                     bench/results/full.json and docs/benchmarks.md
+python -m bench --quick              a smoke run (small files, one repeat), printed
+python -m bench --only wide_csv --repeat 5 --postgres local
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,33 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--quick", action="store_true", help="the smoke size (same as --size quick)")
     p.add_argument("--size", choices=sorted(SIZES), help="data set sizes (default: full)")
-    p.add_argument("--only", action="append", metavar="CASE",
-                   help=f"run only these cases (repeatable, or comma-separated): {', '.join(BUILDERS)}")
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="CASE",
+        help=f"run only these cases (repeatable, or comma-separated): {', '.join(BUILDERS)}",
+    )
     p.add_argument("--tools", help="run only these tools, comma-separated: floor,tidegate,dlt")
     p.add_argument("--repeat", type=int, metavar="N", help="runs of each tool per case")
-    p.add_argument("--postgres", metavar="URL",
-                   help="a PostgreSQL server (superuser URL), or 'local' to start one;"
-                   f" default: ${postgres.ENV_URL}, else PostgreSQL is skipped")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=N",
+        help="override one size, e.g. --set small_files=1000 (fields of bench/sizes.py)",
+    )
+    p.add_argument(
+        "--append",
+        action="store_true",
+        help="add to the results file (replacing the cases run again) instead of"
+        " starting a new one; the report covers every case in the file",
+    )
+    p.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="a PostgreSQL server (superuser URL), or 'local' to start one;"
+        f" default: ${postgres.ENV_URL}, else PostgreSQL is skipped",
+    )
     p.add_argument("--results", type=Path, help="where to save the results JSON")
     p.add_argument("--doc", type=Path, help="write the report into this document")
     p.add_argument("--no-doc", action="store_true", help="print the report, write no document")
@@ -61,9 +82,13 @@ def chosen_cases(only: Sequence[str] | None) -> list[str]:
 
 def sizes_of(args: argparse.Namespace) -> Sizes:
     sizes = SIZES[args.size or ("quick" if args.quick else "full")]
-    if args.repeat:
-        return Sizes(**{**sizes.__dict__, "repeats": args.repeat})
-    return sizes
+    changes: dict[str, Any] = {"repeats": args.repeat} if args.repeat else {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if name not in Sizes.__dataclass_fields__ or name == "name" or not value.isdigit():
+            raise SystemExit(f"--set expects FIELD=N with a field of bench/sizes.py, got {item!r}")
+        changes[name] = int(value)
+    return replace(sizes, **changes)
 
 
 def build(names: Sequence[str], sizes: Sizes) -> list[Scenario]:
@@ -78,15 +103,42 @@ def build(names: Sequence[str], sizes: Sizes) -> list[Scenario]:
 
 def outputs(args: argparse.Namespace, sizes: Sizes) -> tuple[Path, Path | None]:
     """The results file, and the document to write (None: print the report)."""
-    default = RESULTS / "full.json" if sizes.name == "full" else DATA_ROOT / f"results-{sizes.name}.json"
+    default = (
+        RESULTS / "full.json" if sizes.name == "full" else DATA_ROOT / f"results-{sizes.name}.json"
+    )
     results = args.results or default
     if args.no_doc:
         return results, None
     return results, args.doc or (DOC if sizes.name == "full" and not args.only else None)
 
 
-def save(path: Path, meta: dict[str, Any], results: list[Result]) -> dict[str, Any]:
-    data = {"meta": meta, "results": [r.to_json() for r in results]}
+def earlier(path: Path, append: bool, replacing: Sequence[str]) -> dict[str, Any]:
+    """The results already in ``path`` for other cases (``--append``), or nothing."""
+    if not append or not path.exists():
+        return {"meta": {}, "results": []}
+    data: dict[str, Any] = json.loads(path.read_text())
+    data["results"] = [r for r in data["results"] if r["scenario"] not in replacing]
+    return data
+
+
+def merged_meta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The new run's facts, with the cases and commands of the earlier runs kept."""
+    meta = {**old, **new}
+    for key in ("titles", "units", "bytes"):
+        meta[key] = {**old.get(key, {}), **new.get(key, {})}
+    meta["commands"] = [*old.get("commands", []), new["command"]]
+    meta["started"] = old.get("started", new["started"])
+    meta["elapsed_seconds"] = old.get("elapsed_seconds", 0) + new.get("elapsed_seconds", 0)
+    return meta
+
+
+def save(
+    path: Path, base: dict[str, Any], meta: dict[str, Any], results: list[Result]
+) -> dict[str, Any]:
+    data = {
+        "meta": merged_meta(base["meta"], meta),
+        "results": [*base["results"], *(r.to_json() for r in results)],
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1) + "\n")
     return data
@@ -122,7 +174,10 @@ def _run(
         "machine": facts(server),
         "titles": {s.name: s.title for s in scenarios},
         "units": {s.name: s.units for s in scenarios},
+        "bytes": {s.name: s.bytes for s in scenarios},
+        "sizes": asdict(sizes),
     }
+    base = earlier(results_path, args.append, [s.name for s in scenarios])
     results: list[Result] = []
     workroot = DATA_ROOT / "runs"
     for scenario in scenarios:
@@ -130,8 +185,8 @@ def _run(
                                 stderr_log)  # fmt: skip
         meta["elapsed_seconds"] = time.monotonic() - started
         meta["load_average_end"] = list(os.getloadavg())
-        data = save(results_path, meta, results)
-    data = save(results_path, meta, results)
+        data = save(results_path, base, meta, results)
+    data = save(results_path, base, meta, results)
     markdown = report.render(data)
     if doc:
         report.write_doc(doc, markdown)

@@ -87,11 +87,11 @@ def postgres_floor(job: Job) -> int:
 
 def _copy_csv(con: psycopg.Connection[Any], table: str, columns: str, path: Path) -> int:
     con.execute(f"CREATE TABLE {table} ({columns})")
+    copy_sql = f"COPY {table} FROM STDIN (FORMAT csv, HEADER true)"
     with con.cursor() as cursor:
-        with cursor.copy(f"COPY {table} FROM STDIN (FORMAT csv, HEADER true)") as copy:
-            with path.open("rb") as source:
-                while chunk := source.read(CHUNK):
-                    copy.write(chunk)
+        with cursor.copy(copy_sql) as copy, path.open("rb") as source:
+            while chunk := source.read(CHUNK):
+                copy.write(chunk)
         return int(cursor.rowcount)
 
 

@@ -40,7 +40,7 @@ def postgres_version(url: str | None) -> str | None:
         with psycopg.connect(url) as con:
             row = con.execute("SHOW server_version").fetchone()
         return str(row[0]) if row else None
-    except Exception:  # noqa: BLE001 - a fact for the report, never a reason to stop
+    except Exception:  # a fact for the report, never a reason to stop
         return None
 
 

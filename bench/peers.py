@@ -18,7 +18,7 @@ import gzip
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +29,7 @@ from bench.job import Job
 
 BLOCK_BYTES = 32 << 20
 ROW_HASH = "row_hash"  # scd2 over Arrow: dlt's documented row version column
-FILE_FORMAT = {"duckdb": "parquet", "postgres": "csv"}
+FILE_FORMAT: dict[str, Literal["parquet", "csv"]] = {"duckdb": "parquet", "postgres": "csv"}
 
 WIDE_TYPES = {
     "lead_id": pa.int64(),
@@ -113,6 +113,7 @@ def _destination(job: Job) -> Any:
     import dlt
 
     if job.warehouse == "postgres":
+        assert job.url is not None
         return dlt.destinations.postgres(job.url)
     return dlt.destinations.duckdb(str(job.workdir / "dlt.duckdb"))
 
@@ -156,6 +157,7 @@ def dlt_load(job: Job) -> int:
         pipelines_dir=str(job.workdir / ".dlt"),
     )
     pipeline.run(_resource(job), loader_file_format=FILE_FORMAT[job.warehouse])
-    counts = pipeline.last_trace.last_normalize_info.row_counts
+    normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    counts = normalized.row_counts if normalized else {}
     main = {"wide": "leads", "churn": "customers", "small": "events", "nested": "orders"}
     return int(counts.get(main[job.kind], 0))

@@ -124,7 +124,7 @@ def machine_section(meta: dict[str, Any]) -> list[str]:
     lines = [
         f"- **Run**: {meta.get('started', '?')}, size `{meta.get('size', '?')}`,"
         f" {meta.get('elapsed_seconds', 0) / 60:.0f} minutes in all",
-        f"- **Command**: `{meta.get('command', 'python -m bench')}`",
+        *_commands(meta),
         f"- **Machine**: {facts.get('cpu', '?')}, {facts.get('cores', '?')} cores,"
         f" {fmt_bytes(facts.get('memory_bytes'))} memory, {facts.get('os', '?')}",
         f"- **Software**: Python {facts.get('python', '?')}, {listed}"
@@ -138,18 +138,49 @@ def machine_section(meta: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _commands(meta: dict[str, Any]) -> list[str]:
+    commands = meta.get("commands") or [meta.get("command", "python -m bench")]
+    if len(commands) == 1:
+        return [f"- **Command**: `{commands[0]}`"]
+    return ["- **Commands** (one results file, each case from the last command that ran it):",
+            *[f"  - `{command}`" for command in commands]]  # fmt: skip
+
+
 def _loads(values: Sequence[float]) -> str:
     return "/".join(f"{v:.2f}" for v in values)
 
 
-def scenario_section(title: str, name: str, table_cells: Sequence[Cell]) -> list[str]:
+def scenario_section(
+    title: str, name: str, table_cells: Sequence[Cell], units: int = 1
+) -> list[str]:
     mine = [c for c in table_cells if c.scenario == name]
     header = ["tool", "step", "rows", "time (median)", "rows/s", "peak RSS", "vs floor",
               "vs dlt", "runs"]  # fmt: skip
     rows = [_row(cell, table_cells) for cell in mine]
     lines = [f"#### {title}", "", *table(header, rows)]
     notes = [f"- {c.tool} {c.step}: {c.note}" for c in mine if c.note and c.ok]
-    return [*lines, *([""] + notes if notes else []), ""]
+    notes += _per_file(mine, units) + _change_shares(mine)
+    return [*lines, *(["", *notes] if notes else []), ""]
+
+
+def _per_file(mine: Sequence[Cell], units: int) -> list[str]:
+    """Many small files: each tool's time per file."""
+    if units <= 1:
+        return []
+    times = [f"{c.tool} {c.seconds / units * 1000:.1f} ms" for c in mine if c.ok and c.seconds]
+    return [f"- time per file ({units:,} files): " + ", ".join(times)] if times else []
+
+
+def _change_shares(mine: Sequence[Cell]) -> list[str]:
+    """Churn: each tool's change step as a share of its initial load."""
+    shares = []
+    for cell in mine:
+        initial = next(
+            (c for c in mine if c.tool == cell.tool and c.step == "initial" and c.ok), None
+        )
+        if cell.step == "change" and cell.ok and initial is not None:
+            shares.append(f"{cell.tool} {fmt_ratio(ratio(cell, initial))}")
+    return [f"- change step / initial load: {', '.join(shares)}"] if shares else []
 
 
 def _row(cell: Cell, table_cells: Sequence[Cell]) -> list[str]:
@@ -185,7 +216,9 @@ class Verdict:
     met: bool | None  # None: not measured
 
 
-def _verdict(target: str, value: float | None, limit: float, text: Callable[[float], str]) -> Verdict:
+def _verdict(
+    target: str, value: float | None, limit: float, text: Callable[[float], str]
+) -> Verdict:
     if value is None:
         return Verdict(target, "not measured in this run", None)
     return Verdict(target, text(value), value <= limit)
@@ -206,7 +239,7 @@ def targets(t: Sequence[Cell], meta: dict[str, Any]) -> list[Verdict]:
     ]  # fmt: skip
     verdicts += _churn_verdicts(t)
     verdicts.append(_small_files(t, meta))
-    verdicts += _memory_verdicts(t)
+    verdicts += _memory_verdicts(t, meta.get("bytes", {}))
     return verdicts
 
 
@@ -244,16 +277,20 @@ def _small_files(t: Sequence[Cell], meta: dict[str, Any]) -> Verdict:
     return Verdict(target, text, overhead <= 0.020)
 
 
-def _memory_verdicts(t: Sequence[Cell]) -> list[Verdict]:
+def _memory_verdicts(t: Sequence[Cell], sizes: dict[str, int]) -> list[Verdict]:
     one = find(t, "wide_csv", "tidegate/duckdb", "load")
     four = find(t, "wide_csv_4x", "tidegate/duckdb", "load")
     peak = one.peak_rss / GB if one and one.peak_rss else None
-    growth = four.peak_rss / one.peak_rss if four and one and four.peak_rss and one.peak_rss else None
+    growth = (
+        four.peak_rss / one.peak_rss if four and one and four.peak_rss and one.peak_rss else None
+    )
+    file = fmt_bytes(sizes.get("wide_csv"))
+    big = fmt_bytes(sizes.get("wide_csv_4x"))
     return [
         _verdict("peak memory under 1.5 GB for the 1 GB file", peak, 1.5,
-                 lambda v: f"{v:.2f} GB"),
+                 lambda v: f"{v:.2f} GB (tidegate/duckdb, {file} file)"),
         _verdict("peak memory flat as the file grows (4x file: at most 1.25x the peak)",
-                 growth, 1.25, lambda v: f"{v:.2f}x the peak of the 1x file"),
+                 growth, 1.25, lambda v: f"{v:.2f}x the peak of the {file} file ({big} file)"),
     ]  # fmt: skip
 
 
@@ -271,7 +308,7 @@ def render(data: dict[str, Any]) -> str:
     t = cells(results)
     lines = [*machine_section(meta), ""]
     for name, title in meta.get("titles", {}).items():
-        lines += scenario_section(title, name, t)
+        lines += scenario_section(title, name, t, int(meta.get("units", {}).get(name, 1)))
     lines += targets_section(t, meta)
     return "\n".join(lines).rstrip() + "\n"
 

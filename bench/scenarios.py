@@ -41,6 +41,11 @@ class Scenario:
     landing: Path | None = None  # the generated tree of many small files
     units: int = 1  # files per run (many small files), for per-file figures
 
+    @property
+    def bytes(self) -> int:
+        """Size of the first step's files (the file a memory target speaks of)."""
+        return sum(source.stat().st_size for source, _ in self.steps[0].files)
+
 
 def _lines(path: Path) -> int:
     """Data rows of a CSV with a header (no quoted newlines in generated files)."""
@@ -81,9 +86,9 @@ def wide_csv_4x(sizes: Sizes) -> Scenario | None:
     )
 
 
-def _churn(name: str, spec: datasets.Churn, change: str, load: str, deletes: str) -> Callable[
-    [Sizes], Scenario
-]:
+def _churn(
+    name: str, spec: datasets.Churn, change: str, load: str, deletes: str
+) -> Callable[[Sizes], Scenario]:
     def build(sizes: Sizes) -> Scenario:
         folder = datasets.churn(spec)
         first, second = folder / datasets.SNAPSHOT_0, folder / change

@@ -443,6 +443,54 @@ def replay(
             )
 
 
+@app.command()
+def erase(
+    subject: Annotated[
+        list[str],
+        typer.Option("--subject", help="An identifier of the subject: NAME=VALUE (repeatable)."),
+    ],
+    project: ProjectOption = Path("."),
+    request_id: Annotated[str | None, typer.Option(help="The request's id in the log.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Forget a person everywhere: targets, history, raw, quarantine, vault, archives."""
+    from tidegate.privacy.commands import erase_subject
+
+    with handled():
+        report = erase_subject(_project(project), subject, request_id)
+        if as_json:
+            _print_json(asdict(report))
+            return
+        out.print(f"erasure {report.request_id}: subject {(report.subject or '-')[:16]}")
+        for name, done in report.touched["targets"].items():
+            out.print(f"  {name}: {done['rows']} rows ({done['action']})")
+        for name, done in report.touched["raw"].items():
+            out.print(f"  raw.{name}: {done['rows']} records ({done['action']})")
+        out.print(f"  quarantine: {report.touched['quarantine']} records")
+        out.print(f"  vault: {report.touched['vault']} tokens")
+        out.print(f"  archives: {len(report.touched['archives'])} files")
+        for path in report.not_rewritten:
+            err.print(f"[yellow]not rewritten (format):[/] {path}", highlight=False)
+
+
+@app.command()
+def reveal(
+    tokens: Annotated[list[str], typer.Argument(help="Tokens of pii: tokenize columns.")],
+    project: ProjectOption = Path("."),
+    as_json: JsonOption = False,
+) -> None:
+    """Show the values behind tokens; needs privacy.vault_key."""
+    from tidegate.privacy.commands import reveal_tokens
+
+    with handled():
+        values = reveal_tokens(_project(project), tokens)
+        if as_json:
+            _print_json(values)
+            return
+        for token, value in values.items():
+            out.print(f"{token}\t{value}", highlight=False, markup=False)
+
+
 def main() -> None:
     try:
         app()

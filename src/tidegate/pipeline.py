@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -40,6 +39,7 @@ from tidegate.errors import (
 )
 from tidegate.faults import checkpoint
 from tidegate.models import build_models
+from tidegate.privacy import hooks as privacy
 from tidegate.read import ReadResult, peek_columns, read_file
 from tidegate.transform import mapping
 from tidegate.transform.evaluate import Outcome, evaluate, set_file_values
@@ -47,7 +47,6 @@ from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, RunRecord
 from tidegate.warehouse.load import LoadContext
-from tidegate.warehouse.lookup import existing
 
 Progress = Callable[["FileResult"], None]
 Routed = str | RoutingError  # the file's source, or why it has none
@@ -229,9 +228,9 @@ class Pipeline:
                 file.relative, f"new columns {new} (the source says on_new_columns: reject)"
             )
         set_file_values(self.con, self._file_values(file, source))
-        outcome = evaluate(
-            self.con, read.table, source, self.project.targets, partial(existing, self.wh)
-        )
+        references = privacy.lookup(self.wh, self.project)
+        outcome = evaluate(self.con, read.table, source, self.project.targets, references)
+        privacy.prepare(self.con, self.project, source, read, outcome)
         record.rows_quarantined = outcome.rows_quarantined + len(read.bad)
         record.rows_duplicate = outcome.rows_duplicate
         self._check_threshold(file, source, record)
@@ -286,6 +285,7 @@ class Pipeline:
                 compute.write_raw(self.con, self.wh, record.source, read, record.file_id)
             self._apply_outputs(file, record, outcome, loaded_at)
             compute.write_quarantine(self.con, self.wh, record, read, outcome)
+            privacy.committing(self.con, self.wh, self.project, record)
             record.finished_at = now()
             ledger.insert_file(self.wh, record)
             checkpoint("commit")
@@ -327,6 +327,7 @@ class Pipeline:
     def _archive(self, file: LandingFile, record: FileRecord) -> None:
         assert record.archive_path is not None
         archive.move(file.path, self._resolved(record.archive_path))
+        privacy.archived(self.wh, self.project, record)
 
     def _finish_move(self, file: LandingFile, record: FileRecord) -> FileResult:
         """The file was committed but a crash kept it in landing: move it now."""

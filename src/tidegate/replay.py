@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from tidegate.clock import utcnow
 from tidegate.config.models import Project
 from tidegate.deliver import deliver
 from tidegate.discover.landing import partitions_of
+from tidegate.privacy import hooks as privacy
 from tidegate.read import ROW, ReadResult
 from tidegate.sql import col, lit, table, update
 from tidegate.transform import mapping
@@ -40,7 +40,6 @@ from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, QuarantineRecord
 from tidegate.warehouse.load import LoadContext
-from tidegate.warehouse.lookup import existing
 
 READ = "_tg_replay"
 UNREPLAYABLE = {"read", "duplicate"}
@@ -121,7 +120,8 @@ def _replay_file(
     read = _records_table(con, records)
     partitions = partitions_of(Path(file.path))
     set_file_values(con, mapping.file_values(file.name, file.path, file.started_at, partitions))
-    outcome = evaluate(con, read.table, source, project.targets, partial(existing, wh))
+    outcome = evaluate(con, read.table, source, project.targets, privacy.lookup(wh, project))
+    privacy.prepare(con, project, source, read, outcome, replay=True)
     bad, duplicate = _rows_of(con, BAD), _rows_of(con, DUPLICATE) - _rows_of(con, BAD)
     passed = set(records) - bad
     now = utcnow()
@@ -130,6 +130,7 @@ def _replay_file(
         done = deliver(con, wh, project, outcome, context, f"replay of {file.path}")
         _close(wh, file.file_id, passed, now)
         _requarantine(con, wh, file, read, outcome, bad)
+        privacy.committing(con, wh, project, file)
         loaded = len(passed) - len(duplicate) - done.unchanged
         ledger.update(
             wh,

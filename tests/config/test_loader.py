@@ -251,7 +251,7 @@ def test_wrong_choice_lists_the_choices(tmp_path: Path) -> None:
 
     assert error.line == 3
     assert error.message == (
-        "load: expected one of 'append', 'merge', 'scd2' or 'replace', got 'upsert'"
+        "load: expected one of 'append', 'merge', 'scd2', 'replace' or 'erase', got 'upsert'"
     )
 
 
@@ -317,7 +317,7 @@ def test_several_errors_are_all_reported_in_line_order(tmp_path: Path) -> None:
     assert str(error).splitlines() == [
         f"{project_file}:1: landing: expected a string, got [1]",
         f"{target_file}:2: unknown key 'requried' in column 'company'; did you mean 'required'?",
-        f"{target_file}:3: load: expected one of 'append', 'merge', 'scd2' or 'replace',"
+        f"{target_file}:3: load: expected one of 'append', 'merge', 'scd2', 'replace' or 'erase',"
         " got 'upsert'",
     ]
 

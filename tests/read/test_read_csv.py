@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import random
 from collections.abc import Callable
@@ -11,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from tidegate.config.models import ReadOptions
 from tidegate.errors import EmptyFileError, ReadError
-from tidegate.read import tables
+from tidegate.read import peek_columns, tables
 
 Reader = Callable[..., Any]
 Rows = Callable[[Any], list[tuple[Any, ...]]]
@@ -164,6 +166,14 @@ def test_blank_and_duplicate_headers(read: Reader, rows: Rows, tmp_path: Path) -
     assert rows(result) == [(1, *"abcdefgh")]
 
 
+def test_trailing_delimiter_on_the_header_only(read: Reader, rows: Rows, tmp_path: Path) -> None:
+    result = read(write(tmp_path / "header.csv", "a,b,c,\n1,2,3\n4,5,6,\n7,8\n"))
+
+    assert result.columns == ["a", "b", "c"]
+    assert rows(result) == [(1, "1", "2", "3"), (2, "4", "5", "6")]
+    assert [b.row for b in result.bad] == [3]
+
+
 def test_no_header(read: Reader, records: Records, tmp_path: Path) -> None:
     result = read(write(tmp_path / "bare.csv", "1,2\n3,4\n"), header=False)
 
@@ -243,8 +253,6 @@ def test_explicit_dialect(read: Reader, records: Records, tmp_path: Path) -> Non
 
 
 def test_gzip(read: Reader, records: Records, tmp_path: Path) -> None:
-    import gzip
-
     path = tmp_path / "data.csv.gz"
     path.write_bytes(gzip.compress(b"a,b\n1,2\n3\n"))
     result = read(path)
@@ -336,9 +344,6 @@ def test_agrees_with_python_csv_when_read_in_parallel(
 
 
 def test_peek_columns(tmp_path: Path) -> None:
-    from tidegate.config.models import ReadOptions
-    from tidegate.read import peek_columns
-
     path = tmp_path / "legacy.csv"
     path.write_bytes("Straße;;Straße\n1;2;3\n".encode("cp1252"))
 

@@ -264,3 +264,17 @@ def test_the_table_is_replaced_and_named(
         "SELECT table_name FROM duckdb_tables() WHERE temporary ORDER BY table_name"
     ).fetchall()
     assert temp == [("_tg_read",), ("raw_a",)]  # no scratch tables left behind
+
+
+def test_a_failed_read_leaves_no_table(
+    read: Reader, con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    (tmp_path / "good.csv").write_bytes(b"a\n1\n")
+    (tmp_path / "bad.json").write_bytes(b'[{"a": 1}, {"a": ')
+    read(tmp_path / "good.csv")
+
+    with pytest.raises(ReadError):
+        read(tmp_path / "bad.json")
+
+    tables = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+    assert tables == []

@@ -25,7 +25,7 @@ from tidegate.warehouse import adapter_class
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.load import Applied, LoadContext, apply, rows_of_file
 
-KINDS = ["duckdb"]
+KINDS = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
 FILES = {"duckdb": "warehouse.duckdb", "sqlite": "warehouse.sqlite"}
 
 

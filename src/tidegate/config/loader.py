@@ -37,6 +37,7 @@ from tidegate.config.models import (
     TargetConfig,
 )
 from tidegate.errors import ConfigError
+from tidegate.privacy.checks import privacy_problems, subject_problems
 
 __all__ = ["json_schema", "load_project"]
 
@@ -538,9 +539,7 @@ def _check_target(
                 problems.append(
                     (("history", "track", index), message + _hint(column, columns, "column"))
                 )
-    if target.subject is not None and target.subject not in columns:
-        message = f"subject: {target.subject!r} is not a column of target {name!r}"
-        problems.append((("subject",), message + _hint(target.subject, columns, "column")))
+    problems += subject_problems(name, targets)
     for index in range(len(target.references)):
         problems += _check_reference(name, target, index, targets)
     return problems
@@ -635,6 +634,9 @@ def load_project(root: Path) -> Project:
         raise _combine(failures)
 
     target_models = {name: target for name, (_, target) in targets.items()}
+    document, project_config = config[PROJECT_FILE]
+    if problems := privacy_problems(project_config.privacy, target_models):
+        failures.append(document.error(problems))
     for name, (document, target) in targets.items():
         if problems := _check_target(name, target, target_models):
             failures.append(document.error(problems))

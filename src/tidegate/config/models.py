@@ -52,6 +52,26 @@ class WarehouseConfig(Strict):
         return self
 
 
+class PrivacyConfig(Strict):
+    """Keys and project-wide rules for personal data (see docs/privacy.md)."""
+
+    secret: str | None = None  # keys pii: hash, tokens and the erasure log (HMAC-SHA-256)
+    vault_key: str | None = None  # encrypts the token vault; needed by pii: tokenize and reveal
+    raw_pii: Literal["keep", "protect"] = "protect"  # the raw layer and quarantine copies
+    on_erased: Literal["erase", "load"] = "erase"  # a later file carrying an erased subject
+
+    @field_validator("secret", "vault_key")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if not value:  # `${TIDEGATE_VAULT_KEY:-}`: not given here
+            return None
+        if len(value) < 16:
+            raise ValueError(
+                f"a key needs at least 16 characters, got {len(value)}; use a long random string"
+            )
+        return value
+
+
 class ProjectConfig(Strict):
     warehouse: WarehouseConfig = WarehouseConfig()
     landing: str = "landing"
@@ -60,6 +80,7 @@ class ProjectConfig(Strict):
     settle_seconds: Annotated[float, Field(ge=0)] = 2.0
     compress_archive: bool = True
     keep_raw: bool = True
+    privacy: PrivacyConfig = PrivacyConfig()
 
 
 # --------------------------------------------------------------------------- targets/*.yml
@@ -71,6 +92,18 @@ _TYPE = re.compile(
     r"|timestamp|timestamptz|json|decimal\(\s*\d+\s*,\s*\d+\s*\)|decimal|numeric\(\s*\d+\s*,\s*\d+\s*\))$",
     re.IGNORECASE,
 )
+
+
+class MaskSpec(Strict):
+    """How ``pii: mask`` hides a value: every character but the kept ones becomes ``char``."""
+
+    keep_first: Annotated[int, Field(ge=0)] = 0
+    keep_last: Annotated[int, Field(ge=0)] = 0
+    keep_domain: bool = False  # emails: 'a.person@example.com' -> '********@example.com'
+    char: Annotated[str, Field(min_length=1, max_length=1)] = "*"
+
+
+_TEXT_TYPES = ("varchar", "text", "string")
 
 
 class ColumnSpec(Strict):
@@ -86,6 +119,7 @@ class ColumnSpec(Strict):
     formats: list[str] | None = None
     pivot_year: Annotated[int, Field(ge=1, le=99)] | None = None
     pii: Literal["hash", "mask", "tokenize", "drop"] | None = None
+    mask: MaskSpec | None = None  # with pii: mask; default: every character masked
     description: str | None = None
 
     @field_validator("type")
@@ -106,6 +140,23 @@ class ColumnSpec(Strict):
                 re.compile(value)
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
+        return value
+
+    @field_validator("pii")
+    @classmethod
+    def _pii_stores_text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = str(info.data.get("type", "varchar"))
+        if value in ("hash", "mask", "tokenize") and kind not in _TEXT_TYPES:
+            raise ValueError(
+                f"pii: {value} stores text; declare the column type varchar (it is {kind})"
+            )
+        return value
+
+    @field_validator("mask")
+    @classmethod
+    def _mask_needs_policy(cls, value: MaskSpec | None, info: ValidationInfo) -> MaskSpec | None:
+        if value is not None and info.data.get("pii") != "mask":
+            raise ValueError("mask options apply to a column with pii: mask")
         return value
 
 
@@ -162,6 +213,27 @@ def _not_reserved(name: str) -> str:
     return name
 
 
+class SubjectSpec(Strict):
+    """Whose personal data a target's rows are (see docs/privacy.md).
+
+    ``subject: id`` (the short form) names the column that identifies a data subject:
+    the target's rows *are* subjects. ``{column: customer_id, of: customers}`` says each
+    row belongs to the subject whose ``customers`` row it points to (``to`` defaults to
+    that target's subject column, else its single key column), possibly through another
+    related target. A ``load: erase`` target may name the subject target: ``{of: customers}``.
+    """
+
+    column: str | None = None
+    of: str | None = None
+    to: str | None = None
+    identifiers: list[str] = []  # other columns that identify a subject (erase --subject email=)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        return {"column": value} if isinstance(value, str) else value
+
+
 # Validating the name as a dict key (not in a validator of the whole dict) makes pydantic
 # report the error at that key, so the loader can point at its line.
 ColumnName = Annotated[str, AfterValidator(_not_reserved)]
@@ -170,13 +242,14 @@ ColumnName = Annotated[str, AfterValidator(_not_reserved)]
 class TargetConfig(Strict):
     columns: dict[ColumnName, ColumnSpec]
     key: list[str] = []
-    load: Literal["append", "merge", "scd2", "replace"] = "append"
+    load: Literal["append", "merge", "scd2", "replace", "erase"] = "append"
     history: HistoryConfig = HistoryConfig()
     reject_file_over: str | int | None = None
     duplicates: Literal["quarantine", "keep_last", "keep"] = "quarantine"
     order_by: str | None = None
     references: list[Reference] = []
-    subject: str | None = None
+    subject: SubjectSpec | None = None
+    erase: Literal["delete", "anonymise"] = "delete"  # what erasing a subject does to its rows
     table: str | None = None  # table name; defaults to the file stem
 
     @field_validator("columns")

@@ -217,8 +217,24 @@ def header_names(text: Text, dialect: Dialect) -> list[str]:
     if first is None:
         raise EmptyFileError(text.label)
     if dialect.header:
-        return column_names(first)
+        return column_names(_without_trailing_blanks(first, records))
     return column_names([None] * max(dialect.width, len(first)))
+
+
+def _without_trailing_blanks(header: list[str], data: Iterator[list[str]]) -> list[str]:
+    """A header with a trailing delimiter the data rows lack (``a,b,c,`` over ``1,2,3``).
+
+    Blank names at the end are dropped down to the width most sample rows have; otherwise
+    every row would be one field short.
+    """
+    widths = Counter(len(record) for _, record in zip(range(1000), data, strict=False) if record)
+    if not widths:
+        return header
+    usual = max(widths.most_common(1)[0][0], 1)
+    names = list(header)
+    while len(names) > usual and not names[-1].strip():
+        names.pop()
+    return names
 
 
 def _records(head: str, dialect: Dialect) -> Iterator[list[str]]:

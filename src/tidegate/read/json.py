@@ -1,9 +1,10 @@
 """JSON documents and JSON Lines: one row per object.
 
-Top-level scalar fields become VARCHAR (JSON text for numbers and booleans, the string
-itself for strings); a field holding an object or array anywhere in the file becomes
-DuckDB ``JSON``, so mappings can use json functions and unnest. Keys are unioned across
-records, in order of first appearance.
+Top-level scalar fields become VARCHAR: a string as itself, ``true``/``false``, and a
+number as DuckDB's JSON parser renders it (integers exactly, whatever their size; other
+numbers in their shortest round-trip form, so ``1.50`` reads as ``1.5``). A field that
+holds an object or array anywhere in the file becomes DuckDB ``JSON``, so mappings can use
+json functions and unnest. Keys are unioned across records, in order of first appearance.
 
 A document is an array of objects, a single object, or holds the records at the
 ``records`` path. JSON Lines are read as lines of text first so that a line which is not

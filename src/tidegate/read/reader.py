@@ -15,6 +15,7 @@ from tidegate.read import csv, excel, json, parquet
 from tidegate.read.formats import source_format
 from tidegate.read.result import ReadResult
 from tidegate.read.source import Source, open_source
+from tidegate.read.tables import drop
 
 Reader = Callable[[duckdb.DuckDBPyConnection, Source, ReadOptions, str, str, Path], ReadResult]
 Peeker = Callable[[Source, ReadOptions, str, Path], list[str]]
@@ -45,8 +46,12 @@ def read_file(
         workdir = Path(scratch)
         source = open_source(Path(path), workdir)
         kind = source_format(source, fmt)
-        with _translated(source):
-            return READERS[kind][0](con, source, options, kind, table, workdir)
+        try:
+            with _translated(source):
+                return READERS[kind][0](con, source, options, kind, table, workdir)
+        except FileError:
+            drop(con, table)  # never leave half a file behind
+            raise
 
 
 def peek_columns(path: Path, options: ReadOptions, fmt: str = "auto") -> list[str]:

@@ -108,6 +108,31 @@ def latest_rows(
     )
 
 
+def last_of_each(
+    wh: Warehouse,
+    staged: exp.Table,
+    name: str,
+    columns: Sequence[str],
+    partition: Sequence[str],
+    order: Sequence[exp.Ordered],
+) -> exp.Table:
+    """The staged rows, one per ``partition`` (the last by ``order``).
+
+    Files usually arrive with duplicates already settled, so the rows are copied into the
+    temporary table ``name`` only when some partition has more than one.
+    """
+    groups = (
+        exp.select(*[col(c) for c in partition])
+        .from_(staged)
+        .group_by(*[col(c) for c in partition])
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=lit(1)))
+    )
+    if not count_of(wh, groups.subquery("_tg_repeated")):
+        return staged
+    query = latest_rows(staged, columns, [col(c) for c in partition], order)
+    return wh.create_temp(name, query)
+
+
 def last_first(target: TargetConfig) -> list[exp.Ordered]:
     """Later rows first: by the declared order column (NULL lowest), then by row number."""
     order = [exp.Ordered(this=col(ROW), desc=True)]

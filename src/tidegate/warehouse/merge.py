@@ -28,7 +28,7 @@ from tidegate.warehouse.batch import (
     full_col,
     history_names,
     last_first,
-    latest_rows,
+    last_of_each,
     lineage_columns,
     only_columns,
     same_key,
@@ -58,7 +58,7 @@ def merge(
     check_keys(wh, staged, target.key, name)
     names = [c for c, _ in columns]
     order = last_first(target)
-    latest = wh.create_temp(LATEST, latest_rows(staged, names, [col(k) for k in target.key], order))
+    latest = last_of_each(wh, staged, LATEST, names, target.key, order)
     applied = _upsert(wh, table(name, wh.schemas.core), target, latest, count_of(wh, staged))
     wh.drop_temp(LATEST)  # after a failure the caller's rollback removes them
     wh.drop_temp(STAGE)

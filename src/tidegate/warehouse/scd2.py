@@ -64,7 +64,7 @@ from tidegate.warehouse.batch import (
     full_col,
     history_names,
     last_first,
-    latest_rows,
+    last_of_each,
     lineage_columns,
     only_columns,
     same_key,
@@ -176,7 +176,7 @@ def scd2(
 def _load(wh: Warehouse, layout: Layout, staged: exp.Table, ctx: LoadContext) -> Applied:
     at = exp.cast(lit(ctx.effective_at), "timestamp")
     invalidate = layout.target.history.deletes == "invalidate"
-    rows = wh.create_temp(ROWS, _latest(layout, staged, at))
+    rows = _one_per_time(wh, layout, staged, at)
     missing = wh.create_temp(MISSING, _missing(layout, rows, at, invalidate))
     keys = wh.create_temp(KEYS, _affected(layout, rows, missing))
     loaded = _rewrite(wh, layout, rows, missing, keys) if count_of(wh, keys) else 0
@@ -257,15 +257,18 @@ def same_version(layout: Layout, left: str | exp.Table, right: str) -> list[exp.
 # --------------------------------------------------------------------------- the batch
 
 
-def _latest(layout: Layout, staged: exp.Table, at: exp.Expr) -> exp.Select:
+def _one_per_time(wh: Warehouse, layout: Layout, staged: exp.Table, at: exp.Expr) -> exp.Table:
     """One row per key and time; a row without a time takes the file's effective time."""
-    vf, carried = layout.h.valid_from, layout.carried_names
-    timed = exp.select(
-        *cols(carried), named(exp.Coalesce(this=col(vf), expressions=[at]), vf)
-    ).from_(staged)
-    partition = [*cols(layout.key), col(vf)]
+    vf = layout.h.valid_from
+    untimed = exp.Update(
+        this=staged.copy(),
+        expressions=[exp.EQ(this=col(vf), expression=at)],
+        where=exp.Where(this=col(vf).is_(exp.null())),
+    )
+    wh.execute(untimed)
+    names = [c for c, _ in layout.staged]
     order = last_first(layout.target)
-    return latest_rows(timed.subquery("_tg_timed"), [*carried, vf], partition, order)
+    return last_of_each(wh, staged, ROWS, names, [*layout.key, vf], order)
 
 
 def _missing(layout: Layout, rows: exp.Table, at: exp.Expr, invalidate: bool) -> exp.Select:
@@ -280,18 +283,22 @@ def _missing(layout: Layout, rows: exp.Table, at: exp.Expr, invalidate: bool) ->
 
 
 def _affected(layout: Layout, rows: exp.Table, missing: exp.Table) -> exp.Select:
-    """Keys whose history changes, with the earliest time it changes from."""
+    """Keys whose history changes, with the earliest time it changes from.
+
+    A row is a change unless the version in force at its time has its hash; the anti-join
+    is written as LEFT JOIN ... IS NULL, which engines plan as a hash join on key and hash.
+    """
     h = layout.h
-    same = one(
-        layout.table.as_("_tg_t"),
+    same = exp.and_(
         same_key(layout.key, "_tg_t", "_tg_r"),
-        in_force(layout, "_tg_t", col(h.valid_from, "_tg_r")),
         col(h.row_hash, "_tg_t").eq(col(h.row_hash, "_tg_r")),
+        in_force(layout, "_tg_t", col(h.valid_from, "_tg_r")),
     )
     changed = (
         exp.select(*cols(layout.key, "_tg_r"), named(col(h.valid_from, "_tg_r"), AT))
         .from_(rows.as_("_tg_r"))
-        .where(exp.not_(same))
+        .join(layout.table.as_("_tg_t"), on=same, join_type="left")
+        .where(col(h.valid_from, "_tg_t").is_(exp.null()))
     )
     gone = exp.select(*cols(layout.key), col(AT)).from_(missing)
     both = exp.union(changed, gone, distinct=False).subquery("_tg_changes")

@@ -1,0 +1,165 @@
+"""Where the per-file flow calls privacy: four calls, each a no-op for a project without
+pii columns or subjects.
+
+    lookup      references: an erased subject still counts as existing, so a late fact
+                about them loads (and is anonymised) instead of being quarantined
+    prepare     after evaluation: policies on the rows, the records and the reasons
+    committing  inside the file's transaction: vault entries, the subject index, erasure
+                requests of the file, and erasing again subjects erased before
+    archived    after the file reached the archive: erased records rewritten in it, and in
+                the archived files the file's erasures reached
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+import duckdb
+from sqlglot import exp
+
+from tidegate.compute import reader
+from tidegate.config.models import Project, Reference, SourceConfig
+from tidegate.privacy import archives, erase, protect, tables, vault
+from tidegate.privacy.context import Privacy, canonical
+from tidegate.privacy.policies import stored_value
+from tidegate.read import ReadResult
+from tidegate.sql import col, lit, table
+from tidegate.transform.evaluate import Outcome, run
+from tidegate.transform.mapping import ROW
+from tidegate.transform.references import Lookup
+from tidegate.warehouse.base import Warehouse
+from tidegate.warehouse.ledger import FileRecord
+from tidegate.warehouse.lookup import existing
+
+Values = Sequence[tuple[object, ...]]
+
+
+def prepare(
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    source: SourceConfig,
+    read: ReadResult,
+    outcome: Outcome,
+    *,
+    replay: bool = False,
+) -> None:
+    protect.prepare(con, Privacy.of(project), source, read, outcome, replay=replay)
+
+
+def committing(
+    con: duckdb.DuckDBPyConnection, wh: Warehouse, project: Project, record: FileRecord
+) -> None:
+    """Inside the file's transaction, after its rows, raw records and quarantine."""
+    privacy = Privacy.of(project)
+    if not privacy.active:
+        return
+    tables.ensure(wh)
+    _store_tokens(con, wh, privacy)
+    _store_index(con, wh, privacy, record.file_id)
+    source = project.sources.get(record.source or "")
+    requests = _requests(con, privacy, record.file_id)
+    if requests:
+        for request in requests:
+            erase.erase_request(wh, privacy, request)
+    elif source is not None and project.config.privacy.on_erased == "erase":
+        erase.on_load(wh, privacy, record.file_id)
+
+
+def archived(wh: Warehouse, project: Project, record: FileRecord) -> None:
+    """After the file's move to the archive."""
+    privacy = Privacy.of(project)
+    if not privacy.active or wh.columns_of(tables.ERASURES, wh.schemas.meta) is None:
+        return
+    files = {record.duplicate_of or record.file_id, *archives.pending_files(wh, record.file_id)}
+    archives.rewrite(wh, privacy, sorted(files))
+
+
+def lookup(wh: Warehouse, project: Project) -> Lookup:
+    """``existing``, where an erased subject's identifier also counts as found."""
+    privacy = Privacy.of(project)
+    if not privacy.graph.roots:
+        return partial(existing, wh)
+    return partial(_existing_or_erased, wh, privacy)
+
+
+def _existing_or_erased(
+    wh: Warehouse, privacy: Privacy, reference: Reference, values: Values
+) -> set[tuple[object, ...]]:
+    found = existing(wh, reference, values)
+    root, columns = (
+        reference.target,
+        reference.target_columns or privacy.targets[reference.target].key,
+    )
+    keys = privacy.keys
+    if root not in privacy.graph.roots or len(columns) != 1 or keys is None:
+        return found
+    if wh.columns_of(tables.ERASED_KEYS, wh.schemas.meta) is None:
+        return found
+    column, graph = columns[0], privacy.graph
+    if column not in graph.identifiers_of(root):
+        return found
+    spec = privacy.targets[root].columns[column]
+    hashes: dict[str, tuple[object, ...]] = {}
+    for value in values:
+        if value in found or value[0] is None:
+            continue
+        stored = stored_value(spec, canonical(spec, str(value[0])), keys)
+        hashed = (
+            keys.subject_hash(root, stored)
+            if column == graph.key_of(root)
+            else keys.identifier_hash(root, column, stored)
+        )
+        hashes[hashed] = value
+    return found | {hashes[h] for h in _erased(wh, list(hashes))}
+
+
+def _erased(wh: Warehouse, hashes: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(hashes), 500):
+        chunk = [lit(h) for h in hashes[start : start + 500]]
+        query = exp.select(col("hash")).from_(table(tables.ERASED_KEYS, wh.schemas.meta))
+        found |= {str(r[0]) for r in wh.execute(query.where(col("hash").isin(*chunk)))}
+    return found
+
+
+# --------------------------------------------------------------------------- commit
+
+
+def _store_tokens(con: duckdb.DuckDBPyConnection, wh: Warehouse, privacy: Privacy) -> None:
+    pairs = run(con, exp.select(col("token"), col("value")).distinct().from_(table(protect.TOKENS)))
+    if pairs:
+        aes = vault.cipher(privacy.project.config.privacy.vault_key)
+        vault.store(wh, aes, [(str(t), str(v)) for t, v in pairs])
+
+
+def _store_index(
+    con: duckdb.DuckDBPyConnection, wh: Warehouse, privacy: Privacy, file_id: str
+) -> None:
+    query = exp.select(
+        exp.alias_(lit(file_id), "file_id", quoted=True),
+        exp.alias_(col(ROW), "row", quoted=True),
+        col("target"),
+        col("subject"),
+        col("identifier"),
+    ).from_(table(protect.SUBJECTS))
+    wh.write_arrow(tables.SUBJECT_RECORDS, wh.schemas.meta, reader(con, query))
+
+
+def _requests(
+    con: duckdb.DuckDBPyConnection, privacy: Privacy, file_id: str
+) -> list[erase.Request]:
+    """The erasure requests of this file, one per row of its erase targets' good rows."""
+    found = []
+    listed = exp.select(col("target"), col("tbl")).from_(table(protect.REQUESTS))
+    for target_name, good in run(con, listed):
+        target = privacy.targets[str(target_name)]
+        columns = list(target.columns)
+        query = exp.select(col(ROW), *[col(c) for c in columns]).from_(table(str(good)))
+        for number, *values in run(con, query.order_by(col(ROW))):
+            identifiers = {c: str(v) for c, v in zip(columns, values, strict=True) if v is not None}
+            if identifiers:
+                of = target.subject.of if target.subject else None
+                request = erase.Request(f"{file_id}:{number}", identifiers, file_id, of)
+                found.append(request)
+    return found

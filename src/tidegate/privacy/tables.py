@@ -1,0 +1,80 @@
+"""The privacy tables of the metadata schema. None holds a personal value.
+
+subject_records  which file records carry which subject: (file_id, row) -> keyed hashes
+                 of the subject and of its other identifiers; written with each file
+erasures         the erasure log: request id, keyed hash of the subject, when, what
+                 was touched (JSON); one row per request, also for requests that
+                 touched nothing
+erased_keys      keyed hashes of every erased subject and identifier: a later file
+                 carrying one of them is erased again on load
+erased_records   the file records whose personal values were erased, so that archived
+                 copies (and re-delivered copies of them) are rewritten the same way
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlglot import exp
+
+from tidegate.privacy import vault
+from tidegate.sql import data_type
+from tidegate.warehouse.base import Warehouse
+
+SUBJECT_RECORDS = "subject_records"
+ERASURES = "erasures"
+ERASED_KEYS = "erased_keys"
+ERASED_RECORDS = "erased_records"
+
+Columns = list[tuple[str, exp.DataType]]
+
+
+def _columns(**kinds: str) -> Columns:
+    return [(name, data_type(kind)) for name, kind in kinds.items()]
+
+
+TABLES: dict[str, Columns] = {
+    SUBJECT_RECORDS: _columns(
+        file_id="varchar", row="bigint", target="varchar", subject="varchar", identifier="varchar"
+    ),
+    ERASURES: _columns(
+        request_id="varchar",
+        subject="varchar",
+        origin="varchar",
+        requested_at="timestamp",
+        erased_at="timestamp",
+        touched="varchar",
+    ),
+    ERASED_KEYS: _columns(hash="varchar", request_id="varchar"),
+    ERASED_RECORDS: _columns(file_id="varchar", row="bigint", request_id="varchar"),
+}
+INDEXES = {
+    SUBJECT_RECORDS: [["file_id", "row"], ["subject"], ["identifier"]],
+    ERASED_RECORDS: [["file_id", "row"], ["request_id"]],
+    ERASED_KEYS: [["hash"]],
+}
+
+
+@dataclass
+class Erasure:
+    """One row of the erasure log."""
+
+    request_id: str
+    subject: str | None
+    origin: str
+    requested_at: datetime
+    erased_at: datetime
+    touched: str
+
+
+def ensure(wh: Warehouse) -> None:
+    """Create the privacy tables and their indexes (idempotent)."""
+    meta = wh.schemas.meta
+    wh.ensure_schema(meta)
+    for name, columns in TABLES.items():
+        created = wh.columns_of(name, meta) is None
+        wh.ensure_table(name, meta, columns)
+        for index in INDEXES.get(name, []) if created else []:
+            wh.ensure_index(name, meta, f"{name}__{'_'.join(index)}", index)
+    vault.ensure(wh)
