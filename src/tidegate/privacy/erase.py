@@ -66,6 +66,7 @@ class Scope:
     needles: list[str] = field(default_factory=list)  # plaintext values, for quarantine
     file_id: str | None = None
     requested_at: datetime | None = None
+    archives: list[str] = field(default_factory=list)  # copies not in the ledger yet
 
 
 @dataclass
@@ -243,7 +244,7 @@ def erase(wh: Warehouse, privacy: Privacy, scope: Scope) -> Result:
     touched.quarantine = _erase_quarantine(wh, scope)
     touched.vault = vault.forget(wh, _unused(wh, privacy, tokens))
     files = _files(wh, scope)
-    touched.archives = _archive_paths(wh, files)
+    touched.archives = sorted(set(_archive_paths(wh, files)) | set(scope.archives))
     _remember(wh, scope)
     subject = ",".join(sorted(scope.subject_hashes or scope.hashes)) or None
     _log(wh, scope, subject, touched)
@@ -486,13 +487,20 @@ def _log(wh: Warehouse, scope: Scope, subject: str | None, touched: Touched) -> 
     wh.execute(exp.insert(values, table(tables.ERASURES, wh.schemas.meta), columns=columns))
 
 
-def erase_request(wh: Warehouse, privacy: Privacy, request: Request) -> Result:
-    """Resolve and apply one request; the caller holds the transaction."""
+def erase_request(
+    wh: Warehouse, privacy: Privacy, request: Request, archived_as: str | None = None
+) -> Result:
+    """Resolve and apply one request; the caller holds the transaction. ``archived_as`` is
+    where the file carrying the request is being archived."""
     tables.ensure(wh)
-    return erase(wh, privacy, resolve(wh, privacy, request))
+    scope = resolve(wh, privacy, request)
+    scope.archives = [archived_as] if archived_as else []
+    return erase(wh, privacy, scope)
 
 
-def on_load(wh: Warehouse, privacy: Privacy, file_id: str) -> Result | None:
+def on_load(
+    wh: Warehouse, privacy: Privacy, file_id: str, archived_as: str | None = None
+) -> Result | None:
     """Erase again the subjects of this new file that were erased before."""
     known = table(tables.ERASED_KEYS, wh.schemas.meta)
     index = table(tables.SUBJECT_RECORDS, wh.schemas.meta)
@@ -505,4 +513,5 @@ def on_load(wh: Warehouse, privacy: Privacy, file_id: str) -> Result | None:
     if not hashes:
         return None
     scope = Scope(f"reload:{file_id}", file_id, hashes=hashes, file_id=file_id)
+    scope.archives = [archived_as] if archived_as else []
     return erase(wh, privacy, scope)

@@ -61,9 +61,9 @@ def committing(
     requests = _requests(con, privacy, record.file_id)
     if requests:
         for request in requests:
-            erase.erase_request(wh, privacy, request)
+            erase.erase_request(wh, privacy, request, record.archive_path)
     elif source is not None and project.config.privacy.on_erased == "erase":
-        erase.on_load(wh, privacy, record.file_id)
+        erase.on_load(wh, privacy, record.file_id, record.archive_path)
 
 
 def archived(wh: Warehouse, project: Project, record: FileRecord) -> None:

@@ -60,7 +60,7 @@ def prepare(
         (output, _apply_policies(con, privacy, output, good, index))
         for index, (output, good) in enumerate(outcome.outputs)
     ]
-    _redact_reasons(con, privacy, outcome.bad_table or BAD)
+    _redact_reasons(con, privacy, outcome.bad_table or BAD, [o.target for o in source.outputs])
     if not replay and privacy.protect_raw:
         _protect_records(con, privacy, source, read)
 
@@ -144,10 +144,12 @@ def _index_output(
     found: tuple[str, str | None, list[tuple[str, str]]],
 ) -> None:
     root, key, identifiers = found
-    target = privacy.targets[output.target]
-    rows = typed(mapped(read.table, source.derive, output, target), output, target).subquery(
-        "_tg_t"
-    )
+    full = privacy.targets[output.target]
+    needed = [c for c in [key, *(c for c, _ in identifiers)] if c is not None]
+    # only the identifying columns: the mapping of the others is not needed here
+    target = full.model_copy(update={"columns": {c: full.columns[c] for c in needed}})
+    query = typed(mapped(read.table, source.derive, output, target), output, target)
+    rows = query.subquery("_tg_t")
     subject: exp.Expr = exp.cast(exp.null(), "varchar")
     if key is not None:
         subject = subject_hash_sql(keys, root, _stored(target.columns[key], key, keys))
@@ -157,8 +159,12 @@ def _index_output(
         stored = _stored(root_columns[identifier], column, keys)
         hashed = identifier_hash_sql(keys, root, identifier, stored)
         selects.append(_index_select(rows.copy(), output.target, subject.copy(), hashed))
-    for select in selects:
-        run(con, exp.insert(select, table(SUBJECTS)))
+    run(
+        con,
+        exp.insert(
+            exp.union(*selects, distinct=False) if len(selects) > 1 else selects[0], table(SUBJECTS)
+        ),
+    )
 
 
 def _index_select(
@@ -201,7 +207,7 @@ def _apply_policies(
     keys = privacy.keys
     for column, spec in personal.items():
         if spec.pii == "tokenize":
-            _collect_tokens(con, privacy.need_keys(), exp.select(col(column)).from_(table(good)))
+            _collect_tokens(con, privacy.need_keys(), col(column), good)
     replaced = [
         exp.alias_(policy_sql(s, col(c), keys), c, quoted=True) for c, s in personal.items()
     ]
@@ -213,14 +219,16 @@ def _apply_policies(
     return name
 
 
-def _collect_tokens(con: duckdb.DuckDBPyConnection, keys: Keys, values: exp.Select) -> None:
-    """Remember (token, value) for the vault; ``values`` selects one column."""
-    value = exp.cast(exp.column("_tg_v"), "varchar")
+def _collect_tokens(
+    con: duckdb.DuckDBPyConnection, keys: Keys, value: exp.Expr, source: str
+) -> None:
+    """Remember (token, value) for the vault, for each distinct value of ``source``."""
+    text = exp.cast(value, "varchar")
     pairs = (
-        exp.select(exp.alias_(token_sql(keys, value), "token"), exp.alias_(value.copy(), "value"))
+        exp.select(exp.alias_(token_sql(keys, text), "token"), exp.alias_(text.copy(), "value"))
         .distinct()
-        .from_(values.subquery("_tg_values", copy=False).as_("_tg_values"))
-        .where(exp.not_(value.copy().is_(exp.null())))
+        .from_(table(source))
+        .where(exp.not_(text.copy().is_(exp.null())))
     )
     run(con, exp.insert(pairs, table(TOKENS)))
 
@@ -252,10 +260,13 @@ def _redacted_reason(spec: ColumnSpec | None, keys: Keys | None) -> exp.Struct:
     )
 
 
-def _redact_reasons(con: duckdb.DuckDBPyConnection, privacy: Privacy, bad: str) -> None:
+def _redact_reasons(
+    con: duckdb.DuckDBPyConnection, privacy: Privacy, bad: str, names: list[str]
+) -> None:
     """Reasons of pii and identifying columns show a mask or ``hmac:...``, never the value."""
-    for name, target in privacy.targets.items():
-        labels = _reasons_for(privacy, target, name)
+    present = run(con, exp.select(col("target")).distinct().from_(table(bad)))
+    for name in sorted({str(r[0]) for r in present} & set(names)):
+        labels = _reasons_for(privacy, privacy.targets[name], name)
         if not labels:
             continue
         ifs = [
@@ -294,7 +305,7 @@ def _protect_records(
             continue
         value = exp.cast(col(actual), "varchar")
         if spec.pii == "tokenize":
-            _collect_tokens(con, privacy.need_keys(), exp.select(value).from_(table(read.table)))
+            _collect_tokens(con, privacy.need_keys(), value, read.table)
         text_spec = spec.model_copy(update={"type": "varchar"})
         protected = policy_sql(text_spec, value.copy(), privacy.keys)
         if kinds.get(actual, "").upper() == "JSON":

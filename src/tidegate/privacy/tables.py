@@ -69,8 +69,11 @@ class Erasure:
 
 
 def ensure(wh: Warehouse) -> None:
-    """Create the privacy tables and their indexes (idempotent)."""
+    """Create the privacy tables and their indexes (idempotent); the vault comes last, so
+    when it exists, so does everything else."""
     meta = wh.schemas.meta
+    if wh.columns_of(vault.VAULT, meta) is not None:
+        return
     wh.ensure_schema(meta)
     for name, columns in TABLES.items():
         created = wh.columns_of(name, meta) is None

@@ -12,6 +12,7 @@ The ``cryptography`` package is needed only by projects that tokenize
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
@@ -44,6 +45,7 @@ class VaultError(TidegateError):
     """A token cannot be revealed: no key, the wrong key, or no such token."""
 
 
+@functools.cache
 def cipher(vault_key: str | None) -> AESGCM:
     """The vault's cipher for ``privacy.vault_key``; ConfigError when it is not set."""
     if not vault_key:

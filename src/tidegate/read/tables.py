@@ -19,8 +19,8 @@ from tidegate.sql import col, column_defs, table
 
 DIALECT = "duckdb"
 ROWID = exp.column("rowid")
-# Up to this many runs of good rows between bad ones are numbered one range update each
-# (DuckDB prunes by rowid, so each is cheap); past it one ASOF join numbers them all.
+# Up to this many runs of good rows after bad ones are numbered one range update each;
+# past it one ASOF join numbers them all (about the cost of a thousand range updates).
 MAX_RANGE_UPDATES = 1024
 
 
@@ -63,48 +63,52 @@ def number_rows(con: duckdb.DuckDBPyConnection, name: str, bad_rows: Sequence[in
     """Set ``_row`` of good rows, held in file order, around the ordinals of the bad ones.
 
     The good row with rowid ``g`` is record ``g + 1 + k``, where ``k`` bad records precede
-    it: those whose ordinal ``b_j`` (j-th bad, 1-based) has ``b_j - j <= g``.
+    it: those whose ordinal ``b_j`` (j-th bad, 1-based) has ``b_j - j <= g``. Good rows
+    thus fall in runs, each shifted by the bad records before it.
     """
     runs = _runs(bad_rows)
-    if len(runs) > max(MAX_RANGE_UPDATES, 1):
+    _number_first_run(con, name, runs[0][0] if runs else None)
+    if len(runs) > MAX_RANGE_UPDATES:
         _number_by_join(con, name, runs)
-        return
-    bounds = [*runs[1:], (None, 0)]
-    for (start, shift), (end, _) in zip(runs, bounds, strict=True):
-        _number_range(con, name, start, end, shift)
+    elif runs:
+        _number_by_ranges(con, name, runs)
 
 
-def _runs(bad_rows: Sequence[int]) -> list[tuple[int | None, int]]:
-    """(first good rowid, bad records before it) for each run of good rows, in order."""
-    runs: dict[int | None, int] = {None: 0}
+def _runs(bad_rows: Sequence[int]) -> list[tuple[int, int]]:
+    """(first rowid, bad records before it) of each run of good rows after a bad record."""
+    runs: dict[int, int] = {}
     for j, ordinal in enumerate(sorted(bad_rows), start=1):
         runs[ordinal - j] = j
     return list(runs.items())
 
 
-def _number_range(
-    con: duckdb.DuckDBPyConnection, name: str, start: int | None, end: int | None, shift: int
+def _number_first_run(con: duckdb.DuckDBPyConnection, name: str, end: int | None) -> None:
+    """Good rows before any bad record: ``_row = rowid + 1``."""
+    below = None if end is None else exp.LT(this=ROWID, expression=exp.Literal.number(end))
+    run(con, exp.update(table(name), {ROW: ROWID + exp.Literal.number(1)}, where=below))
+
+
+def _number_by_ranges(
+    con: duckdb.DuckDBPyConnection, name: str, runs: list[tuple[int, int]]
 ) -> None:
-    conditions: list[exp.Expr] = []
-    if start is not None:
-        conditions.append(exp.GTE(this=ROWID, expression=exp.Literal.number(start)))
-    if end is not None:
-        conditions.append(exp.LT(this=ROWID, expression=exp.Literal.number(end)))
-    value = ROWID + exp.Literal.number(1 + shift)
+    """One prepared UPDATE, run once per run (DuckDB prunes by rowid, so each is cheap)."""
     update = exp.update(
-        table(name), {ROW: value}, where=exp.and_(*conditions) if conditions else None
+        table(name),
+        {ROW: ROWID + exp.Placeholder()},
+        where=exp.and_(
+            exp.GTE(this=ROWID, expression=exp.Placeholder()),
+            exp.LT(this=ROWID, expression=exp.Placeholder()),
+        ),
     )
-    run(con, update)
+    ends = [start for start, _ in runs[1:]] + [2**62]
+    params = [[1 + shift, start, end] for (start, shift), end in zip(runs, ends, strict=True)]
+    con.executemany(update.sql(dialect=DIALECT), params)
 
 
-def _number_by_join(
-    con: duckdb.DuckDBPyConnection, name: str, runs: list[tuple[int | None, int]]
-) -> None:
+def _number_by_join(con: duckdb.DuckDBPyConnection, name: str, runs: list[tuple[int, int]]) -> None:
     """One UPDATE: each rowid takes the shift of the last run starting at or before it."""
     gaps = scratch_name("gaps")
-    con.register(
-        gaps, pa.table({"start": [s for s, _ in runs[1:]], "shift": [n for _, n in runs[1:]]})
-    )
+    con.register(gaps, pa.table({"start": [s for s, _ in runs], "shift": [n for _, n in runs]}))
     try:
         own_rowid = exp.column("rowid", name, quoted=True)
         matched = (
@@ -122,7 +126,6 @@ def _number_by_join(
             from_=exp.From(this=exp.alias_(exp.Subquery(this=matched), "m")),
             where=own_rowid.eq(col("rid", "m")),
         )
-        _number_range(con, name, None, runs[1][0], 0)
         run(con, update)
     finally:
         con.unregister(gaps)

@@ -273,7 +273,7 @@ def lock_resource(key: str) -> str:
 
 
 def _procedure(
-    name: str, params: dict[str, exp.Expression], status: str | None = None
+    name: str, params: dict[str, exp.Expr], status: str | None = None
 ) -> exp.Execute:
     arguments = [
         exp.EQ(this=exp.Parameter(this=exp.var(k)), expression=v) for k, v in params.items()

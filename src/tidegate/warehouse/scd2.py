@@ -540,8 +540,9 @@ def _update_kept(layout: Layout, history: exp.Table) -> exp.Update:
 
 def _distinct(left: exp.Expr, right: exp.Expr) -> exp.Expr:
     """``left`` and ``right`` differ, NULL counting as a value (portable IS DISTINCT FROM)."""
-    both_null = exp.and_(left.is_(exp.null()), right.is_(exp.null()))
-    return exp.not_(exp.paren(exp.or_(left.eq(right), both_null)))
+    only_left = exp.and_(right.is_(exp.null()), exp.not_(left.is_(exp.null())))
+    only_right = exp.and_(left.is_(exp.null()), exp.not_(right.is_(exp.null())))
+    return exp.paren(exp.or_(left.neq(right), only_left, only_right))
 
 
 def _insert_new(layout: Layout, history: exp.Table) -> exp.Insert:
