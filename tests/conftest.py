@@ -31,6 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 ENV_URL = "TIDEGATE_TEST_POSTGRES_URL"
+PREFIX = "tidegate-pg-"
+OWNER = "owner.pid"  # the pytest process that started the server in this folder
 SUPERUSER = "postgres"
 PASSWORD = "tidegate-test-only"  # of a throwaway server that listens on 127.0.0.1 only
 SERVER_SETTINGS = {  # durability is not what these tests are about
@@ -92,6 +94,7 @@ class LocalServer:
             raise RuntimeError(f"{command[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
 
     def start(self) -> None:
+        (self.root / OWNER).write_text(str(os.getpid()))
         if self.as_root:
             shutil.chown(self.root, SUPERUSER, SUPERUSER)
         (self.root / "password").write_text(PASSWORD + "\n")
@@ -134,6 +137,31 @@ class LocalServer:
             return "no server log"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reap_stale_servers(bindir: Path) -> None:
+    """Stop servers left running by test sessions that were killed before their teardown."""
+    for root in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            owner = int((root / OWNER).read_text())
+        except (OSError, ValueError):
+            continue
+        if not _alive(owner):
+            server = LocalServer(bindir, root, 0)
+            try:
+                server.stop()
+            except (RuntimeError, OSError, subprocess.TimeoutExpired):
+                shutil.rmtree(root, ignore_errors=True)
+
+
 def _local_server() -> Iterator[str]:
     bindir = _bindir()
     if bindir is None:
@@ -143,7 +171,8 @@ def _local_server() -> Iterator[str]:
         _unavailable("running as root, and runuser is missing to start the server as postgres")
     # A short path in the system temporary folder: the socket path must stay under 107 bytes,
     # and the postgres user must be able to reach it (pytest's own folders are root-only).
-    server = LocalServer(bindir, Path(tempfile.mkdtemp(prefix="tidegate-pg-")), _free_port())
+    _reap_stale_servers(bindir)
+    server = LocalServer(bindir, Path(tempfile.mkdtemp(prefix=PREFIX)), _free_port())
     try:
         server.start()
     except (RuntimeError, OSError, LookupError, subprocess.TimeoutExpired) as exc:

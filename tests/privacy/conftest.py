@@ -1,0 +1,195 @@
+"""A small shop with personal data, written by the tests, and a search for a person."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+SECRET = "a-long-test-secret-0123456789"
+VAULT_KEY = "a-long-test-vault-key-0123456789"
+
+PROJECT = """\
+warehouse: {type: duckdb, path: warehouse.duckdb}
+settle_seconds: 0
+privacy:
+  secret: ${TIDEGATE_SECRET}
+  vault_key: ${TIDEGATE_VAULT_KEY:-}
+  raw_pii: protect
+"""
+
+CUSTOMERS = """\
+columns:
+  id:      {type: varchar, required: true}
+  name:    {type: varchar, pii: tokenize}
+  email:   {type: varchar, pii: hash, pattern: '^[^@]+@[^@]+$'}
+  phone:   {type: varchar, pii: mask, mask: {keep_last: 4}}
+  born:    {type: date, pii: drop}
+  city:    {type: varchar}
+key: [id]
+subject: {column: id, identifiers: [email]}
+erase: delete
+"""
+
+ORDERS = """\
+columns:
+  order_id:    {type: varchar, required: true}
+  customer_id: {type: varchar, required: true}
+  total:       {type: "decimal(10,2)"}
+key: [order_id]
+references:
+  - {columns: [customer_id], target: customers, target_columns: [id]}
+subject: {column: customer_id, of: customers}
+erase: anonymise
+"""
+
+ORDER_LINES = """\
+columns:
+  order_id: {type: varchar, required: true}
+  sku:      {type: integer}
+  qty:      {type: integer, min: 1}
+subject: {column: order_id, of: orders}
+erase: anonymise
+"""
+
+REQUESTS = """\
+columns:
+  customer_id: {type: varchar, pii: hash}
+  email:       {type: varchar, pii: hash}
+load: erase
+duplicates: keep
+"""
+
+CUSTOMER_SOURCE = """\
+match: "customers*.csv"
+outputs:
+  - target: customers
+    columns: {id: '"ID"', name: '"Name"', email: lower("Email"), phone: '"Phone"', born: '"Born"',
+              city: '"City"'}
+"""
+
+ORDER_SOURCE = """\
+match: "orders*.jsonl"
+outputs:
+  - target: orders
+    columns: {order_id: order_id, customer_id: customer_id, total: total}
+  - target: order_lines
+    unnest: "from_json(items, '[\\"JSON\\"]')"
+    columns: {order_id: order_id, sku: "item->>'sku'", qty: "item->>'qty'"}
+"""
+
+REQUEST_SOURCE = """\
+match: "erasure*.json*"
+outputs:
+  - target: erasure_requests
+    columns: {customer_id: '"customer-id"', email: email}
+"""
+
+FILES = {
+    "tidegate.yml": PROJECT,
+    "targets/customers.yml": CUSTOMERS,
+    "targets/orders.yml": ORDERS,
+    "targets/order_lines.yml": ORDER_LINES,
+    "targets/erasure_requests.yml": REQUESTS,
+    "sources/customers.yml": CUSTOMER_SOURCE,
+    "sources/orders.yml": ORDER_SOURCE,
+    "sources/erasure.yml": REQUEST_SOURCE,
+}
+
+# Ada is the person erased in the tests; her values must vanish. Alan stays.
+ADA = {
+    "id": "067318",
+    "name": "Ada Lovelace",
+    "email": "ada@example.org",
+    "phone": "+44 20 7946 0001",
+}
+CUSTOMERS_CSV = (
+    "ID,Name,Email,Phone,Born,City\n"
+    "067318,Ada Lovelace,ada@example.org,+44 20 7946 0001,1815-12-10,London\n"
+    "000002,Alan Turing,alan@example.org,+44 20 7946 0002,1912-06-23,Wilmslow\n"
+    "000003,Grace Hopper,not-an-email,+1 212 555 0003,1906-12-09,New York\n"
+)
+ORDERS_JSONL = [
+    {"order_id": "o1", "customer_id": "067318", "total": "10.50", "items": [{"sku": 1, "qty": 2}]},
+    {"order_id": "o2", "customer_id": "000002", "total": "5.00", "items": [{"sku": 3, "qty": 1}]},
+    {"order_id": "o3", "customer_id": "067318", "total": "7.00", "items": [{"sku": 4, "qty": 0}]},
+    {"order_id": "o4", "customer_id": "067318", "total": "2.25", "items": [{"sku": 2, "qty": 1}]},
+]
+
+
+@pytest.fixture(autouse=True)
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIDEGATE_SECRET", SECRET)
+    monkeypatch.setenv("TIDEGATE_VAULT_KEY", VAULT_KEY)
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return root
+
+
+def jsonl(records: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    root = write(tmp_path / "shop", FILES)
+    write(root / "landing", {"customers_1.csv": CUSTOMERS_CSV, "orders_1.jsonl": jsonl(ORDERS_JSONL)})
+    return root
+
+
+def tidegate(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tidegate.cli", *args, "--project", str(root)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+        check=False,
+    )
+
+
+def query(root: Path, sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def every_value(root: Path) -> Iterator[tuple[str, str]]:
+    """(schema.table, value as text) for every cell of every table in every schema."""
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+        ).fetchall()
+        for schema, name in tables:
+            for row in con.execute(f'SELECT * FROM "{schema}"."{name}"').fetchall():
+                for value in row:
+                    if value is not None:
+                        yield f"{schema}.{name}", str(value)
+
+
+def archived_texts(root: Path) -> Iterator[tuple[str, str]]:
+    """(path, decompressed text) of every archived file."""
+    for path in sorted((root / "archive").rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            if data[:2] == b"\x1f\x8b":
+                data = gzip.decompress(data)
+            yield path.relative_to(root).as_posix(), data.decode("utf-8", errors="replace")
+
+
+def found(needles: list[str], haystack: Iterator[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Where any needle occurs as a substring."""
+    return [(where, n) for where, text in haystack for n in needles if n in text]
