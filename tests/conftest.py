@@ -11,7 +11,9 @@
     A fresh, empty database on that server for one test, dropped afterwards.
 
 When no server can be had, the tests that use these fixtures are skipped with the reason,
-except under ``CI=true``, where they fail: CI must never pass by skipping them.
+except under ``CI=true``, where they fail: CI must never pass by skipping them. A server
+left running by a test session that was killed before its teardown is stopped by the next
+session.
 """
 
 from __future__ import annotations
@@ -144,7 +146,10 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a killed process may linger as a zombie until its parent reaps it
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _reap_stale_servers(bindir: Path) -> None:

@@ -12,10 +12,12 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from tidegate import effective
 from tidegate.config.models import TargetConfig
 from tidegate.read import BadRecord, ReadResult
 from tidegate.sql import col, data_type, ident, lit, table
 from tidegate.transform.evaluate import BAD, Outcome, run, scalar
+from tidegate.transform.hashing import hash_column, row_hash, valid_from_column
 from tidegate.transform.mapping import REASONS, ROW
 from tidegate.warehouse import ledger
 from tidegate.warehouse.base import Warehouse
@@ -55,14 +57,21 @@ def column_types(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, e
 def target_rows(
     con: duckdb.DuckDBPyConnection, good: str, target: TargetConfig, context: LoadContext
 ) -> pa.RecordBatchReader:
-    """The good rows of one output in the target's column order, with lineage."""
-    query = exp.select(
-        *[col(name) for name in target.columns],
+    """The good rows of one output in the target's column order, with lineage, and the row
+    hash (merge, scd2) and effective time (scd2 with ``effective: column:<name>``)."""
+    columns: list[exp.Expr] = [col(name) for name in target.columns]
+    columns += [
         exp.alias_(lit(context.file_id), FILE_ID, quoted=True),
         col(ROW),
         exp.alias_(exp.cast(lit(context.loaded_at), "timestamp"), LOADED_AT, quoted=True),
-    ).from_(table(good))
-    return reader(con, query)
+    ]
+    if target.load in ("merge", "scd2"):
+        columns.append(exp.alias_(row_hash(target), hash_column(target), quoted=True))
+    timed = effective.row_column(target.history)
+    if target.load == "scd2" and timed:
+        when = exp.cast(col(timed), "timestamp")
+        columns.append(exp.alias_(when, valid_from_column(target), quoted=True))
+    return reader(con, exp.select(*columns).from_(table(good)))
 
 
 def write_raw(

@@ -7,23 +7,40 @@ Used by a run (a new file) and by a replay (rows of an old file, fixed).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import duckdb
 
-from tidegate import compute
-from tidegate.config.models import Project
+from tidegate import compute, effective
+from tidegate.config.models import Project, TargetConfig
 from tidegate.errors import ReconciliationError
 from tidegate.transform.evaluate import Outcome
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.load import LoadContext, apply, rows_of_file
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """The file whose rows are delivered: its id, its path and mtime (for effective times)."""
+
+    file_id: str
+    path: str
+    mtime: float
+    loaded_at: datetime
+
+    def context(self, target: TargetConfig) -> LoadContext:
+        when = effective.file_time(target.history, self.path, self.mtime, self.loaded_at)
+        return LoadContext(self.file_id, self.loaded_at, effective_at=when)
+
+
 @dataclass
 class Delivered:
-    """What the outputs did: rows written per target, and the primary output's unchanged."""
+    """What the outputs did: rows written per target, and the primary output's unchanged
+    and superseded (overridden by a later row of the same key in the file)."""
 
     written: dict[str, int] = field(default_factory=dict)
     unchanged: int = 0
+    superseded: int = 0
 
 
 def deliver(
@@ -31,7 +48,7 @@ def deliver(
     wh: Warehouse,
     project: Project,
     outcome: Outcome,
-    context: LoadContext,
+    delivery: Delivery,
     label: str,
 ) -> Delivered:
     """Apply every output; raise ReconciliationError (the caller rolls back) on any mismatch.
@@ -40,32 +57,34 @@ def deliver(
     unchanged count is the file's.
     """
     before = {
-        o.target: rows_of_file(wh, o.target, context.file_id)
+        o.target: rows_of_file(wh, o.target, delivery.file_id)
         for o, _ in outcome.outputs
         if _exists(wh, o.target)
     }
     done = Delivered()
     for index, (output, good) in enumerate(outcome.outputs):
         target = project.targets[output.target]
+        context = delivery.context(target)
         expected = compute.count(con, good)
         rows = compute.target_rows(con, good, target, context)
         applied = apply(wh, output.target, target, rows, context)
-        if applied.loaded + applied.unchanged != expected:
+        if applied.loaded + applied.unchanged + applied.superseded != expected:
             counts = {
                 "expected": expected,
                 "loaded": applied.loaded,
                 "unchanged": applied.unchanged,
+                "superseded": applied.superseded,
             }
             raise ReconciliationError(label, counts, f"target {output.target}")
         done.written[output.target] = done.written.get(output.target, 0) + applied.loaded
         if index == 0 and not output.unnest:
-            done.unchanged = applied.unchanged
+            done.unchanged, done.superseded = applied.unchanged, applied.superseded
     for name, count in done.written.items():
-        in_warehouse = rows_of_file(wh, name, context.file_id) - before.get(name, 0)
+        in_warehouse = rows_of_file(wh, name, delivery.file_id) - before.get(name, 0)
         if in_warehouse != count:
             counts = {"written": count, "in_warehouse": in_warehouse}
             raise ReconciliationError(
-                label, counts, f"rows of target {name} from {context.file_id}"
+                label, counts, f"rows of target {name} from {delivery.file_id}"
             )
     return done
 

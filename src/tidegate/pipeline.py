@@ -27,7 +27,7 @@ from sqlglot import exp
 from tidegate import __version__, archive, compute
 from tidegate.clock import utcnow as now
 from tidegate.config.models import Project, SourceConfig
-from tidegate.deliver import deliver
+from tidegate.deliver import Delivery, deliver
 from tidegate.discover import LandingFile, route, scan
 from tidegate.errors import (
     FileError,
@@ -46,7 +46,6 @@ from tidegate.transform.evaluate import Outcome, evaluate, set_file_values
 from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, RunRecord
-from tidegate.warehouse.load import LoadContext
 
 Progress = Callable[["FileResult"], None]
 Routed = str | RoutingError  # the file's source, or why it has none
@@ -293,9 +292,10 @@ class Pipeline:
     def _apply_outputs(
         self, file: LandingFile, record: FileRecord, outcome: Outcome, loaded_at: datetime
     ) -> None:
-        context = LoadContext(record.file_id, loaded_at, effective_at=loaded_at)
-        done = deliver(self.con, self.wh, self.project, outcome, context, file.relative)
+        delivery = Delivery(record.file_id, file.relative, file.mtime, loaded_at)
+        done = deliver(self.con, self.wh, self.project, outcome, delivery, file.relative)
         record.rows_unchanged = done.unchanged
+        record.rows_duplicate += done.superseded
         record.rows_loaded = (
             record.rows_read - record.rows_quarantined - record.rows_duplicate - done.unchanged
         )

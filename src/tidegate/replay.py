@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlglot import exp
 from tidegate import compute
 from tidegate.clock import utcnow
 from tidegate.config.models import Project
-from tidegate.deliver import deliver
+from tidegate.deliver import Delivery, deliver
 from tidegate.discover.landing import partitions_of
 from tidegate.privacy import hooks as privacy
 from tidegate.read import ROW, ReadResult
@@ -39,7 +40,6 @@ from tidegate.transform.evaluate import (
 from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, QuarantineRecord
-from tidegate.warehouse.load import LoadContext
 
 READ = "_tg_replay"
 UNREPLAYABLE = {"read", "duplicate"}
@@ -126,8 +126,9 @@ def _replay_file(
     passed = set(records) - bad
     now = utcnow()
     with wh.transaction():
-        context = LoadContext(file.file_id, now, effective_at=file.started_at)
-        done = deliver(con, wh, project, outcome, context, f"replay of {file.path}")
+        mtime = file.started_at.replace(tzinfo=UTC).timestamp()
+        delivery = Delivery(file.file_id, file.path, mtime, file.started_at)
+        done = deliver(con, wh, project, outcome, delivery, f"replay of {file.path}")
         _close(wh, file.file_id, passed, now)
         _requarantine(con, wh, file, read, outcome, bad)
         privacy.committing(con, wh, project, file)

@@ -34,6 +34,7 @@ from tidegate.privacy.context import Privacy, canonical
 from tidegate.privacy.policies import stored_value
 from tidegate.privacy.subjects import erased_file_columns, personal_file_columns, record_policy
 from tidegate.sql import col, lit, table
+from tidegate.warehouse import ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.batch import FILE_ID, ROW, count_of, full_col
 
@@ -492,6 +493,7 @@ def erase_request(
 ) -> Result:
     """Resolve and apply one request; the caller holds the transaction. ``archived_as`` is
     where the file carrying the request is being archived."""
+    ledger.ensure(wh)
     tables.ensure(wh)
     scope = resolve(wh, privacy, request)
     scope.archives = [archived_as] if archived_as else []

@@ -289,6 +289,13 @@ def _redact_reasons(
 # --------------------------------------------------------------------------- raw
 
 
+def _as_text(con: duckdb.DuckDBPyConnection, name: str, column: str) -> None:
+    retype = exp.AlterColumn(
+        this=exp.to_identifier(column, quoted=True), dtype=data_type("varchar")
+    )
+    run(con, exp.Alter(this=table(name), kind="TABLE", actions=[retype]))
+
+
 def _protect_records(
     con: duckdb.DuckDBPyConnection, privacy: Privacy, source: SourceConfig, read: ReadResult
 ) -> None:
@@ -308,8 +315,8 @@ def _protect_records(
             _collect_tokens(con, privacy.need_keys(), value, read.table)
         text_spec = spec.model_copy(update={"type": "varchar"})
         protected = policy_sql(text_spec, value.copy(), privacy.keys)
-        if kinds.get(actual, "").upper() == "JSON":
-            protected = exp.cast(exp.func("to_json", protected), "json")
+        if kinds.get(actual, "").upper() != "VARCHAR":
+            _as_text(con, read.table, actual)  # a hash or token of a nested value is text
         assignments.append(exp.EQ(this=col(actual), expression=protected))
     if assignments:
         run(con, exp.Update(this=table(read.table), expressions=assignments))

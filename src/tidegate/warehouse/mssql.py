@@ -272,9 +272,7 @@ def lock_resource(key: str) -> str:
     return (LOCK_NAMESPACE + key)[:MAX_LOCK_RESOURCE]
 
 
-def _procedure(
-    name: str, params: dict[str, exp.Expr], status: str | None = None
-) -> exp.Execute:
+def _procedure(name: str, params: dict[str, exp.Expr], status: str | None = None) -> exp.Execute:
     arguments = [
         exp.EQ(this=exp.Parameter(this=exp.var(k)), expression=v) for k, v in params.items()
     ]
