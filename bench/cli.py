@@ -3,7 +3,8 @@
 python -m bench                      the full run (about 1 GB files), written to
                                      bench/results/full.json and docs/benchmarks.md
 python -m bench --quick              a smoke run (small files, one repeat), printed
-python -m bench --only wide_csv --repeat 5 --postgres local
+python -m bench --only wide_csv --repeat 5 --postgres none
+python -m bench --only small_files --set small_files=1000 --append
 """
 
 from __future__ import annotations
@@ -61,8 +62,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--postgres",
         metavar="URL",
-        help="a PostgreSQL server (superuser URL), or 'local' to start one;"
-        f" default: ${postgres.ENV_URL}, else PostgreSQL is skipped",
+        help="a PostgreSQL server (superuser URL), 'local' to start one, or 'none';"
+        f" default: ${postgres.ENV_URL}, else a local server when the PostgreSQL"
+        " binaries are installed, else PostgreSQL is skipped",
     )
     p.add_argument("--results", type=Path, help="where to save the results JSON")
     p.add_argument("--doc", type=Path, help="write the report into this document")
@@ -78,6 +80,15 @@ def chosen_cases(only: Sequence[str] | None) -> list[str]:
     if unknown:
         raise SystemExit(f"unknown case(s) {unknown}; the cases are {list(BUILDERS)}")
     return names
+
+
+def server_choice(given: str | None) -> str | None:
+    """A server URL, 'local', or None (no PostgreSQL): see ``--postgres``."""
+    if given == "none":
+        return None
+    if given:
+        return given
+    return os.environ.get(postgres.ENV_URL) or ("local" if postgres.bindir() else None)
 
 
 def sizes_of(args: argparse.Namespace) -> Sizes:
@@ -150,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = chosen_cases(args.only)
     chosen_tools = args.tools.split(",") if args.tools else None
     results_path, doc = outputs(args, sizes)
-    url = args.postgres or os.environ.get(postgres.ENV_URL)
+    url = server_choice(args.postgres)
     servers = postgres.server(None if url == "local" else url) if url else nullcontext(None)
     with servers as server:
         return _run(args, sizes, names, chosen_tools, server, results_path, doc)
@@ -171,7 +182,7 @@ def _run(
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "size": sizes.name,
         "command": "python -m bench " + shlex.join(_shown(argv=sys.argv[1:])),
-        "machine": facts(server),
+        "machine": facts(server, REPO),
         "titles": {s.name: s.title for s in scenarios},
         "units": {s.name: s.units for s in scenarios},
         "bytes": {s.name: s.bytes for s in scenarios},

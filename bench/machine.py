@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -44,8 +46,24 @@ def postgres_version(url: str | None) -> str | None:
         return None
 
 
-def facts(postgres_url: str | None) -> dict[str, Any]:
+def revision(repo: Path) -> str | None:
+    """The commit measured, marked ``+changes`` when tidegate's sources differ from it."""
+    try:
+        head = _git(repo, "rev-parse", "--short", "HEAD")
+        dirty = _git(repo, "status", "--porcelain", "--", "src")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{head}+changes" if dirty else head
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def facts(postgres_url: str | None, repo: Path) -> dict[str, Any]:
     return {
+        "revision": revision(repo),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "memory_bytes": psutil.virtual_memory().total,

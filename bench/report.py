@@ -34,6 +34,8 @@ class Cell:
     runs: int
     note: str | None
     detail: dict[str, int]
+    low: float | None = None  # the fastest and slowest of the runs
+    high: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -55,15 +57,18 @@ def _cell(key: tuple[str, str, str], runs: list[dict[str, Any]]) -> Cell:
     if bad and not good:
         return Cell(*key, bad[0]["status"], None, None, 0, 0, bad[0]["note"], {})
     note = f"{len(bad)} run(s) {bad[0]['status']}: {bad[0]['note']}" if bad else None
+    seconds = [float(r["seconds"]) for r in good]
     return Cell(
         *key,
         "ok",
-        statistics.median(r["seconds"] for r in good),
+        statistics.median(seconds),
         int(statistics.median(r["peak_rss"] for r in good)),
         good[0]["rows"],
         len(good),
         note,
         good[0].get("detail") or {},
+        min(seconds),
+        max(seconds),
     )
 
 
@@ -127,7 +132,8 @@ def machine_section(meta: dict[str, Any]) -> list[str]:
         *_commands(meta),
         f"- **Machine**: {facts.get('cpu', '?')}, {facts.get('cores', '?')} cores,"
         f" {fmt_bytes(facts.get('memory_bytes'))} memory, {facts.get('os', '?')}",
-        f"- **Software**: Python {facts.get('python', '?')}, {listed}"
+        f"- **Software**: tidegate at {facts.get('revision') or '?'},"
+        f" Python {facts.get('python', '?')}, {listed}"
         + (f", PostgreSQL {facts['postgres']}" if facts.get("postgres") else ""),
     ]
     if start:
@@ -154,8 +160,8 @@ def scenario_section(
     title: str, name: str, table_cells: Sequence[Cell], units: int = 1
 ) -> list[str]:
     mine = [c for c in table_cells if c.scenario == name]
-    header = ["tool", "step", "rows", "time (median)", "rows/s", "peak RSS", "vs floor",
-              "vs dlt", "runs"]  # fmt: skip
+    header = ["tool", "step", "rows", "time (median)", "fastest-slowest", "rows/s",
+              "peak RSS", "vs floor", "vs dlt", "runs"]  # fmt: skip
     rows = [_row(cell, table_cells) for cell in mine]
     lines = [f"#### {title}", "", *table(header, rows)]
     notes = [f"- {c.tool} {c.step}: {c.note}" for c in mine if c.note and c.ok]
@@ -186,7 +192,7 @@ def _change_shares(mine: Sequence[Cell]) -> list[str]:
 def _row(cell: Cell, table_cells: Sequence[Cell]) -> list[str]:
     if not cell.ok:
         what = f"{cell.status}: {cell.note}"
-        return [cell.tool, cell.step, "-", what, "-", "-", "-", "-", "0"]
+        return [cell.tool, cell.step, "-", what, "-", "-", "-", "-", "-", "0"]
     vs_floor = vs_dlt = "-"
     name, warehouse = cell.tool.split("/")
     if name == "tidegate":
@@ -198,12 +204,19 @@ def _row(cell: Cell, table_cells: Sequence[Cell]) -> list[str]:
         cell.step,
         f"{cell.rows:,}",
         fmt_seconds(cell.seconds),
+        _spread(cell),
         fmt_rate(cell.rows, cell.seconds),
         fmt_bytes(cell.peak_rss),
         vs_floor,
         vs_dlt,
         str(cell.runs),
     ]
+
+
+def _spread(cell: Cell) -> str:
+    if cell.runs < 2 or cell.low is None or cell.high is None:
+        return "-"
+    return f"{fmt_seconds(cell.low)} - {fmt_seconds(cell.high)}"
 
 
 # --------------------------------------------------------------------------- targets

@@ -53,7 +53,7 @@ class Outcome:
 def unavailable(tool: Tool, scenario: Scenario, postgres_url: str | None) -> str | None:
     """Why ``tool`` cannot run here, or None."""
     if tool.warehouse == "postgres" and not postgres_url:
-        return "no PostgreSQL server (pass --postgres URL or set TIDEGATE_BENCH_POSTGRES_URL)"
+        return "no PostgreSQL server (--postgres URL or local, or TIDEGATE_BENCH_POSTGRES_URL)"
     if tool.warehouse == "postgres" and importlib.util.find_spec("psycopg") is None:
         return "psycopg is not installed"
     if tool.name == "dlt":

@@ -27,7 +27,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "TIDEGATE_BENCH_POSTGRES_URL"}
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--size", "tiny", "--only", ",".join(CASES),
-         "--results", str(results), "--no-doc"],
+         "--results", str(results), "--no-doc", "--postgres", "none"],
         cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]

@@ -11,6 +11,7 @@ import gzip
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,16 @@ REQUESTS = "date=2020-01-30/hour=00/erasure-requests.json.gz"
 ERASED = ("067318", "405723", "263826")
 
 
+KEYS = {
+    "TIDEGATE_SECRET": "example-004-test-secret-0123456789",
+    "TIDEGATE_VAULT_KEY": "example-004-test-vault-key-0123456789",
+}
+
+
 @pytest.fixture(autouse=True)
 def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TIDEGATE_SECRET", "example-004-test-secret-0123456789")
-    monkeypatch.setenv("TIDEGATE_VAULT_KEY", "example-004-test-vault-key-0123456789")
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
 
 
 def land(root: Path, relative: str) -> None:
@@ -45,16 +52,26 @@ def land(root: Path, relative: str) -> None:
     shutil.copyfile(EXAMPLE / "landing" / relative, destination)
 
 
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    root = tmp_path / "shop"
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The slice loaded once; each test works on a copy."""
+    root = tmp_path_factory.mktemp("example_004") / "shop"
     for part in ("targets", "sources", "models"):
         shutil.copytree(EXAMPLE / part, root / part)
     config = (EXAMPLE / "tidegate.yml").read_text()
     (root / "tidegate.yml").write_text(config.replace("settle_seconds: 1", "settle_seconds: 0"))
     for relative in SLICE:
         land(root, relative)
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in KEYS.items():
+            env.setenv(name, value)
+        load(root)
     return root
+
+
+@pytest.fixture
+def shop(loaded: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(loaded, tmp_path / "shop"))
 
 
 def load(root: Path) -> RunResult:
@@ -75,7 +92,9 @@ def records(relative: str) -> list[dict[str, Any]]:
 
 def person(customer_id: str) -> dict[str, Any]:
     return next(
-        c for hour in ("00", "01", "07") for c in records(f"{DAY}/hour={hour}/customers.json.gz")
+        c
+        for hour in ("00", "01", "07")
+        for c in records(f"{DAY}/hour={hour}/customers.json.gz")
         if c["id"] == customer_id
     )
 
@@ -129,21 +148,25 @@ def facts(root: Path) -> tuple[Any, ...]:
 
 
 def test_the_slice_loads_with_the_exercise_checks(shop: Path) -> None:
-    result = load(shop)
-    by_path = {f.path: f for f in result.files}
-    products = by_path[f"{DAY}/hour=00/products.json.gz"]
-    assert (products.rows_read, products.rows_loaded, products.rows_quarantined) == (772, 767, 5)
+    files = query(
+        shop,
+        "SELECT path, status, rows_read, rows_loaded, rows_quarantined, rows_duplicate"
+        " FROM tidegate.files",
+    )
+    by_path = {f[0]: f[1:] for f in files}
+    assert by_path[f"{DAY}/hour=00/products.json.gz"] == ("loaded", 772, 767, 5, 0)
+    assert {f[1] for f in files} == {"loaded"} and len(files) == len(SLICE)
     reasons = query(
         shop,
         "SELECT DISTINCT r.rule, r.column FROM tidegate.quarantine, unnest(from_json(reasons,"
-        " '[{\"rule\":\"VARCHAR\",\"column\":\"VARCHAR\"}]')) AS t(r) WHERE source = 'products'",
+        ' \'[{"rule":"VARCHAR","column":"VARCHAR"}]\')) AS t(r) WHERE source = \'products\'',
     )
     assert sorted(reasons) == [("check", "price"), ("required", "name")]
-    for f in result.files:
-        assert f.rows_read == f.rows_loaded + f.rows_quarantined + f.rows_duplicate
-    assert query(shop, "SELECT record_date, record_hour FROM core.customers WHERE id = '067318'") == [
-        (__import__("datetime").date(2020, 1, 1), 7)
-    ]
+    for _, _, read, loaded, quarantined, duplicate in files:
+        assert read == loaded + quarantined + duplicate
+    assert query(
+        shop, "SELECT record_date, record_hour FROM core.customers WHERE id = '067318'"
+    ) == [(date(2020, 1, 1), 7)]
     # every loaded transaction adds up: the check total_cost = sum(price x quantity) held
     mismatched = query(
         shop,
@@ -159,7 +182,6 @@ def test_the_slice_loads_with_the_exercise_checks(shop: Path) -> None:
 
 
 def test_the_erasure_requests_forget_three_customers_everywhere(shop: Path) -> None:
-    load(shop)
     before = facts(shop)
     delivered = query(shop, "SELECT count(*) FROM core.delivery_addresses")[0][0]
     theirs = query(
@@ -184,7 +206,6 @@ def test_the_erasure_requests_forget_three_customers_everywhere(shop: Path) -> N
 
 
 def test_redelivering_an_old_file_does_not_bring_them_back(shop: Path) -> None:
-    load(shop)
     land(shop, REQUESTS)
     load(shop)
     land(shop, f"{DAY}/hour=07/customers.json.gz")
@@ -199,7 +220,6 @@ def test_redelivering_an_old_file_does_not_bring_them_back(shop: Path) -> None:
 
 
 def test_erase_from_the_command_line_says_nothing_personal(shop: Path) -> None:
-    load(shop)
     before = facts(shop)
     customer = person("808920")
 

@@ -147,11 +147,15 @@ def jsonl(records: list[dict[str, Any]]) -> str:
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
     root = write(tmp_path / "shop", FILES)
-    write(root / "landing", {"customers_1.csv": CUSTOMERS_CSV, "orders_1.jsonl": jsonl(ORDERS_JSONL)})
+    write(
+        root / "landing", {"customers_1.csv": CUSTOMERS_CSV, "orders_1.jsonl": jsonl(ORDERS_JSONL)}
+    )
     return root
 
 
-def tidegate(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def tidegate(
+    root: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tidegate.cli", *args, "--project", str(root)],
         capture_output=True,

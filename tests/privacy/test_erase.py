@@ -72,7 +72,9 @@ def test_by_email_and_by_id_are_the_same_subject_and_erasing_twice_changes_nothi
     shop: Path,
 ) -> None:
     load(shop)
-    first = json.loads(tidegate(shop, "erase", "--subject", "email=ada@example.org", "--json").stdout)
+    first = json.loads(
+        tidegate(shop, "erase", "--subject", "email=ada@example.org", "--json").stdout
+    )
     after = sorted(every_value(shop))
     second = json.loads(tidegate(shop, "erase", "--subject", "id=067318", "--json").stdout)
 
@@ -111,7 +113,9 @@ def test_a_later_file_about_an_erased_person_is_erased_on_load(shop: Path) -> No
     ]
     assert found(NEEDLES, every_value(shop)) == []
     assert found(NEEDLES, archived_texts(shop)) == []
-    [(origin,)] = query(shop, "SELECT origin FROM tidegate.erasures WHERE request_id LIKE 'reload:%'")
+    [(origin,)] = query(
+        shop, "SELECT origin FROM tidegate.erasures WHERE request_id LIKE 'reload:%'"
+    )
     assert origin == file.file_id
 
 
@@ -170,9 +174,7 @@ def test_orders_are_the_raw_records_anonymised_in_place(shop: Path) -> None:
         ("o3", None, "7.00"),
         ("o4", None, "2.25"),
     ]
-    [(archived,)] = [
-        (t,) for p, t in archived_texts(shop) if "orders_1" in p
-    ]
+    [(archived,)] = [(t,) for p, t in archived_texts(shop) if "orders_1" in p]
     lines = [json.loads(line) for line in archived.splitlines()]
     assert [line["order_id"] for line in lines] == [o["order_id"] for o in ORDERS_JSONL]
     assert [line["customer_id"] for line in lines] == [None, "000002", None, None]
