@@ -200,9 +200,20 @@ def postgres_url() -> Iterator[str]:
         _unavailable("psycopg is not installed (pip install -e '.[dev]')")
     given = os.environ.get(ENV_URL)
     if given:
+        _check_reachable(given)
         yield given
         return
     yield from _local_server()
+
+
+def _check_reachable(url: str) -> None:
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _unavailable(f"{ENV_URL} is set but the server refused: {first}")
 
 
 def with_database(url: str, name: str) -> str:
