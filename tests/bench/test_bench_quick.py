@@ -20,13 +20,11 @@ CASES = ("wide_csv", "churn_scd2_snapshot", "small_files", "nested_jsonl")
 APPEND_CASES = ("wide_csv", "small_files", "nested_jsonl")
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    pytest.importorskip("psutil")
-    results = tmp_path_factory.mktemp("bench") / "results.json"
+def harness(results: Path, *args: str) -> dict[str, Any]:
+    """Run ``python -m bench`` on tiny data sets; its results and printed report."""
     env = {k: v for k, v in os.environ.items() if k != "TIDEGATE_BENCH_POSTGRES_URL"}
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--size", "tiny", "--only", ",".join(CASES),
+        [sys.executable, "-m", "bench", "--size", "tiny", *args,
          "--results", str(results), "--no-doc", "--postgres", "none"],
         cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
@@ -34,6 +32,24 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(results.read_text())
     data["markdown"] = done.stdout
     return data
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every case with the floor and tidegate (dlt's steps take seconds each: see below)."""
+    pytest.importorskip("psutil")
+    results = tmp_path_factory.mktemp("bench") / "results.json"
+    return harness(results, "--only", ",".join(CASES), "--tools", "floor,tidegate")
+
+
+def test_dlt_runs_the_scd2_churn(tmp_path: Path) -> None:
+    pytest.importorskip("dlt")
+    pytest.importorskip("pandas")
+    pytest.importorskip("psutil")
+    data = harness(tmp_path / "results.json", "--only", "churn_scd2_snapshot", "--tools", "dlt")
+    steps = {r["step"]: r for r in data["results"] if r["tool"] == "dlt/duckdb"}
+    assert steps["initial"]["status"] == steps["change"]["status"] == "ok", steps
+    assert steps["initial"]["rows"] > steps["change"]["rows"] * 0.9 > 0
 
 
 def results_of(run: dict[str, Any], case: str, tool: str) -> list[dict[str, Any]]:
