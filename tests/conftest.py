@@ -25,7 +25,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -239,5 +239,27 @@ def postgres_db_url(postgres_url: str) -> Iterator[str]:
         yield with_database(postgres_url, name)
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as admin:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            admin.execute(drop.format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def new_postgres_database(postgres_url: str) -> Iterator[Callable[[], str]]:
+    """Make as many fresh databases as a test needs; all are dropped after it."""
+    import psycopg
+    from psycopg import sql
+
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"tidegate_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        made.append(name)
+        return with_database(postgres_url, name)
+
+    yield make
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        for name in made:
             drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
             admin.execute(drop.format(sql.Identifier(name)))

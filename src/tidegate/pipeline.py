@@ -36,6 +36,7 @@ from tidegate.errors import (
     RoutingError,
     ThresholdError,
     TidegateError,
+    TransientError,
 )
 from tidegate.faults import checkpoint
 from tidegate.models import build_models
@@ -76,7 +77,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return all(f.status in ("loaded", "duplicate") for f in self.files)
+        return all(f.status in ("loaded", "duplicate", "skipped") for f in self.files)
 
 
 def source_ranks(project: Project) -> dict[str, int]:
@@ -148,14 +149,24 @@ class Pipeline:
 
     def _one(self, file: LandingFile, routed: Routed) -> FileResult:
         if not self.wh.lock(file.sha256):
-            return FileResult(file.name, file.relative, None, "skipped", error="another run has it")
+            return _skipped(file, "another run is loading it")
         try:
-            result = self.process(file, routed)
+            if not file.path.exists():  # another run took it between our scan and our lock
+                return _skipped(file, "another run has loaded it")
+            result = self._with_retries(file, routed)
         finally:
             self.wh.unlock(file.sha256)
         if self.progress:
             self.progress(result)
         return result
+
+    def _with_retries(self, file: LandingFile, routed: Routed) -> FileResult:
+        """Transient warehouse errors retry the whole file; each attempt re-reads the ledger."""
+        try:
+            return self.wh.retry(lambda: self.process(file, routed))
+        except TransientError as exc:
+            source = routed if isinstance(routed, str) else None
+            return self._fail(self._record(file, source, "failed"), _first_line(exc))
 
     def _finish_run(self, results: list[FileResult]) -> None:
         counts = {s: sum(1 for r in results if r.status == s) for s in ledger.STATUSES}
@@ -188,6 +199,8 @@ class Pipeline:
             result = read_file(self.con, file.path, source.read, source.format)
             checkpoint("read")
             return self._load(file, record, source, result)
+        except TransientError:
+            raise
         except ReconciliationError as exc:
             return self._fail(record, str(exc))
         except FileError as exc:
@@ -390,6 +403,10 @@ def _reconcile(file: LandingFile, record: FileRecord) -> None:
         raise ReconciliationError(
             file.relative, counts, "read != loaded + unchanged + quarantined + duplicate"
         )
+
+
+def _skipped(file: LandingFile, reason: str) -> FileResult:
+    return FileResult(file.name, file.relative, None, "skipped", error=reason)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -8,16 +8,26 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
+from sqlglot import exp
+
+from tidegate.config import load_project
+from tidegate.sql import col, table
+from tidegate.warehouse import Warehouse, connect
 
 PROJECT = """\
 warehouse: {type: duckdb, path: warehouse.duckdb}
 settle_seconds: 0
 """
+
+
+def project_file(warehouse_line: str) -> str:
+    return PROJECT.replace("warehouse: {type: duckdb, path: warehouse.duckdb}", warehouse_line)
+
 
 PEOPLE_TARGET = """\
 columns:
@@ -82,8 +92,22 @@ def tidegate(
     )
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
-    return sorted(con.execute(sql).fetchall(), key=repr)
+SNAPSHOT_TABLES = (
+    ("core", "people"),
+    ("raw", "people"),
+    ("tidegate", "files"),
+    ("tidegate", "quarantine"),
+)
+VOLATILE = {"_loaded_at", "started_at", "finished_at", "run_id", "quarantined_at", "replayed_at"}
+
+
+def _table_rows(wh: Warehouse, schema: str, name: str) -> list[tuple[Any, ...]] | None:
+    columns = wh.columns_of(name, schema)
+    if columns is None:
+        return None
+    kept = [c for c in columns if c not in VOLATILE]
+    rows = wh.execute(exp.select(*[col(c) for c in kept]).from_(table(name, schema)))
+    return sorted((tuple(str(v) for v in row) for row in rows), key=repr)
 
 
 def _folder(root: Path) -> dict[str, str]:
@@ -100,29 +124,28 @@ def _folder(root: Path) -> dict[str, str]:
 
 def snapshot(root: Path) -> dict[str, Any]:
     """Everything a run leaves, minus times and run ids: two equal snapshots, two equal runs."""
-    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
-    tables = _rows(con, "SELECT table_schema, table_name FROM information_schema.tables")
-    state: dict[str, Any] = {"tables": tables}
-    for schema, name in tables:
-        if schema in ("core", "raw"):
-            state[f"{schema}.{name}"] = _rows(
-                con,
-                f'SELECT * EXCLUDE (_loaded_at) FROM "{schema}"."{name}"'
-                if schema == "core"
-                else f'SELECT * FROM "{schema}"."{name}"',
-            )
-    state["files"] = _rows(
-        con,
-        "SELECT file_id, source, name, path, sha256, status, rows_read, rows_loaded, rows_unchanged,"
-        " rows_quarantined, rows_duplicate, error, archive_path, duplicate_of FROM tidegate.files",
-    )
-    state["quarantine"] = _rows(
-        con, "SELECT file_id, source, target, row, reasons, record, status FROM tidegate.quarantine"
-    )
-    con.close()
+    state: dict[str, Any] = {}
+    with connect(load_project(root)) as wh:
+        for schema, name in SNAPSHOT_TABLES:
+            state[f"{schema}.{name}"] = _table_rows(wh, schema, name)
     for folder in ("landing", "archive", "rejected"):
         state[folder] = _folder(root / folder)
     return state
+
+
+WAREHOUSES = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
+
+
+@pytest.fixture(params=WAREHOUSES)
+def warehouse(request: pytest.FixtureRequest) -> Callable[[], str]:
+    """Makes the ``warehouse:`` line of a new project's tidegate.yml, one per call."""
+    kind = request.param
+    if kind == "postgres":
+        make_database = request.getfixturevalue("new_postgres_database")
+        return lambda: f'warehouse: {{type: postgres, url: "{make_database()}"}}'
+    if kind == "sqlite":
+        return lambda: "warehouse: {type: sqlite, path: warehouse.sqlite}"
+    return lambda: "warehouse: {type: duckdb, path: warehouse.duckdb}"
 
 
 @pytest.fixture

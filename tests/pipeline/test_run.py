@@ -278,28 +278,6 @@ def test_check_validates_without_moving_data(project: Path) -> None:
     assert (project / "landing" / "people_1.csv").exists()
 
 
-@pytest.mark.parametrize(
-    "fault", ["read:2", "commit:1", "commit:3", "committed:1", "committed:2", "archived:2"]
-)
-def test_a_killed_run_and_a_rerun_equal_one_clean_run(tmp_path: Path, fault: str) -> None:
-    def prepared(name: str) -> Path:
-        root = write_project(tmp_path / name)
-        land(root, "people_1.csv", people_csv(ADA))
-        land(root, "people_2.csv", people_csv(ALAN, ("9", "", "bad", "x")))
-        land(root, "more/people_3.csv", people_csv(GRACE))
-        land(root, "people_copy.csv", people_csv(ADA))
-        return root
-
-    clean = prepared("clean")
-    assert tidegate(clean, "run").returncode == 0
-    crashed = prepared("crashed")
-    killed = tidegate(crashed, "run", env={"TIDEGATE_FAULT": fault})
-    assert killed.returncode == -9, killed.stderr
-    rerun = tidegate(crashed, "run")
-    assert rerun.returncode == 0, rerun.stderr
-    assert snapshot(crashed) == snapshot(clean)
-
-
 def test_init_then_run_loads_every_sample_file(tmp_path: Path) -> None:
     root = tmp_path / "demo"
     made = tidegate(None, "init", str(root))
