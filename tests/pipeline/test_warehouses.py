@@ -135,3 +135,49 @@ def test_example_000_gives_the_same_tables_on_every_warehouse(
     assert rows(other, "core", "prospective_orgs", LEADS_COLUMNS) == expected
     ledger = ["name", "status", "rows_read", "rows_loaded", "rows_quarantined", "sha256"]
     assert rows(other, "tidegate", "files", ledger) == rows(reference, "tidegate", "files", ledger)
+
+
+def test_a_refused_connection_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://loader:s3cret-pw@127.0.0.1:{port}/dwh"
+    root = write_project(
+        tmp_path / "p",
+        {"tidegate.yml": project_file(f'warehouse: {{type: postgres, url: "{url}"}}')},
+    )
+    land(root, "people_1.csv", people_csv(ADA))
+    done = tidegate(root, "run")
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert all(part in lines[0] for part in ("127.0.0.1", str(port), "dwh", "loader"))
+    assert "s3cret-pw" not in done.stderr + done.stdout
+    assert (root / "landing" / "people_1.csv").exists()
+
+
+def test_a_forced_reconciliation_mismatch_rolls_back_and_reports(
+    tmp_path: Path, warehouse: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tidegate.deliver
+
+    root = new_project(tmp_path / "p", warehouse)
+    land(root, "people_1.csv", people_csv(ADA, ALAN))
+    real = tidegate.deliver.rows_of_file
+    # A test double of the counter: the warehouse is real, the count it reports is one short.
+    monkeypatch.setattr(
+        tidegate.deliver, "rows_of_file", lambda wh, name, file_id: real(wh, name, file_id) - 1
+    )
+    [file] = run(load_project(root)).files
+    assert file.status == "failed"
+    assert file.error is not None and "counts do not reconcile" in file.error
+    assert "written=2" in file.error and "in_warehouse=1" in file.error
+    monkeypatch.undo()
+    with connect(load_project(root)) as wh:
+        assert wh.columns_of("people", "core") is None or wh.count("people", "core") == 0
+        assert wh.columns_of("people", "raw") is None or wh.count("people", "raw") == 0
+    assert (root / "landing" / "people_1.csv").exists()
+    [again] = run(load_project(root)).files
+    assert (again.status, again.rows_loaded) == ("loaded", 2)
