@@ -266,3 +266,77 @@ def test_002_a_newer_file_overwrites_by_phone(tmp_path: Path) -> None:
         ("Jones",)
     ]
     assert query(root, "SELECT count(*) FROM core.outreach") == [(67,)]
+
+
+# --------------------------------------------------------------------------- 003
+
+
+CARS = "003-car-subscriptions"
+
+
+def test_003_loads_entities_with_text_kept_as_text(tmp_path: Path) -> None:
+    root = copy(CARS, tmp_path)
+    result = load(root)
+    assert [(f.source, f.rows_read, f.rows_loaded) for f in result.files] == [
+        ("cars", 1200, 1200),
+        ("customers", 550, 550),
+        ("subscriptions", 1200, 1200),
+    ]
+    assert query(root, "SELECT count(*) FROM core.customers WHERE zip LIKE '0%'") == [(70,)]
+    assert query(root, "SELECT count(*) FROM core.customers WHERE house LIKE '0%'") == [(44,)]
+    assert query(
+        root, "SELECT count(*) FROM core.customers WHERE NOT regexp_matches(house, '^[0-9]+$')"
+    ) == [(119,)]
+    assert query(root, "SELECT count(*) FROM core.customers WHERE city = 'Böblingen'")[0][0] >= 1
+    distribution = query(
+        root,
+        "SELECT term_months, sum(subscriptions) FROM marts.type_distribution GROUP BY 1 ORDER BY 1",
+    )
+    assert distribution == [(6, 114), (12, 1086)]
+    shares = query(
+        root, "SELECT min(b2b_share + b2c_share), max(b2b_share + b2c_share) FROM marts.type_share"
+    )
+    assert shares == [(pytest.approx(1.0), pytest.approx(1.0))]
+    assert query(root, "SELECT sum(cars) FROM marts.infleeted_cars_volumes") == [(1200,)]
+    assert query(root, "SELECT sum(cars) FROM marts.defleeted_cars_volumes") == [(602,)]
+
+
+def test_003_a_new_export_versions_changes_and_closes_missing_rows(tmp_path: Path) -> None:
+    root = copy(CARS, tmp_path)
+    load(root)
+    source = EXAMPLES / CARS / "landing"
+    cars = (source / "cars.csv").read_text(encoding="utf-8").splitlines()
+    header, first, second, rest = cars[0], cars[1], cars[2], cars[3:]
+    moved = first.replace("EUXN6786", "EUXN0001")  # a new plate
+    (root / "landing" / "cars_2024-02-01.csv").write_text(
+        "\n".join([header, moved, *rest]) + "\n", encoding="utf-8"
+    )
+    subscriptions = (source / "subscriptions.csv").read_text(encoding="utf-8").splitlines()
+    orphan = (
+        "0000aaaa-0000-0000-0000-000000000000,no-such-customer,"
+        + subscriptions[1].split(",", 3)[2]
+        + ",2024-01-01 00:00:00,2024-01-05 00:00:00,six,310.0"
+    )
+    (root / "landing" / "subscriptions_2024-02-01.csv").write_text(
+        "\n".join([*subscriptions, orphan]) + "\n", encoding="utf-8"
+    )
+    result = {f.source: f for f in load(root).files}
+    assert (result["cars"].rows_loaded, result["cars"].rows_unchanged) == (1, 1198)
+    gone = second.split(",")[0]
+    assert query(root, f"SELECT _is_current, _is_deleted FROM core.cars WHERE id = '{gone}'") == [
+        (False, True)
+    ]
+    plates = query(
+        root,
+        "SELECT license_plate, _is_current FROM core.cars WHERE vin = 'P0HS791R0M577817' ORDER BY _valid_from",
+    )
+    assert plates == [("EUXN6786", False), ("EUXN0001", True)]
+    subs = result["subscriptions"]
+    assert (subs.rows_read, subs.rows_loaded, subs.rows_unchanged, subs.rows_quarantined) == (
+        1201,
+        0,
+        1200,
+        1,
+    )
+    [(reasons,)] = query(root, "SELECT reasons FROM tidegate.quarantine")
+    assert json.loads(reasons)[0]["message"] == "not found in customers.id"
