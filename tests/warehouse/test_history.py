@@ -273,12 +273,20 @@ def test_a_rolled_back_load_leaves_nothing_and_its_rerun_equals_a_clean_run(
     )
 
 
+INDEX_CATALOGUES = {
+    "duckdb": ["SELECT index_name FROM duckdb_indexes()"],
+    "postgres": ["SELECT indexname FROM pg_indexes"],
+    "sqlite": [
+        f"SELECT name FROM {schema}.sqlite_master WHERE type = 'index'"
+        for schema in ("main", "core", "tidegate")
+    ],
+}
+
+
 def test_history_tables_are_indexed_on_their_key(feed: Any, wh: Any) -> None:
-    if wh.NAME != "duckdb":
-        pytest.skip("reads DuckDB's catalogue")
     feed.load("h", target(), [{"id": 1, "name": "a"}], day(1))
     feed.load("m", target("merge"), [{"id": 1, "name": "a"}], day(1))
-    indexes = {row[0] for row in wh._run("SELECT index_name FROM duckdb_indexes()")}
+    indexes = {row[0] for query in INDEX_CATALOGUES[wh.NAME] for row in wh._run(query)}
     assert {"h__key_current", "h__observed_key", "m__key"} <= indexes
 
 
