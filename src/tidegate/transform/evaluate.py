@@ -18,6 +18,7 @@ from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
 from tidegate.sql import col, column_defs, data_type, lit, table
 from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, checked
 from tidegate.transform.references import Lookup, check_references
+from tidegate.transform.rules import reason_struct
 
 BAD = "_tg_bad"
 DUPLICATE = "_tg_duplicate"
@@ -75,20 +76,7 @@ def _duplicate_reason(key: list[str], first_row: exp.Expr) -> exp.Expr:
     message = exp.func(
         "concat", lit("duplicate key; first seen at row "), exp.cast(first_row, "varchar")
     )
-    return exp.Array(
-        expressions=[
-            exp.Struct(
-                expressions=[
-                    exp.PropertyEQ(this=exp.to_identifier("rule"), expression=lit("duplicate")),
-                    exp.PropertyEQ(
-                        this=exp.to_identifier("column"), expression=lit(", ".join(key))
-                    ),
-                    exp.PropertyEQ(this=exp.to_identifier("value"), expression=value),
-                    exp.PropertyEQ(this=exp.to_identifier("message"), expression=message),
-                ]
-            )
-        ]
-    )
+    return exp.Array(expressions=[reason_struct("duplicate", ", ".join(key), value, message)])
 
 
 def _ranked(index: int, key: list[str], descending: bool) -> exp.Select:

@@ -16,6 +16,7 @@ from sqlglot import exp
 from tidegate.config.models import Reference, TargetConfig
 from tidegate.sql import col, lit, table
 from tidegate.transform.mapping import REASONS, ROW
+from tidegate.transform.rules import reason_struct
 
 Values = list[tuple[object, ...]]
 Lookup = Callable[[Reference, Values], set[tuple[object, ...]]]
@@ -42,18 +43,37 @@ def _reason(reference: Reference) -> exp.Expr:
     value = exp.func(
         "concat_ws", lit(", "), *[exp.cast(col(c), "varchar") for c in reference.columns]
     )
-    fields = {
-        "rule": lit("reference"),
-        "column": lit(", ".join(reference.columns)),
-        "value": value,
-        "message": lit(f"not found in {where}"),
-    }
-    struct = exp.Struct(
-        expressions=[
-            exp.PropertyEQ(this=exp.to_identifier(k), expression=v) for k, v in fields.items()
-        ]
+    message = lit(f"not found in {where}")
+    return exp.Array(
+        expressions=[reason_struct("reference", ", ".join(reference.columns), value, message)]
     )
-    return exp.Array(expressions=[struct])
+
+
+def _found_table(found: set[tuple[object, ...]], width: int) -> pa.Table:
+    """The values that exist, as text columns ``_tg_v0``, ``_tg_v1``..."""
+    return pa.table(
+        {f"_tg_v{i}": pa.array([str(v[i]) for v in found], pa.string()) for i in range(width)}
+    )
+
+
+def _missing_rows(rows: str, target_name: str, reference: Reference) -> exp.Select:
+    """Rows with a referenced value that is not among the found ones."""
+    same = [
+        col(f"_tg_v{i}", FOUND).eq(exp.cast(col(c, "_tg_rows"), "varchar"))
+        for i, c in enumerate(reference.columns)
+    ]
+    matched = exp.select(exp.Literal.number(1)).from_(table(FOUND)).where(exp.and_(*same))
+    present = [exp.not_(col(c).is_(exp.null())) for c in reference.columns]
+    return (
+        exp.select(
+            col(ROW),
+            exp.alias_(lit(target_name), "target", quoted=True),
+            exp.alias_(_reason(reference), REASONS, quoted=True),
+        )
+        .from_(exp.alias_(table(rows), "_tg_rows"))
+        .where(exp.and_(*present))
+        .where(exp.not_(exp.Exists(this=matched)))
+    )
 
 
 def check_references(
@@ -68,39 +88,9 @@ def check_references(
     for reference in target.references:
         values = _distinct_values(con, rows, reference, bad)
         found = lookup(reference, values) if values else set()
-        names = [f"_tg_v{i}" for i in range(len(reference.columns))]
-        arrays = [pa.array([v[i] for v in found]) for i in range(len(names))] if found else []
-        con.register(
-            FOUND,
-            pa.table(arrays, names=names)
-            if found
-            else pa.table({n: pa.array([], pa.string()) for n in names}),
-        )
+        con.register(FOUND, _found_table(found, len(reference.columns)))
         try:
-            matched = (
-                exp.select(exp.Literal.number(1))
-                .from_(table(FOUND))
-                .where(
-                    exp.and_(
-                        *[
-                            exp.cast(col(n, FOUND), "varchar").eq(
-                                exp.cast(col(c, "_tg_rows"), "varchar")
-                            )
-                            for n, c in zip(names, reference.columns, strict=True)
-                        ]
-                    )
-                )
-            )
-            missing = (
-                exp.select(
-                    col(ROW),
-                    exp.alias_(lit(output_target), "target", quoted=True),
-                    exp.alias_(_reason(reference), REASONS, quoted=True),
-                )
-                .from_(exp.alias_(table(rows), "_tg_rows"))
-                .where(exp.and_(*[exp.not_(col(c).is_(exp.null())) for c in reference.columns]))
-                .where(exp.not_(exp.Exists(this=matched)))
-            )
+            missing = _missing_rows(rows, output_target, reference)
             con.execute(exp.insert(missing, table(bad)).sql(dialect="duckdb"))
         finally:
             con.unregister(FOUND)

@@ -97,16 +97,19 @@ def failures(columns: dict[str, ColumnSpec]) -> list[Failure]:
     return out
 
 
-def reason(failure: Failure) -> exp.Expr:
-    """``CASE WHEN <fails> THEN {rule, column, value, message} END``."""
-    struct = exp.Struct(
+def reason_struct(rule: str, column: str, value: exp.Expr, message: exp.Expr) -> exp.Struct:
+    """One quarantine reason: ``{rule, column, value, message}``."""
+    fields = {"rule": lit(rule), "column": lit(column), "value": value, "message": message}
+    return exp.Struct(
         expressions=[
-            exp.PropertyEQ(this=exp.to_identifier("rule"), expression=lit(failure.rule)),
-            exp.PropertyEQ(this=exp.to_identifier("column"), expression=lit(failure.column)),
-            exp.PropertyEQ(
-                this=exp.to_identifier("value"), expression=as_text(raw(failure.column))
-            ),
-            exp.PropertyEQ(this=exp.to_identifier("message"), expression=lit(failure.message)),
+            exp.PropertyEQ(this=exp.to_identifier(name), expression=field)
+            for name, field in fields.items()
         ]
     )
+
+
+def reason(failure: Failure) -> exp.Expr:
+    """``CASE WHEN <fails> THEN {rule, column, value, message} END``."""
+    value = as_text(raw(failure.column))
+    struct = reason_struct(failure.rule, failure.column, value, lit(failure.message))
     return exp.Case(ifs=[exp.If(this=failure.condition, true=struct)])
