@@ -3,8 +3,9 @@
 Wall time is taken around the whole process (interpreter start and imports included, as
 a user of the command would wait). Peak memory is the largest sum of the resident set
 sizes of the process and all its descendants, sampled every ``POLL_SECONDS``; the kernel's
-own high-water mark of the process (``wait4``) is a floor under it, so a peak between two
-samples is not lost.
+high-water mark of each process since it started its program (``VmHWM``) is a floor under
+it, so a peak between two samples is not lost. (``wait4``'s ``ru_maxrss`` is not used: it
+counts the memory of the parent at the fork, that is, of this harness.)
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class Measured:
 
 
 def tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of ``process`` and every descendant that is still alive."""
-    total = 0
+    """Resident bytes of ``process`` and its live descendants now, or the largest
+    high-water mark among them, whichever is more."""
+    total = highest = 0
     try:
         members = [process, *process.children(recursive=True)]
     except psutil.Error:
@@ -45,7 +47,20 @@ def tree_rss(process: psutil.Process) -> int:
             total += member.memory_info().rss
         except psutil.Error:
             continue
-    return total
+        highest = max(highest, high_water_mark(member.pid))
+    return max(total, highest)
+
+
+def high_water_mark(pid: int) -> int:
+    """``VmHWM`` of a process: its peak resident bytes since it started its program."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def measure(argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Measured:
@@ -66,11 +81,11 @@ def _watch(child: subprocess.Popen[bytes], started: float) -> tuple[int, int]:
     process = psutil.Process(child.pid)
     peak = 0
     while True:
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        peak = max(peak, tree_rss(process))
+        pid, status = os.waitpid(child.pid, os.WNOHANG)
         if pid == child.pid:
             child.returncode = os.waitstatus_to_exitcode(status)
-            return child.returncode, max(peak, usage.ru_maxrss * 1024)
-        peak = max(peak, tree_rss(process))
+            return child.returncode, peak
         if time.perf_counter() - started > TIMEOUT_SECONDS:
             child.kill()
         time.sleep(POLL_SECONDS)

@@ -272,3 +272,12 @@ def test_absolute_threshold(tmp_path: Path) -> None:
     )
     [file] = run(load_project(root)).files
     assert (file.status, file.error) == ("rejected", "2 of 2 rows failed, over the limit of 1")
+
+
+def test_a_bad_row_gets_only_true_reference_reasons(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", REFERENCES)
+    land(root, "b_customers.csv", "id,name\n1,Ada\n")
+    land(root, "c_payments.csv", "id,customer,amount\n,1,9.99\n")  # no id, customer exists
+    run(load_project(root))
+    [(reasons,)] = rows(root, "SELECT reasons FROM tidegate.quarantine")
+    assert [r["rule"] for r in json.loads(reasons)] == ["required"]

@@ -23,16 +23,14 @@ Lookup = Callable[[Reference, Values], set[tuple[object, ...]]]
 FOUND = "_tg_found"
 
 
-def _distinct_values(
-    con: duckdb.DuckDBPyConnection, rows: str, reference: Reference, bad: str
-) -> Values:
+def _distinct_values(con: duckdb.DuckDBPyConnection, rows: str, reference: Reference) -> Values:
+    """Every referenced value of the file, bad rows included, so each row gets every reason."""
     present = [exp.not_(col(c).is_(exp.null())) for c in reference.columns]
     query = (
         exp.select(*[col(c) for c in reference.columns])
         .distinct()
         .from_(table(rows))
         .where(exp.and_(*present))
-        .where(exp.not_(col(ROW).isin(query=exp.select(col(ROW)).from_(table(bad)))))
     )
     return [tuple(r) for r in con.execute(query.sql(dialect="duckdb")).fetchall()]
 
@@ -86,7 +84,7 @@ def check_references(
 ) -> None:
     """Add rows whose referenced values do not exist to the ``bad`` table."""
     for reference in target.references:
-        values = _distinct_values(con, rows, reference, bad)
+        values = _distinct_values(con, rows, reference)
         found = lookup(reference, values) if values else set()
         con.register(FOUND, _found_table(found, len(reference.columns)))
         try:
