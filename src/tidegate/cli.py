@@ -255,6 +255,15 @@ def _with_ledger(project: Path, action: Callable[[Any], Any]) -> Any:
         return action(wh)
 
 
+def _print_rows(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    table = Table(title=title)
+    for name in columns:
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    out.print(table)
+
+
 @app.command()
 def files(
     project: ProjectOption = Path("."),
@@ -271,22 +280,8 @@ def files(
         if as_json:
             _print_json(rows)
             return
-        table = Table(title="files")
-        columns = [
-            "file_id",
-            "path",
-            "source",
-            "status",
-            "rows_read",
-            "rows_loaded",
-            "rows_quarantined",
-            "error",
-        ]
-        for name in columns:
-            table.add_column(name)
-        for row in rows:
-            table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
-        out.print(table)
+        columns = ["file_id", "path", "source", "status", "rows_read", "rows_loaded"]
+        _print_rows("files", rows, [*columns, "rows_quarantined", "error"])
 
 
 @app.command()
@@ -299,21 +294,8 @@ def runs(project: ProjectOption = Path("."), limit: int = 20, as_json: JsonOptio
         if as_json:
             _print_json(rows)
             return
-        table = Table(title="runs")
-        columns = [
-            "run_id",
-            "started_at",
-            "status",
-            "files_loaded",
-            "files_rejected",
-            "files_failed",
-            "files_duplicate",
-        ]
-        for name in columns:
-            table.add_column(name)
-        for row in rows:
-            table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
-        out.print(table)
+        columns = ["run_id", "started_at", "status", "files_loaded", "files_rejected"]
+        _print_rows("runs", rows, [*columns, "files_failed", "files_duplicate"])
 
 
 @app.command()
