@@ -1,4 +1,14 @@
-"""tidegate: load files of every shape into a data warehouse exactly once."""
+"""tidegate: load files of every shape into a data warehouse exactly once.
+
+>>> import tidegate
+>>> project = tidegate.load_project("myproject")   # doctest: +SKIP
+>>> result = tidegate.run(project)                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tidegate.errors import (
     ConfigError,
@@ -8,6 +18,10 @@ from tidegate.errors import (
     TransientError,
     WarehouseError,
 )
+
+if TYPE_CHECKING:
+    from tidegate.config.models import Project
+    from tidegate.pipeline import RunResult
 
 __version__ = "0.1.0"
 
@@ -24,17 +38,16 @@ __all__ = [
 ]
 
 
-def load_project(root: object) -> object:
-    """Load a project folder (see ``tidegate.config.load_project``)."""
-    from pathlib import Path
+def load_project(root: str | Path) -> Project:
+    """Read and validate the project in ``root`` (raises ``ConfigError``)."""
+    from tidegate.config import load_project as load
 
-    from tidegate.config import load_project as _load
-
-    return _load(Path(str(root)))
+    return load(Path(root))
 
 
-def run(root: object) -> object:
-    """Run a project once (see ``tidegate.pipeline.run``)."""
-    from tidegate.pipeline import run as _run
+def run(project: Project | str | Path) -> RunResult:
+    """Process every ready file of the project's landing folder, once."""
+    from tidegate.pipeline import run as run_pipeline
 
-    return _run(load_project(root))  # type: ignore[arg-type]
+    loaded = project if not isinstance(project, str | Path) else load_project(project)
+    return run_pipeline(loaded)
