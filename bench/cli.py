@@ -138,9 +138,21 @@ def merged_meta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     for key in ("titles", "units", "bytes"):
         meta[key] = {**old.get(key, {}), **new.get(key, {})}
     meta["commands"] = [*old.get("commands", []), new["command"]]
+    meta["runs"] = [*old.get("runs", []), this_run(new)]
     meta["started"] = old.get("started", new["started"])
     meta["elapsed_seconds"] = old.get("elapsed_seconds", 0) + new.get("elapsed_seconds", 0)
     return meta
+
+
+def this_run(meta: dict[str, Any]) -> dict[str, Any]:
+    """When one command ran, which cases, and how busy the machine was."""
+    return {
+        "command": meta["command"],
+        "started": meta["started"],
+        "cases": list(meta.get("titles", {})),
+        "load_average_start": meta.get("machine", {}).get("load_average_start"),
+        "load_average_end": meta.get("load_average_end"),
+    }
 
 
 def save(

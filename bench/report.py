@@ -136,9 +136,10 @@ def machine_section(meta: dict[str, Any]) -> list[str]:
         f" Python {facts.get('python', '?')}, {listed}"
         + (f", PostgreSQL {facts['postgres']}" if facts.get("postgres") else ""),
     ]
-    if start:
+    if start and not meta.get("runs"):
+        last = " of the last command" if len(meta.get("commands") or []) > 1 else ""
         lines.append(
-            f"- **Load average** (1/5/15 min) at the start {_loads(start)}"
+            f"- **Load average{last}** (1/5/15 min) at the start {_loads(start)}"
             + (f", at the end {_loads(end)}" if end else "")
         )
     return lines
@@ -148,8 +149,19 @@ def _commands(meta: dict[str, Any]) -> list[str]:
     commands = meta.get("commands") or [meta.get("command", "python -m bench")]
     if len(commands) == 1:
         return [f"- **Command**: `{commands[0]}`"]
-    return ["- **Commands** (one results file, each case from the last command that ran it):",
-            *[f"  - `{command}`" for command in commands]]  # fmt: skip
+    runs = {run["command"] + run["started"]: run for run in meta.get("runs", [])}
+    lines = ["- **Commands** (one results file; each case comes from the last command that ran"
+             " it; load average over 1/5/15 minutes at its start and end):"]  # fmt: skip
+    for command in commands:
+        run = next((r for key, r in runs.items() if key.startswith(command)), None)
+        when = ""
+        if run:
+            runs.pop(run["command"] + run["started"])
+            start, end = run.get("load_average_start"), run.get("load_average_end")
+            loads = f", load {_loads(start)} to {_loads(end)}" if start and end else ""
+            when = f" ({run['started']}{loads})"
+        lines.append(f"  - `{command}`{when}")
+    return lines
 
 
 def _loads(values: Sequence[float]) -> str:
