@@ -15,6 +15,7 @@ from pathlib import Path
 
 COMPRESSED = (".gz", ".zip", ".bz2", ".xz", ".zst", ".parquet", ".xlsx", ".7z")
 CHUNK = 1 << 20
+COMPRESS_LEVEL = 1  # archives are written once and rarely read: speed over the last few percent
 
 
 def archive_path(archive: Path, source: str, relative: str, sha256: str, when: datetime) -> Path:
@@ -48,7 +49,7 @@ def _write(source: Path, destination: Path, compress: bool) -> None:
     destination.parent.mkdir(parents=True, exist_ok=True)
     with source.open("rb") as reader:
         if compress:
-            with gzip.open(partial, "wb", compresslevel=6) as writer:
+            with gzip.open(partial, "wb", compresslevel=COMPRESS_LEVEL) as writer:
                 shutil.copyfileobj(reader, writer, CHUNK)
         else:
             with partial.open("wb") as writer:

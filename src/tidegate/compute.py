@@ -27,14 +27,19 @@ from tidegate.warehouse.load import FILE_ID, LOADED_AT, LoadContext
 BATCH_ROWS = 122_880
 
 
-def connect(root: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory engine that spills to the project's scratch folder, never to ``~``."""
+def connect(root: Path, memory_limit: str = "3GB") -> duckdb.DuckDBPyConnection:
+    """An in-memory engine that spills to the project's scratch folder, never to ``~``.
+
+    The memory limit keeps a large file from holding the machine: past it, work tables
+    spill to disk instead of growing the process.
+    """
     scratch = root / ".tidegate"
     scratch.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(
         ":memory:",
         config={
             "temp_directory": str(scratch / "spill"),
+            "memory_limit": memory_limit,
             "extension_directory": str(scratch / "extensions"),
             "autoinstall_known_extensions": False,
         },

@@ -110,7 +110,7 @@ class Pipeline:
         self.wh = wh
         self.progress = progress
         self.run_id = uuid.uuid4().hex
-        self.con = compute.connect(project.root)
+        self.con = compute.connect(project.root, project.config.memory_limit)
 
     # -- the run ----------------------------------------------------------------------
 

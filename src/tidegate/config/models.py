@@ -78,8 +78,8 @@ class ProjectConfig(Strict):
     archive: str = "archive"
     rejected: str = "rejected"
     settle_seconds: Annotated[float, Field(ge=0)] = 2.0
-    compress_archive: bool = True
     keep_raw: bool = True
+    memory_limit: str = "3GB"  # of the compute engine; larger files spill to disk
     privacy: PrivacyConfig = PrivacyConfig()
 
 

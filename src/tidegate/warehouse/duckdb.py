@@ -16,6 +16,7 @@ from tidegate.warehouse.base import Row, Warehouse
 
 LOCK_WAIT_SECONDS = 30.0
 BATCH_VIEW = "_tg_batch"
+WAREHOUSE_MEMORY = "1GB"  # beside the compute engine's own limit; past it DuckDB spills
 
 
 class DuckDBWarehouse(Warehouse):
@@ -79,7 +80,12 @@ class DuckDBWarehouse(Warehouse):
 
 def _settings(root: Path) -> dict[str, str | bool | int | float | list[str]]:
     cache = root / ".tidegate"
-    return {"extension_directory": str(cache / "extensions"), "autoinstall_known_extensions": False}
+    return {
+        "extension_directory": str(cache / "extensions"),
+        "autoinstall_known_extensions": False,
+        "temp_directory": str(cache / "spill-warehouse"),
+        "memory_limit": WAREHOUSE_MEMORY,
+    }
 
 
 def _first_line(exc: BaseException) -> str:
