@@ -1,6 +1,8 @@
 """The compute engine: an in-process DuckDB that reads, maps and checks, for every warehouse.
 
-It hands the warehouse typed Arrow batches, streamed, never a whole file in memory.
+It hands the warehouse queries (``Rows``): the embedded DuckDB warehouse is this engine and
+inserts them itself; any other warehouse gets them as Arrow batches, streamed, never a
+whole file in memory.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ import json
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 from sqlglot import exp
 
 from tidegate import effective
@@ -20,11 +21,9 @@ from tidegate.transform.evaluate import BAD, Outcome, run, scalar
 from tidegate.transform.hashing import hash_column, row_hash, valid_from_column
 from tidegate.transform.mapping import REASONS, ROW
 from tidegate.warehouse import ledger
-from tidegate.warehouse.base import Warehouse
+from tidegate.warehouse.base import Rows, Warehouse
 from tidegate.warehouse.ledger import FileRecord
 from tidegate.warehouse.load import FILE_ID, LOADED_AT, LoadContext
-
-BATCH_ROWS = 122_880
 
 
 def connect(root: Path, memory_limit: str = "3GB") -> duckdb.DuckDBPyConnection:
@@ -46,10 +45,6 @@ def connect(root: Path, memory_limit: str = "3GB") -> duckdb.DuckDBPyConnection:
     )
 
 
-def reader(con: duckdb.DuckDBPyConnection, query: exp.Expr) -> pa.RecordBatchReader:
-    return con.sql(query.sql(dialect="duckdb")).to_arrow_reader(BATCH_ROWS)
-
-
 def count(con: duckdb.DuckDBPyConnection, name: str) -> int:
     return scalar(con, exp.select(exp.Count(this=exp.Star())).from_(table(name)))
 
@@ -61,7 +56,7 @@ def column_types(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, e
 
 def target_rows(
     con: duckdb.DuckDBPyConnection, good: str, target: TargetConfig, context: LoadContext
-) -> pa.RecordBatchReader:
+) -> Rows:
     """The good rows of one output in the target's column order, with lineage, and the row
     hash (merge, scd2) and effective time (scd2 with ``effective: column:<name>``)."""
     columns: list[exp.Expr] = [col(name) for name in target.columns]
@@ -76,7 +71,7 @@ def target_rows(
     if target.load == "scd2" and timed:
         when = exp.cast(col(timed), "timestamp")
         columns.append(exp.alias_(when, valid_from_column(target), quoted=True))
-    return reader(con, exp.select(*columns).from_(table(good)))
+    return Rows(con, exp.select(*columns).from_(table(good)))
 
 
 def write_raw(
@@ -90,7 +85,7 @@ def write_raw(
     query = exp.select(
         exp.alias_(lit(file_id), FILE_ID, quoted=True), *[col(name) for name, _ in columns]
     ).from_(table(read.table))
-    return wh.write_arrow(source, wh.schemas.raw, reader(con, query))
+    return wh.write(source, wh.schemas.raw, Rows(con, query))
 
 
 def _record_json(read: ReadResult) -> exp.Expr:
@@ -132,7 +127,7 @@ def write_quarantine(
         )
         .order_by(col(ROW, "b"))
     )
-    wh.write_arrow(ledger.QUARANTINE, wh.schemas.meta, reader(con, query))
+    wh.write(ledger.QUARANTINE, wh.schemas.meta, Rows(con, query))
     ledger.insert_quarantine(wh, [_unreadable(record, bad) for bad in read.bad])
 
 

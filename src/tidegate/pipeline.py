@@ -110,7 +110,8 @@ class Pipeline:
         self.wh = wh
         self.progress = progress
         self.run_id = uuid.uuid4().hex
-        self.con = compute.connect(project.root, project.config.memory_limit)
+        limit = project.config.memory_limit
+        self.con = wh.engine(limit) or compute.connect(project.root, limit)
 
     # -- the run ----------------------------------------------------------------------
 

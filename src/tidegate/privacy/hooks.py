@@ -18,7 +18,6 @@ from functools import partial
 import duckdb
 from sqlglot import exp
 
-from tidegate.compute import reader
 from tidegate.config.models import Project, Reference, SourceConfig
 from tidegate.privacy import archives, erase, protect, tables, vault
 from tidegate.privacy.context import Privacy, canonical
@@ -28,7 +27,7 @@ from tidegate.sql import col, lit, table
 from tidegate.transform.evaluate import Outcome, run
 from tidegate.transform.mapping import ROW
 from tidegate.transform.references import Lookup
-from tidegate.warehouse.base import Warehouse
+from tidegate.warehouse.base import Rows, Warehouse
 from tidegate.warehouse.ledger import FileRecord
 from tidegate.warehouse.lookup import existing
 
@@ -143,7 +142,7 @@ def _store_index(
         col("subject"),
         col("identifier"),
     ).from_(table(protect.SUBJECTS))
-    wh.write_arrow(tables.SUBJECT_RECORDS, wh.schemas.meta, reader(con, query))
+    wh.write(tables.SUBJECT_RECORDS, wh.schemas.meta, Rows(con, query))
 
 
 def _requests(

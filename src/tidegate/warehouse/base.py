@@ -13,9 +13,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
@@ -25,6 +27,30 @@ from tidegate.sql import col, column_defs, create_table, ident, lit, table
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
+BATCH_ROWS = 122_880
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows of a query in the compute engine, not yet fetched.
+
+    A warehouse that is that engine (embedded DuckDB) inserts them with ``INSERT ... SELECT``;
+    any other gets them streamed as Arrow batches.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    query: exp.Select
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.query.named_selects)
+
+    def batches(self) -> pa.RecordBatchReader:
+        return self.con.sql(self.query.sql(dialect="duckdb")).to_arrow_reader(BATCH_ROWS)
+
+
+# What a loader receives: a query of the compute engine, or Arrow batches made in Python.
+Batches = Rows | pa.RecordBatchReader
 
 
 class Warehouse(ABC):
@@ -139,6 +165,20 @@ class Warehouse(ABC):
 
     # -- bulk -------------------------------------------------------------------------
 
+    def engine(self, memory_limit: str) -> duckdb.DuckDBPyConnection | None:
+        """This warehouse's own connection when it can be the compute engine too (then rows
+        move by ``INSERT ... SELECT``, never through Python); None for a separate engine."""
+        return None
+
+    def write(self, name: str, schema: str, rows: Batches) -> int:
+        """Append rows to an existing table, matching columns by name; the rows written."""
+        if isinstance(rows, Rows):
+            return self.write_rows(name, schema, rows)
+        return self.write_arrow(name, schema, rows)
+
+    def write_rows(self, name: str, schema: str, rows: Rows) -> int:
+        return self.write_arrow(name, schema, rows.batches())
+
     @abstractmethod
     def write_arrow(self, name: str, schema: str, batches: pa.RecordBatchReader) -> int:
         """Append every batch to an existing table, matching columns by name.
@@ -170,15 +210,15 @@ class Warehouse(ABC):
         self,
         name: str,
         columns: Sequence[tuple[str, exp.DataType]],
-        batches: pa.RecordBatchReader,
+        rows: Batches,
     ) -> exp.Table:
-        """Write the batches to a new temporary table of these columns; returns the table."""
+        """Write the rows to a new temporary table of these columns; returns the table."""
         self.drop_temp(name)
         temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
         into = self.temp_table(name)
         schema = exp.Schema(this=into, expressions=column_defs(columns))
         self.execute(exp.Create(this=schema, kind="TABLE", properties=temporary))
-        self.write_arrow(name, self.TEMP_SCHEMA, batches)
+        self.write(name, self.TEMP_SCHEMA, rows)
         return into
 
     def ensure_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:

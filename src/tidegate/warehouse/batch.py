@@ -17,7 +17,7 @@ from sqlglot import exp
 from tidegate.config.models import HistoryColumns, TargetConfig
 from tidegate.errors import ConfigError, WarehouseError
 from tidegate.sql import and_all, col, data_type, lit
-from tidegate.warehouse.base import Warehouse
+from tidegate.warehouse.base import Batches, Rows, Warehouse
 
 FILE_ID = "_file_id"
 ROW = "_row"
@@ -141,15 +141,20 @@ def last_first(target: TargetConfig) -> list[exp.Ordered]:
     return order
 
 
-def only_columns(
-    rows: pa.RecordBatchReader, names: Sequence[str], mode: str
-) -> pa.RecordBatchReader:
-    """The stream with exactly these columns, in this order; an absent one is an error."""
-    missing = [name for name in names if name not in rows.schema.names]
+def names_of(rows: Batches) -> list[str]:
+    return rows.names if isinstance(rows, Rows) else list(rows.schema.names)
+
+
+def only_columns(rows: Batches, names: Sequence[str], mode: str) -> Batches:
+    """The rows with exactly these columns, in this order; an absent one is an error."""
+    missing = [name for name in names if name not in names_of(rows)]
     if missing:
         raise WarehouseError(f"a {mode} load needs the batch columns {missing}")
-    if rows.schema.names == list(names):
+    if names_of(rows) == list(names):
         return rows
+    if isinstance(rows, Rows):
+        picked = exp.select(*[col(name) for name in names]).from_(rows.query.subquery("_tg_rows"))
+        return Rows(rows.con, picked)
     schema = pa.schema([rows.schema.field(name) for name in names])
 
     def batches() -> Iterator[pa.RecordBatch]:

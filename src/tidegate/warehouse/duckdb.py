@@ -11,8 +11,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from tidegate.errors import ConnectionFailed, WarehouseError
-from tidegate.sql import ident, table
-from tidegate.warehouse.base import Row, Warehouse
+from tidegate.sql import ident, lit, table
+from tidegate.warehouse.base import Row, Rows, Warehouse
 
 LOCK_WAIT_SECONDS = 30.0
 BATCH_VIEW = "_tg_batch"
@@ -65,6 +65,20 @@ class DuckDBWarehouse(Warehouse):
             return result.fetchall() if result.description else []
         except duckdb.Error as exc:
             raise WarehouseError(f"{self.description}: {_first_line(exc)}") from exc
+
+    def engine(self, memory_limit: str) -> duckdb.DuckDBPyConnection:
+        """The warehouse file's connection computes too, within one memory limit."""
+        setting = exp.EQ(this=exp.column("memory_limit"), expression=lit(memory_limit))
+        self.execute(exp.Set(expressions=[exp.SetItem(this=setting)]))
+        return self.con
+
+    def write_rows(self, name: str, schema: str, rows: Rows) -> int:
+        if rows.con is not self._con:
+            return super().write_rows(name, schema, rows)
+        columns = [ident(column) for column in rows.names]
+        insert = exp.insert(rows.query, table(name, schema), columns=columns)
+        result = self.execute(insert)  # DuckDB answers an INSERT with its row count
+        return int(result[0][0]) if result else 0
 
     def write_arrow(self, name: str, schema: str, batches: pa.RecordBatchReader) -> int:
         columns = [ident(field.name) for field in batches.schema]

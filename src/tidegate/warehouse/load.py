@@ -16,14 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pyarrow as pa
 from sqlglot import exp
 
 from tidegate.config.models import TargetConfig
 from tidegate.sql import col, lit, table
 from tidegate.warehouse import merge as merging
 from tidegate.warehouse import scd2 as history
-from tidegate.warehouse.base import Warehouse
+from tidegate.warehouse.base import Batches, Rows, Warehouse
 from tidegate.warehouse.batch import (
     FILE_ID,
     LINEAGE,
@@ -54,7 +53,7 @@ __all__ = [
     "target_columns",
 ]
 
-Loader = Callable[[Warehouse, str, TargetConfig, pa.RecordBatchReader, LoadContext], Applied]
+Loader = Callable[[Warehouse, str, TargetConfig, Batches, LoadContext], Applied]
 Prepare = Callable[[Warehouse, str, TargetConfig, bool], None]
 
 
@@ -63,17 +62,25 @@ def plain_columns(target: TargetConfig) -> Columns:
 
 
 def append(
-    wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader, ctx: LoadContext
+    wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
 ) -> Applied:
-    return Applied(loaded=wh.write_arrow(name, wh.schemas.core, rows))
+    return Applied(loaded=wh.write(name, wh.schemas.core, rows))
 
 
 def replace(
-    wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader, ctx: LoadContext
+    wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
 ) -> Applied:
     """The target becomes this file's content; atomic because the caller's transaction is."""
     wh.execute(exp.delete(table(name, wh.schemas.core)))
     return append(wh, name, target, rows, ctx)
+
+
+def scd2(
+    wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
+) -> Applied:
+    if isinstance(rows, Rows):  # fetched whole: the history statements share the engine
+        rows = rows.con.sql(rows.query.sql(dialect="duckdb")).to_arrow_table().to_reader()
+    return history.scd2(wh, name, target, rows, ctx)
 
 
 def nothing_to_prepare(wh: Warehouse, name: str, target: TargetConfig, created: bool) -> None:
@@ -95,7 +102,7 @@ MODES: dict[str, Mode] = {
     "append": Mode(plain_columns, nothing_to_prepare, append),
     "replace": Mode(plain_columns, nothing_to_prepare, replace),
     "merge": Mode(merging.merge_columns, prepare_merge, merging.merge),
-    "scd2": Mode(history.scd2_columns, history.prepare, history.scd2),
+    "scd2": Mode(history.scd2_columns, history.prepare, scd2),
 }
 
 LOADERS: dict[str, Loader] = {name: mode.load for name, mode in MODES.items()}
@@ -122,7 +129,7 @@ def ensure_target(wh: Warehouse, name: str, target: TargetConfig) -> None:
 
 
 def apply(
-    wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader, ctx: LoadContext
+    wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
 ) -> Applied:
     ensure_target(wh, name, target)
     return mode_of(target).load(wh, name, target, rows, ctx)

@@ -11,12 +11,11 @@ Only keys of the batch are read or written (joins on the key, which is indexed).
 
 from __future__ import annotations
 
-import pyarrow as pa
 from sqlglot import exp
 
 from tidegate.config.models import TargetConfig
 from tidegate.sql import col, data_type, table
-from tidegate.warehouse.base import Warehouse
+from tidegate.warehouse.base import Batches, Warehouse
 from tidegate.warehouse.batch import (
     Applied,
     Columns,
@@ -50,7 +49,7 @@ def prepare(wh: Warehouse, name: str, target: TargetConfig) -> None:
 
 
 def merge(
-    wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader, ctx: LoadContext
+    wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
 ) -> Applied:
     columns = merge_columns(target)
     rows = only_columns(rows, [c for c, _ in columns], "merge")
