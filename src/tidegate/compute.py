@@ -106,6 +106,9 @@ def write_quarantine(
 ) -> None:
     """Every bad row with its reasons and original values, set-wise; then unreadable lines."""
     assert record.source is not None
+    ledger.insert_quarantine(wh, [_unreadable(record, bad) for bad in read.bad])
+    if not outcome.rows_quarantined:
+        return
     when = exp.cast(lit(record.started_at), "timestamp")
     query = (
         exp.select(
@@ -128,7 +131,6 @@ def write_quarantine(
         .order_by(col(ROW, "b"))
     )
     wh.write(ledger.QUARANTINE, wh.schemas.meta, Rows(con, query))
-    ledger.insert_quarantine(wh, [_unreadable(record, bad) for bad in read.bad])
 
 
 def _unreadable(record: FileRecord, bad: BadRecord) -> ledger.QuarantineRecord:

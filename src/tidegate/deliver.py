@@ -21,12 +21,14 @@ from tidegate.warehouse.load import LoadContext, apply, rows_of_file
 
 @dataclass(frozen=True)
 class Delivery:
-    """The file whose rows are delivered: its id, its path and mtime (for effective times)."""
+    """The file whose rows are delivered: its id, its path and mtime (for effective times);
+    ``fresh`` when no row of this file id can be in the warehouse yet (a new delivery)."""
 
     file_id: str
     path: str
     mtime: float
     loaded_at: datetime
+    fresh: bool = False
 
     def context(self, target: TargetConfig) -> LoadContext:
         when = effective.file_time(target.history, self.path, self.mtime, self.loaded_at)
@@ -59,7 +61,7 @@ def deliver(
     before = {
         o.target: rows_of_file(wh, o.target, delivery.file_id)
         for o, _ in outcome.outputs
-        if _exists(wh, o.target)
+        if not delivery.fresh and _exists(wh, o.target)
     }
     done = Delivered()
     for index, (output, good) in enumerate(outcome.outputs):

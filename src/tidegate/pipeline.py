@@ -43,7 +43,7 @@ from tidegate.models import build_models
 from tidegate.privacy import hooks as privacy
 from tidegate.read import ReadResult, peek_columns, read_file
 from tidegate.transform import mapping
-from tidegate.transform.evaluate import Outcome, evaluate, set_file_values
+from tidegate.transform.evaluate import Outcome, Plan, evaluate, plan, set_file_values
 from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, RunRecord
@@ -112,6 +112,7 @@ class Pipeline:
         self.run_id = uuid.uuid4().hex
         limit = project.config.memory_limit
         self.con = wh.engine(limit) or compute.connect(project.root, limit)
+        self.plans: dict[str, Plan] = {}  # each source's SQL, rendered once per run
 
     # -- the run ----------------------------------------------------------------------
 
@@ -185,13 +186,14 @@ class Pipeline:
 
     def process(self, file: LandingFile, routed: Routed) -> FileResult:
         """Load one file, or reject it; never half of it."""
+        self.wh.file_started()
         earlier = ledger.files_with_hash(self.wh, file.sha256)
         pending = [f for f in earlier if f.path == file.relative and self._archive_missing(f)]
         if pending:
             return self._finish_move(file, pending[0])
         if any(f.status == "loaded" for f in earlier):
             return self._duplicate(file, earlier)
-        record = self._record(file, None, "loaded")
+        record = self._record(file, None, "loaded", len(earlier))
         try:
             if isinstance(routed, RoutingError):
                 raise routed
@@ -212,9 +214,14 @@ class Pipeline:
     def _peek(self, file: LandingFile, source: SourceConfig) -> list[str]:
         return peek_columns(file.path, source.read, source.format)
 
-    def _record(self, file: LandingFile, source: str | None, status: str) -> FileRecord:
+    def _record(
+        self, file: LandingFile, source: str | None, status: str, seen: int | None = None
+    ) -> FileRecord:
+        """A ledger row for this delivery; ``seen``: earlier deliveries of its content."""
+        if seen is None:
+            seen = len(ledger.files_with_hash(self.wh, file.sha256))
         return FileRecord(
-            file_id=ledger.next_file_id(self.wh, file.sha256),
+            file_id=ledger.file_id(file.sha256, seen),
             run_id=self.run_id,
             source=source,
             name=file.name,
@@ -242,7 +249,12 @@ class Pipeline:
             )
         set_file_values(self.con, self._file_values(file, source))
         references = privacy.lookup(self.wh, self.project)
-        outcome = evaluate(self.con, read.table, source, self.project.targets, references)
+        if record.source not in self.plans:
+            self.plans[record.source] = plan(read.table, source, self.project.targets)
+        compiled = self.plans[record.source]
+        outcome = evaluate(
+            self.con, read.table, source, self.project.targets, references, compiled, read.rows
+        )
         privacy.prepare(self.con, self.project, source, read, outcome)
         record.rows_quarantined = outcome.rows_quarantined + len(read.bad)
         record.rows_duplicate = outcome.rows_duplicate
@@ -306,7 +318,7 @@ class Pipeline:
     def _apply_outputs(
         self, file: LandingFile, record: FileRecord, outcome: Outcome, loaded_at: datetime
     ) -> None:
-        delivery = Delivery(record.file_id, file.relative, file.mtime, loaded_at)
+        delivery = Delivery(record.file_id, file.relative, file.mtime, loaded_at, fresh=True)
         done = deliver(self.con, self.wh, self.project, outcome, delivery, file.relative)
         record.rows_unchanged = done.unchanged
         record.rows_duplicate += done.superseded
@@ -350,7 +362,7 @@ class Pipeline:
 
     def _duplicate(self, file: LandingFile, earlier: list[FileRecord]) -> FileResult:
         original = next(f for f in earlier if f.status == "loaded")
-        record = self._record(file, original.source, "duplicate")
+        record = self._record(file, original.source, "duplicate", len(earlier))
         record.duplicate_of = original.file_id
         destination = self._archive_destination(file, original.source or "", record.started_at)
         record.archive_path = self._stored(destination)

@@ -120,7 +120,8 @@ def _replay_file(
     read = _records_table(con, records)
     partitions = partitions_of(Path(file.path))
     set_file_values(con, mapping.file_values(file.name, file.path, file.started_at, partitions))
-    outcome = evaluate(con, read.table, source, project.targets, privacy.lookup(wh, project))
+    lookup = privacy.lookup(wh, project)
+    outcome = evaluate(con, read.table, source, project.targets, lookup, records=read.rows)
     privacy.prepare(con, project, source, read, outcome, replay=True)
     bad, duplicate = _rows_of(con, BAD), _rows_of(con, DUPLICATE) - _rows_of(con, BAD)
     passed = set(records) - bad

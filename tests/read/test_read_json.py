@@ -169,3 +169,53 @@ def test_peek_json_lines(tmp_path: Path) -> None:
     path = write(tmp_path / "p.jsonl", '{"a": 1}\nnot json\n{"b": 2, "a": 3}\n')
 
     assert peek_columns(path, ReadOptions()) == ["a", "b"]
+
+
+SMALL_LINES = (
+    '{"id": 1, "price": 1.50, "big": 123456789012345678901234, "exp": 1e20, "tiny": 1.5e-7}\n'
+    "\n"
+    '  {"id": "002", "name": "Zoë \\u00e9 \\u2028", "tags": ["x", {"y": null}], "ok": false}\n'
+    '{"Name": "case", "price": -0.0, "nested": {"a": [1, 2.50]}, "id": null, "empty": ""}\n'
+    "   \n"
+)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_small_json_lines_read_in_python_give_the_set_wise_table(
+    read: Reader,
+    rows: Rows,
+    con: duckdb.DuckDBPyConnection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    compressed: bool,
+) -> None:
+    """A small file is parsed in Python; the table must equal the one the set-wise path makes."""
+    from tidegate.read import json as json_reader
+
+    data = SMALL_LINES.encode("utf-8")
+    path = tmp_path / ("small.jsonl.gz" if compressed else "small.jsonl")
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    assert json_reader._whole_lines  # the fast path exists and takes this file:
+    fast = read(path)
+    fast_rows, fast_types = rows(fast), types(con, fast)
+
+    monkeypatch.setattr(json_reader, "_whole_lines", lambda text: None)
+    general = read(path)
+
+    assert fast.columns == general.columns == [
+        "id", "price", "big", "exp", "tiny", "name", "tags", "ok", "Name_2", "nested", "empty"
+    ]  # fmt: skip
+    assert (fast.rows, fast.bad, fast.encoding) == (general.rows, general.bad, general.encoding)
+    assert fast_types == types(con, general)
+    assert fast_rows == rows(general)
+    assert [r[0] for r in fast_rows] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['{"a": 1, "a": 2}', '{"a": NaN}', '{"a": "\\ud800"}', "[1, 2]", "{broken", '"text"'],
+)
+def test_lines_python_might_judge_differently_take_the_set_wise_path(line: str) -> None:
+    from tidegate.read.json import _plain_object
+
+    assert _plain_object(line) is None

@@ -49,9 +49,9 @@ def prepare(
     replay: bool = False,
 ) -> None:
     """Protect one evaluated file in place (see the module docstring)."""
-    _reset(con)
     if not privacy.active:
         return
+    _reset(con)
     keys = privacy.keys
     if not replay and keys is not None:
         _index(con, privacy, keys, source, read)

@@ -14,11 +14,13 @@ JSON becomes a bad record instead of failing the file.
 from __future__ import annotations
 
 import json as pyjson
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from sqlglot import exp
 
 from tidegate.config.models import ReadOptions
@@ -37,6 +39,7 @@ MAX_LINE = 1 << 26
 PEEK_RECORDS = 1000
 JSON_WHITESPACE = " \t\r\n"
 NESTED = ("OBJECT", "ARRAY")
+SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 LINE = "_line"
 TEXT = "_text"
 DOC = "_j"
@@ -52,6 +55,9 @@ def read(
 ) -> ReadResult:
     """Read the records into ``table_name``; see the module docstring."""
     text = prepare(source, options.encoding, workdir)
+    objects = _whole_lines(text) if fmt == "jsonl" else None
+    if objects is not None:
+        return _read_objects(con, text, objects, table_name)
     records, good = scratch_name("records"), scratch_name("objects")
     try:
         if fmt == "jsonl":
@@ -83,6 +89,80 @@ def peek(source: Source, options: ReadOptions, fmt: str, workdir: Path) -> list[
         query = exp.select(col(TEXT)).from_(table(records)).order_by(col(ROW)).limit(PEEK_RECORDS)
         objects = [_object(str(row[0])) for row in run(con, query)]
     return column_names(_union([o for o in objects if o is not None]))
+
+
+# --------------------------------------------------------------------------- small files
+
+Line = tuple[int, str, dict[str, Any]]  # (_row, line text, the object)
+
+
+def _whole_lines(text: Text) -> list[Line] | None:
+    """Every record of a small JSON Lines file, parsed in Python, when all of them are
+    plain JSON objects; None sends the file down the set-wise path, which explains bad lines
+    (so both paths give the same table, and a file's errors are reported one way)."""
+    body = text.head
+    if not text.complete or "\ufffd" in body or "\r" in body.replace("\r\n", "\n"):
+        return None
+    found: list[Line] = []
+    for line in body.split("\n"):
+        line = line.removesuffix("\r")
+        if not line.strip(JSON_WHITESPACE):
+            continue
+        value = _plain_object(line)
+        if value is None:
+            return None
+        found.append((len(found) + 1, line, value))
+    return found
+
+
+def _plain_object(line: str) -> dict[str, Any] | None:
+    """The object on a line, or None for anything else: not JSON, not an object, a key
+    given twice, NaN or Infinity, an escaped surrogate (DuckDB's parser may judge those
+    differently from Python's)."""
+    if SURROGATE.search(line):
+        return None
+    try:
+        value = pyjson.loads(line, object_pairs_hook=_unique_keys, parse_constant=_refuse)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise ValueError("a key given twice")
+    return value
+
+
+def _refuse(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _read_objects(
+    con: duckdb.DuckDBPyConnection, text: Text, objects: list[Line], table_name: str
+) -> ReadResult:
+    if not objects:
+        raise EmptyFileError(text.label)
+    keys: dict[str, bool] = {}
+    for _, _, value in objects:
+        for key, item in value.items():
+            keys[key] = keys.get(key, False) or isinstance(item, dict | list)
+    pairs = list(keys.items())
+    names = column_names(list(keys))
+    good = scratch_name("objects")
+    rows = pa.table(
+        {
+            ROW: pa.array([row for row, _, _ in objects], pa.int64()),
+            DOC: pa.array([line for _, line, _ in objects], pa.string()),
+        }
+    )
+    con.register(good, rows)
+    try:
+        _project(con, good, table_name, pairs, names)
+    finally:
+        con.unregister(good)
+    return ReadResult(table_name, names, len(objects), [], "jsonl", text.encoding.name, {})
 
 
 # --------------------------------------------------------------------------- records

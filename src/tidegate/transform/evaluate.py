@@ -1,5 +1,12 @@
 """Evaluate a source's outputs over one file's records, set-wise in the compute engine.
 
+Each output of a large file is a view over the read table (``_tg_out_<i>``: typed values,
+mapped values, reasons), so the file is never copied whole: only its bad rows and
+duplicates are stored, and the good rows (``_tg_good_<i>``, a view too) are computed once
+more as they load. A small file's outputs are tables instead: binding the checked query
+once costs less than binding it for every use. The SQL of a source is rendered once per run
+(``Plan``) and run for every file.
+
 A *record* (one row read from the file) is the unit of the outcome: if any row it yields
 for any output breaks a rule, the whole record goes to quarantine with every reason, so a
 parent never loads without its children nor a child without its parent. Counts follow:
@@ -9,6 +16,7 @@ into loaded and unchanged).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import duckdb
@@ -21,6 +29,8 @@ from tidegate.transform.references import Lookup, check_references
 from tidegate.transform.rules import reason_struct
 
 BAD = "_tg_bad"
+# Up to this many records an output is stored as a table; above, it stays a view.
+STORED_ROWS = 100_000
 DUPLICATE = "_tg_duplicate"
 RN = "_tg_rn"
 
@@ -47,26 +57,38 @@ def scalar(con: duckdb.DuckDBPyConnection, query: exp.Expr) -> int:
     return int(value) if isinstance(value, int | float | str) else 0
 
 
-def temp_table(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expr) -> None:
-    create = exp.Create(
+def temp_create(name: str, query: exp.Expr, kind: str = "TABLE") -> exp.Create:
+    """``CREATE OR REPLACE TEMPORARY TABLE|VIEW name AS query``."""
+    return exp.Create(
         this=table(name),
-        kind="TABLE",
+        kind=kind,
         expression=query,
         replace=True,
         properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
     )
-    run(con, create)
+
+
+def temp_table(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expr) -> None:
+    run(con, temp_create(name, query))
 
 
 def set_file_values(con: duckdb.DuckDBPyConnection, values: exp.Select) -> None:
     temp_table(con, FILE_CTE, values)
 
 
+def out_table(index: int) -> str:
+    return f"_tg_out_{index}"
+
+
+def good_table(index: int) -> str:
+    return f"_tg_good_{index}"
+
+
 def _bad_rows(index: int, output: OutputConfig) -> exp.Select:
     """Rows of one output that break a rule: (_row, target, reasons)."""
     return (
         exp.select(col(ROW), exp.alias_(lit(output.target), "target", quoted=True), col(REASONS))
-        .from_(table(f"_tg_out_{index}"))
+        .from_(table(out_table(index)))
         .where(exp.GT(this=exp.func("len", col(REASONS)), expression=lit(0)))
     )
 
@@ -90,22 +112,21 @@ def _ranked(index: int, key: list[str], descending: bool) -> exp.Select:
     not_bad = exp.not_(col(ROW).isin(query=exp.select(col(ROW)).from_(table(BAD))))
     return (
         exp.select(
-            exp.Star(),
+            *[col(k) for k in key],
+            col(ROW),
             exp.alias_(window, RN, quoted=True),
             exp.alias_(first, "_tg_first", quoted=True),
         )
-        .from_(table(f"_tg_out_{index}"))
+        .from_(table(out_table(index)))
         .where(not_bad)
         .where(exp.and_(*[exp.not_(col(k).is_(exp.null())) for k in key]))
     )
 
 
-def _key_duplicates(
-    con: duckdb.DuckDBPyConnection, index: int, output: OutputConfig, target: TargetConfig
-) -> None:
-    """Apply the target's duplicate-key policy to rows of this file."""
+def _key_duplicates(index: int, output: OutputConfig, target: TargetConfig) -> list[exp.Expr]:
+    """The target's duplicate-key policy over rows of this file, as statements."""
     if not target.key or target.duplicates == "keep":
-        return
+        return []
     ranked = _ranked(index, target.key, descending=target.duplicates == "keep_last")
     later = exp.GT(this=col(RN), expression=lit(1))
     if target.duplicates == "quarantine":
@@ -118,10 +139,9 @@ def _key_duplicates(
             .from_(ranked.subquery("_tg_ranked"))
             .where(later)
         )
-        run(con, exp.insert(rows, table(BAD)))
-    else:
-        rows = exp.select(col(ROW)).from_(ranked.subquery("_tg_ranked")).where(later)
-        run(con, exp.insert(rows, table(DUPLICATE)))
+        return [exp.insert(rows, table(BAD))]
+    rows = exp.select(col(ROW)).from_(ranked.subquery("_tg_ranked")).where(later)
+    return [exp.insert(rows, table(DUPLICATE))]
 
 
 def _good(index: int) -> exp.Select:
@@ -131,59 +151,105 @@ def _good(index: int) -> exp.Select:
     )
     return (
         exp.select(exp.Star())
-        .from_(table(f"_tg_out_{index}"))
+        .from_(table(out_table(index)))
         .where(exp.not_(col(ROW).isin(query=dropped)))
     )
 
 
-def _create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
+def _work_tables() -> list[exp.Expr]:
     reason = exp.DataType.build(
         'STRUCT("rule" VARCHAR, "column" VARCHAR, "value" VARCHAR, "message" VARCHAR)[]',
         dialect="duckdb",
     )
     temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
-    for name, columns in (
-        (BAD, [(ROW, data_type("bigint")), ("target", data_type("varchar")), (REASONS, reason)]),
-        (DUPLICATE, [(ROW, data_type("bigint"))]),
-    ):
-        run(con, exp.Drop(tables=[table(name)], kind="TABLE", exists=True))
-        schema = exp.Schema(this=table(name), expressions=column_defs(columns))
-        run(con, exp.Create(this=schema, kind="TABLE", properties=temporary))
-
-
-def _count_rows(con: duckdb.DuckDBPyConnection, name: str, unless_in: str | None = None) -> int:
-    query = exp.select(exp.Count(this=exp.Distinct(expressions=[col(ROW)]))).from_(table(name))
-    if unless_in:
-        query = query.where(
-            exp.not_(col(ROW).isin(query=exp.select(col(ROW)).from_(table(unless_in))))
+    return [
+        exp.Create(
+            this=exp.Schema(this=table(name), expressions=column_defs(columns)),
+            kind="TABLE",
+            replace=True,
+            properties=temporary,
         )
-    return scalar(con, query)
+        for name, columns in (
+            (
+                BAD,
+                [(ROW, data_type("bigint")), ("target", data_type("varchar")), (REASONS, reason)],
+            ),
+            (DUPLICATE, [(ROW, data_type("bigint"))]),
+        )
+    ]
+
+
+def _counts() -> exp.Select:
+    """Records quarantined, and records dropped as duplicates that are not also bad."""
+    distinct = exp.Count(this=exp.Distinct(expressions=[col(ROW)]))
+    bad = exp.select(distinct.copy()).from_(table(BAD))
+    duplicate = exp.select(distinct).from_(table(DUPLICATE))
+    duplicate = duplicate.where(
+        exp.not_(col(ROW).isin(query=exp.select(col(ROW)).from_(table(BAD))))
+    )
+    return exp.select(bad.subquery(), duplicate.subquery())
+
+
+def _sql(statements: list[exp.Expr]) -> list[str]:
+    return [statement.sql(dialect="duckdb") for statement in statements]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A source's evaluation as SQL text: the outputs as views (large files) or tables
+    (small ones), the checks before and after the reference look-ups, the counts."""
+
+    views: list[str]
+    tables: list[str]
+    checks: list[str]
+    settle: list[str]
+    counts: str
+
+
+def plan(read_table: str, source: SourceConfig, targets: Mapping[str, TargetConfig]) -> Plan:
+    """Render a source's statements once; every file of the source runs the same text."""
+    outputs: list[tuple[str, exp.Select]] = []
+    checks, settle = _work_tables(), list[exp.Expr]()
+    for index, output in enumerate(source.outputs):
+        target = targets[output.target]
+        outputs.append((out_table(index), checked(read_table, source.derive, output, target)))
+        checks += [exp.insert(_bad_rows(index, output), table(BAD))]
+        settle += _key_duplicates(index, output, target)
+    settle += [temp_create(good_table(i), _good(i), "VIEW") for i in range(len(source.outputs))]
+    return Plan(
+        views=_sql([temp_create(name, query, "VIEW") for name, query in outputs]),
+        tables=_sql([temp_create(name, query) for name, query in outputs]),
+        checks=_sql(checks),
+        settle=_sql(settle),
+        counts=_counts().sql(dialect="duckdb"),
+    )
 
 
 def evaluate(
     con: duckdb.DuckDBPyConnection,
     read_table: str,
     source: SourceConfig,
-    targets: dict[str, TargetConfig],
+    targets: Mapping[str, TargetConfig],
     lookup: Lookup | None = None,
+    compiled: Plan | None = None,
+    records: int = 0,
 ) -> Outcome:
-    """Map and check every output; leave good rows, bad rows and duplicates in temp tables."""
-    _create_work_tables(con)
-    outputs = source.outputs
-    for index, output in enumerate(outputs):
-        query = checked(read_table, source.derive, output, targets[output.target])
-        temp_table(con, f"_tg_out_{index}", query)
-        run(con, exp.insert(_bad_rows(index, output), table(BAD)))
-    for index, output in enumerate(outputs):
+    """Map and check every output; good rows, bad rows and duplicates in temp tables/views.
+
+    ``records``: how many the file has, to choose between views and tables.
+    """
+    steps = compiled or plan(read_table, source, targets)
+    outputs = steps.tables if records <= STORED_ROWS else steps.views
+    for statement in [*outputs, *steps.checks]:
+        con.execute(statement)
+    for index, output in enumerate(source.outputs):
         target = targets[output.target]
         if target.references and lookup is not None:
-            check_references(con, f"_tg_out_{index}", output.target, target, BAD, lookup)
-    for index, output in enumerate(outputs):
-        _key_duplicates(con, index, output, targets[output.target])
-    outcome = Outcome()
-    for index, output in enumerate(outputs):
-        temp_table(con, f"_tg_good_{index}", _good(index))
-        outcome.outputs.append((output, f"_tg_good_{index}"))
-    outcome.rows_quarantined = _count_rows(con, BAD)
-    outcome.rows_duplicate = _count_rows(con, DUPLICATE, unless_in=BAD)
+            check_references(con, out_table(index), output.target, target, BAD, lookup)
+    for statement in steps.settle:
+        con.execute(statement)
+    counted = con.execute(steps.counts).fetchone()
+    quarantined, duplicate = counted if counted else (0, 0)
+    outcome = Outcome(rows_quarantined=int(quarantined), rows_duplicate=int(duplicate))
+    outcome.outputs = [(output, good_table(i)) for i, output in enumerate(source.outputs)]
     return outcome

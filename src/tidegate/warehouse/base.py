@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -50,7 +50,7 @@ class Rows:
 
 
 # What a loader receives: a query of the compute engine, or Arrow batches made in Python.
-Batches = Rows | pa.RecordBatchReader
+Batches: TypeAlias = Rows | pa.RecordBatchReader
 
 
 class Warehouse(ABC):
@@ -62,10 +62,15 @@ class Warehouse(ABC):
     SUPPORTS_MERGE: ClassVar[bool] = False
     MAX_IDENTIFIER_LENGTH: ClassVar[int] = 63
 
+    # Other processes may change the catalog (a server): forget it at every file.
+    SHARED_CATALOG: ClassVar[bool] = False
+
     def __init__(self, config: WarehouseConfig, root: Path) -> None:
         self.config = config
         self.root = root
         self.schemas = config.schemas
+        self._catalog: dict[tuple[str, str], dict[str, str] | None] = {}
+        self._schemas: set[str] = set()
 
     # -- connection -------------------------------------------------------------------
 
@@ -94,6 +99,9 @@ class Warehouse(ABC):
 
     def execute(self, expression: exp.Expression) -> list[Row]:
         """Run one statement and return its rows (empty for statements without rows)."""
+        if isinstance(expression, exp.Create | exp.Alter | exp.Drop):
+            for named in expression.find_all(exp.Table):
+                self._catalog.pop((named.db, named.name), None)
         return self._run(self.render(expression))
 
     @abstractmethod
@@ -110,6 +118,7 @@ class Warehouse(ABC):
         try:
             yield
         except BaseException:
+            self.forget_catalog()  # tables created or altered inside are gone again
             self._run("ROLLBACK")
             raise
         self._run("COMMIT")
@@ -117,10 +126,35 @@ class Warehouse(ABC):
     # -- tables -----------------------------------------------------------------------
 
     def ensure_schema(self, name: str) -> None:
+        if name not in self._schemas:
+            self._ensure_schema(name)
+            self._schemas.add(name)
+
+    def _ensure_schema(self, name: str) -> None:
         self.execute(exp.Create(this=table(name).this, kind="SCHEMA", exists=True))
 
     def columns_of(self, name: str, schema: str) -> dict[str, str] | None:
-        """Column name -> type of an existing table, or None when it does not exist."""
+        """Column name -> type of an existing table, or None when it does not exist.
+
+        Answers are kept until this connection changes the catalog or rolls back, and, when
+        other processes may change it, until the next file (``file_started``).
+        """
+        key = (schema, name)
+        if key not in self._catalog:
+            self._catalog[key] = self._columns_of(name, schema)
+        known = self._catalog[key]
+        return dict(known) if known is not None else None
+
+    def forget_catalog(self) -> None:
+        self._catalog.clear()
+        self._schemas.clear()
+
+    def file_started(self) -> None:
+        """A new file's work begins (and may be retried from here)."""
+        if self.SHARED_CATALOG:
+            self.forget_catalog()
+
+    def _columns_of(self, name: str, schema: str) -> dict[str, str] | None:
         query = (
             exp.select(col("column_name"), col("data_type"))
             .from_(table("columns", "information_schema"))

@@ -163,10 +163,13 @@ def unarchived(wh: Warehouse) -> list[FileRecord]:
     return [FileRecord(*row) for row in wh.execute(query)]
 
 
-def next_file_id(wh: Warehouse, sha256: str) -> str:
+def file_id(sha256: str, seen: int) -> str:
     """``sha256[:16]`` for the first delivery of a content, then ``-2``, ``-3``..."""
-    seen = len(files_with_hash(wh, sha256))
     return sha256[:16] if seen == 0 else f"{sha256[:16]}-{seen + 1}"
+
+
+def next_file_id(wh: Warehouse, sha256: str) -> str:
+    return file_id(sha256, len(files_with_hash(wh, sha256)))
 
 
 def list_quarantine(

@@ -71,6 +71,7 @@ class MSSQLWarehouse(Warehouse):
     SUPPORTS_MERGE: ClassVar[bool] = True
     MAX_IDENTIFIER_LENGTH: ClassVar[int] = 128
     BATCH_ROWS: ClassVar[int] = 10_000
+    SHARED_CATALOG: ClassVar[bool] = True
 
     _con: Any = None  # a pyodbc.Connection; the driver is optional and imported on connect
     _driver: ModuleType | None = None
@@ -154,14 +155,14 @@ class MSSQLWarehouse(Warehouse):
 
     # -- tables -----------------------------------------------------------------------
 
-    def ensure_schema(self, name: str) -> None:
+    def _ensure_schema(self, name: str) -> None:
         self.execute(create_schema(name))
 
     def temp_table(self, name: str) -> exp.Table:
         """``#name``: SQL Server keeps session tables in tempdb, named with a ``#``."""
         return exp.Table(this=ident(f"#{name}"))
 
-    def columns_of(self, name: str, schema: str) -> dict[str, str] | None:
+    def _columns_of(self, name: str, schema: str) -> dict[str, str] | None:
         rows = self.execute(columns_query(name, schema))
         return {str(r[0]): str(r[1]) for r in rows} if rows else None
 

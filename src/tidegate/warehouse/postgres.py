@@ -80,6 +80,7 @@ class PostgresWarehouse(Warehouse):
     SUPPORTS_MERGE: ClassVar[bool] = True
     MAX_IDENTIFIER_LENGTH: ClassVar[int] = 63
     TEMP_SCHEMA: ClassVar[str] = "pg_temp"
+    SHARED_CATALOG: ClassVar[bool] = True
 
     _con: psycopg.Connection[Row] | None = None
 
@@ -170,10 +171,10 @@ class PostgresWarehouse(Warehouse):
 
     # -- tables -----------------------------------------------------------------------
 
-    def ensure_schema(self, name: str) -> None:
+    def _ensure_schema(self, name: str) -> None:
         if not self._schema_exists(name):
             with self._ddl_lock():
-                super().ensure_schema(name)
+                super()._ensure_schema(name)
 
     def ensure_table(
         self,
@@ -186,6 +187,7 @@ class PostgresWarehouse(Warehouse):
         if existing is not None and not _missing(existing, columns):
             return []
         with self._ddl_lock():
+            self.forget_catalog()  # another process may have changed it while we waited
             return super().ensure_table(name, schema, columns, primary_key)
 
     def ensure_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:

@@ -152,6 +152,7 @@ class SQLiteWarehouse(Warehouse):
         except (OSError, sqlite3.Error) as exc:
             raise ConnectionFailed(str(self.file), _first_line(exc)) from exc
         self._rollback_journal("main")
+        self.forget_catalog()  # a new connection has nothing attached yet
         for schema in sorted(self._known_schemas()):
             self.ensure_schema(schema)
 
@@ -215,7 +216,7 @@ class SQLiteWarehouse(Warehouse):
 
     # -- schemas and tables -----------------------------------------------------------
 
-    def ensure_schema(self, name: str) -> None:
+    def _ensure_schema(self, name: str) -> None:
         """Attach the schema's file (created when missing) under the schema's name."""
         if name in self._attached or name in BUILT_IN_SCHEMAS:
             return
@@ -242,7 +243,7 @@ class SQLiteWarehouse(Warehouse):
         )
         self.execute(pragma)
 
-    def columns_of(self, name: str, schema: str) -> dict[str, str] | None:
+    def _columns_of(self, name: str, schema: str) -> dict[str, str] | None:
         if schema not in self._attached and schema not in BUILT_IN_SCHEMAS:
             return None
         info = exp.Anonymous(this="pragma_table_info", expressions=[lit(name), lit(schema)])
