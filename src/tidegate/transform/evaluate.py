@@ -24,9 +24,9 @@ from sqlglot import exp
 
 from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
 from tidegate.sql import col, column_defs, data_type, lit, table
-from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, checked
+from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, checked, reasons
 from tidegate.transform.references import Lookup, check_references
-from tidegate.transform.rules import reason_struct
+from tidegate.transform.rules import failures, reason_struct
 
 BAD = "_tg_bad"
 # Up to this many records an output is stored as a table; above, it stays a view.
@@ -84,13 +84,20 @@ def good_table(index: int) -> str:
     return f"_tg_good_{index}"
 
 
-def _bad_rows(index: int, output: OutputConfig) -> exp.Select:
-    """Rows of one output that break a rule: (_row, target, reasons)."""
-    return (
-        exp.select(col(ROW), exp.alias_(lit(output.target), "target", quoted=True), col(REASONS))
+def _bad_rows(index: int, output: OutputConfig, target: TargetConfig) -> exp.Select:
+    """Rows of one output that break a rule: (_row, target, reasons).
+
+    Filtered by the rules' conditions first, so the reasons are listed for bad rows only.
+    """
+    broken = [failure.condition for failure in failures(target.columns)]
+    failing = (
+        exp.select(exp.Star())
         .from_(table(out_table(index)))
-        .where(exp.GT(this=exp.func("len", col(REASONS)), expression=lit(0)))
+        .where(exp.or_(*broken) if broken else exp.false())
     )
+    return exp.select(
+        col(ROW), exp.alias_(lit(output.target), "target", quoted=True), reasons(target)
+    ).from_(failing.subquery("_tg_failing"))
 
 
 def _duplicate_reason(key: list[str], first_row: exp.Expr) -> exp.Expr:
@@ -213,7 +220,7 @@ def plan(read_table: str, source: SourceConfig, targets: Mapping[str, TargetConf
     for index, output in enumerate(source.outputs):
         target = targets[output.target]
         outputs.append((out_table(index), checked(read_table, source.derive, output, target)))
-        checks += [exp.insert(_bad_rows(index, output), table(BAD))]
+        checks += [exp.insert(_bad_rows(index, output, target), table(BAD))]
         settle += _key_duplicates(index, output, target)
     settle += [temp_create(good_table(i), _good(i), "VIEW") for i in range(len(source.outputs))]
     return Plan(

@@ -110,16 +110,18 @@ def typed(source: exp.Select, output: OutputConfig, target: TargetConfig) -> exp
     return exp.select(*keys, *values, *raws).from_(source.subquery("_tg_mapped"))
 
 
+def reasons(target: TargetConfig) -> exp.Expr:
+    """``_reasons``: the list of every rule a typed row breaks (empty for a good row)."""
+    found = exp.Array(expressions=[reason(f) for f in failures(target.columns)])
+    keep = exp.Lambda(
+        this=exp.not_(exp.column("x").is_(exp.null())), expressions=[exp.to_identifier("x")]
+    )
+    return exp.alias_(exp.func("list_filter", found, keep), REASONS, quoted=True)
+
+
 def checked(
     read_table: str, derive: Mapping[str, str], output: OutputConfig, target: TargetConfig
 ) -> exp.Select:
     """The whole pipeline of one output as one query."""
     rows = typed(mapped(read_table, derive, output, target), output, target)
-    reasons = exp.Array(expressions=[reason(f) for f in failures(target.columns)])
-    keep = exp.Lambda(
-        this=exp.not_(exp.column("x").is_(exp.null())), expressions=[exp.to_identifier("x")]
-    )
-    listed = exp.func("list_filter", reasons, keep)
-    return exp.select(exp.Star(), exp.alias_(listed, REASONS, quoted=True)).from_(
-        rows.subquery("_tg_typed")
-    )
+    return exp.select(exp.Star(), reasons(target)).from_(rows.subquery("_tg_typed"))
