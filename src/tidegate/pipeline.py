@@ -194,14 +194,17 @@ class Pipeline:
         if any(f.status == "loaded" for f in earlier):
             return self._duplicate(file, earlier)
         record = self._record(file, None, "loaded", len(earlier))
+        early: archive.Early | None = None
         try:
             if isinstance(routed, RoutingError):
                 raise routed
             record.source = routed
             source = self.project.sources[record.source]
+            archived = self.project.path("archive")
+            early = archive.Early.start(file.path, archived, file.sha256, file.size)
             result = read_file(self.con, file.path, source.read, source.format)
             checkpoint("read")
-            return self._load(file, record, source, result)
+            return self._load(file, record, source, result, early)
         except TransientError:
             raise
         except ReconciliationError as exc:
@@ -210,6 +213,9 @@ class Pipeline:
             return self._reject(file, record, exc)
         except (TidegateError, duckdb.Error) as exc:
             return self._fail(record, _first_line(exc))
+        finally:
+            if early is not None:
+                early.cancel()  # a no-op once the copy went to the archive
 
     def _peek(self, file: LandingFile, source: SourceConfig) -> list[str]:
         return peek_columns(file.path, source.read, source.format)
@@ -233,7 +239,12 @@ class Pipeline:
         )
 
     def _load(
-        self, file: LandingFile, record: FileRecord, source: SourceConfig, read: ReadResult
+        self,
+        file: LandingFile,
+        record: FileRecord,
+        source: SourceConfig,
+        read: ReadResult,
+        early: archive.Early | None,
     ) -> FileResult:
         assert record.source is not None
         record.format, record.encoding = read.format, read.encoding
@@ -261,7 +272,7 @@ class Pipeline:
         self._check_threshold(file, source, record)
         self._commit(file, record, source, read, outcome)
         checkpoint("committed")
-        self._archive(file, record)
+        self._archive(file, record, early)
         checkpoint("archived")
         return _result(record, new)
 
@@ -350,9 +361,11 @@ class Pipeline:
             and not self._resolved(record.archive_path).exists()
         )
 
-    def _archive(self, file: LandingFile, record: FileRecord) -> None:
+    def _archive(
+        self, file: LandingFile, record: FileRecord, early: archive.Early | None = None
+    ) -> None:
         assert record.archive_path is not None
-        archive.move(file.path, self._resolved(record.archive_path))
+        archive.move(file.path, self._resolved(record.archive_path), early)
         privacy.archived(self.wh, self.project, record)
 
     def _finish_move(self, file: LandingFile, record: FileRecord) -> FileResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import textwrap
@@ -11,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tidegate import archive
 from tidegate.config import load_project
 from tidegate.pipeline import run
 
@@ -201,6 +203,31 @@ def test_threshold_rejects_the_whole_file(tmp_path: Path) -> None:
     assert file.error == "2 of 3 rows failed, over the limit of 40%"
     assert (root / "rejected" / "people_1.csv").exists()
     assert rows(root, "SELECT count(*) FROM tidegate.quarantine") == [(0,)]
+
+
+def test_a_large_file_is_compressed_while_it_loads(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files from ``EARLY_BYTES`` are gzipped on a thread during the load; the archive gets
+    the same bytes, and a rejected file leaves no partial copy behind."""
+    monkeypatch.setattr(archive, "EARLY_BYTES", 1)
+    content = people_csv(ADA, ALAN, GRACE)
+    land(project, "people_1.csv", content)
+    land(project, "people_2.csv", people_csv(("x", "", "", "")))  # every row bad: rejected
+    threshold = "reject_file_over: 50%\n"
+    target = project / "targets" / "people.yml"
+    target.write_text(target.read_text() + threshold)
+
+    loaded, rejected = run(load_project(project)).files
+
+    assert (loaded.status, loaded.rows_loaded, rejected.status) == ("loaded", 3, "rejected")
+    [archived] = (project / "archive").rglob("people_1.csv.gz")
+    assert gzip.decompress(archived.read_bytes()).decode() == content
+    assert (project / "rejected" / "people_2.csv").exists()
+    assert not (project / "archive" / archive.PARTIAL).exists()
+    assert sorted(p.name for p in (project / "archive").rglob("*") if p.is_file()) == [
+        "people_1.csv.gz"
+    ]
 
 
 def test_new_columns_are_recorded_and_kept_in_raw(project: Path) -> None:

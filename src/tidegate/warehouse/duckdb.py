@@ -44,6 +44,7 @@ class DuckDBWarehouse(Warehouse):
     def connect(self) -> None:
         """Open the file; another process holding it is waited for, then reported."""
         self.file.parent.mkdir(parents=True, exist_ok=True)
+        (self.root / ".tidegate").mkdir(parents=True, exist_ok=True)  # where it spills
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
             try:
