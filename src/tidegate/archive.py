@@ -7,6 +7,7 @@ landing (and the next run finishes the move) and never a half-written archive.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -113,10 +114,8 @@ class Early:
         self._tidy()
 
     def _tidy(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # not empty: another file's copy is there
             self.partial.parent.rmdir()
-        except OSError:  # not empty: another file's copy is there
-            pass
 
 
 def move(source: Path, destination: Path, early: Early | None = None) -> None:
