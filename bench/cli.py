@@ -44,7 +44,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="CASE",
         help=f"run only these cases (repeatable, or comma-separated): {', '.join(BUILDERS)}",
     )
-    p.add_argument("--tools", help="run only these tools, comma-separated: floor,tidegate,dlt")
+    p.add_argument(
+        "--tools", help="run only these tools, comma-separated: floor,tidegate,tidegate-noraw,dlt"
+    )
     p.add_argument("--repeat", type=int, metavar="N", help="runs of each tool per case")
     p.add_argument(
         "--set",

@@ -176,9 +176,13 @@ def contract(kind: str, load: str = "scd2", deletes: str = "ignore") -> dict[str
     raise ValueError(f"no contract for data set {kind!r}")
 
 
-def write_project(root: Path, files: dict[str, str], postgres_url: str | None) -> Path:
-    """A project folder at ``root`` with these contract files and an empty landing."""
-    contents = {"tidegate.yml": PROJECT.replace("WAREHOUSE", warehouse_setting(postgres_url))}
+def write_project(
+    root: Path, files: dict[str, str], postgres_url: str | None, keep_raw: bool = True
+) -> Path:
+    """A project folder at ``root`` with these contract files and an empty landing;
+    ``keep_raw=False`` turns the raw layer off (the one default the benchmark changes)."""
+    settings = PROJECT.replace("WAREHOUSE", warehouse_setting(postgres_url))
+    contents = {"tidegate.yml": settings + ("" if keep_raw else "keep_raw: false\n")}
     for name, text in {**contents, **files}.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)

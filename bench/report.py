@@ -207,7 +207,7 @@ def _row(cell: Cell, table_cells: Sequence[Cell]) -> list[str]:
         return [cell.tool, cell.step, "-", what, "-", "-", "-", "-", "-", "0"]
     vs_floor = vs_dlt = "-"
     name, warehouse = cell.tool.split("/")
-    if name == "tidegate":
+    if name.startswith("tidegate"):
         floor = find(table_cells, cell.scenario, f"floor/{warehouse}", cell.step)
         dlt = find(table_cells, cell.scenario, f"dlt/{warehouse}", cell.step)
         vs_floor, vs_dlt = fmt_ratio(ratio(cell, floor)), fmt_ratio(ratio(cell, dlt))
@@ -254,12 +254,19 @@ def targets(t: Sequence[Cell], meta: dict[str, Any]) -> list[Verdict]:
     wide = "wide_csv"
     tg, fl, dl = (find(t, wide, f"{n}/duckdb", "load") for n in ("tidegate", "floor", "dlt"))
     pg_tg, pg_fl = (find(t, wide, f"{n}/postgres", "load") for n in ("tidegate", "floor"))
+    lean, pg_lean = (find(t, wide, f"tidegate-noraw/{w}", "load") for w in ("duckdb", "postgres"))
     verdicts = [
         _verdict("wide CSV into DuckDB within 1.5x of the floor", ratio(tg, fl), 1.5,
                  lambda v: f"{v:.2f}x the floor"),
+        _verdict("the same without the raw layer (keep_raw: false)", ratio(lean, fl), 1.5,
+                 lambda v: f"{v:.2f}x the floor"),
         _verdict("wide CSV into DuckDB faster than dlt", ratio(tg, dl), 1.0,
                  lambda v: f"{v:.2f}x dlt's time"),
+        _verdict("the same without the raw layer (keep_raw: false)", ratio(lean, dl), 1.0,
+                 lambda v: f"{v:.2f}x dlt's time"),
         _verdict("wide CSV into PostgreSQL within 1.3x of COPY", ratio(pg_tg, pg_fl), 1.3,
+                 lambda v: f"{v:.2f}x the COPY floor"),
+        _verdict("the same without the raw layer (keep_raw: false)", ratio(pg_lean, pg_fl), 1.3,
                  lambda v: f"{v:.2f}x the COPY floor"),
     ]  # fmt: skip
     verdicts += _churn_verdicts(t)

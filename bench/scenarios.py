@@ -68,6 +68,7 @@ def wide_csv(sizes: Sizes) -> Scenario | None:
         f"Wide CSV, {sizes.wide_rows:,} rows x 8 columns, append with validation",
         (_one(path, "load", sizes.wide_rows),),
         sizes.repeats,
+        tools=("floor", "tidegate", "tidegate-noraw", "dlt"),
     )
 
 

@@ -23,13 +23,20 @@ from bench.scenarios import Scenario, Step
 
 @dataclass(frozen=True)
 class Tool:
-    name: str  # floor | tidegate | dlt
+    name: str  # floor | tidegate | tidegate-noraw | dlt
     warehouse: str  # duckdb | postgres
 
     @property
     def label(self) -> str:
         return f"{self.name}/{self.warehouse}"
 
+    @property
+    def is_tidegate(self) -> bool:
+        """tidegate as a user gets it, or with the raw layer off (``tidegate-noraw``)."""
+        return self.name in TIDEGATES
+
+
+TIDEGATES = ("tidegate", "tidegate-noraw")
 
 # tidegate's words for a load mode that is not there yet: reported as skipped, not failed.
 NOT_YET = ("is not available", "needs the batch columns")
@@ -75,9 +82,9 @@ def _missing_dlt(scenario: Scenario) -> str | None:
 def prepare(tool: Tool, scenario: Scenario, workdir: Path, url: str | None) -> None:
     """Before the first step: the tidegate project (the others need nothing)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    if tool.name == "tidegate":
+    if tool.is_tidegate:
         files = projects.contract(scenario.kind, scenario.load, scenario.deletes)
-        projects.write_project(workdir, files, url)
+        projects.write_project(workdir, files, url, keep_raw=tool.name == "tidegate")
 
 
 def land(step: Step, landing: Path) -> None:
@@ -95,7 +102,7 @@ def command(
     tool: Tool, scenario: Scenario, step: Step, workdir: Path, url: str | None
 ) -> list[str]:
     """Prepare the step (untimed) and return the command to time."""
-    if tool.name == "tidegate":
+    if tool.is_tidegate:
         land(step, workdir / "landing")
         return [sys.executable, "-m", "tidegate.cli", "run", "--project", str(workdir), "--json"]
     files = tuple(source for source, _ in step.files)
@@ -120,7 +127,7 @@ def command(
 
 
 def outcome(tool: Tool, measured: Measured) -> Outcome:
-    if tool.name == "tidegate":
+    if tool.is_tidegate:
         return _tidegate_outcome(measured)
     if measured.returncode != 0:
         return Outcome(0, _error_line(measured.stderr))
