@@ -7,6 +7,7 @@ checked  plus ``_reasons``: every rule the row breaks, as a list of structs
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -51,16 +52,27 @@ def referenced_columns(expression: exp.Expr, bound: set[str]) -> set[str]:
 
 def needed_columns(source: SourceConfig) -> set[str]:
     """File columns the source's derived values and outputs read."""
+    derive = tuple(source.derive.items())
+    outputs = tuple(
+        (output.unnest_as, (*output.columns.values(), output.unnest)) for output in source.outputs
+    )
+    return set(_needed(derive, outputs))
+
+
+@functools.lru_cache(maxsize=256)
+def _needed(
+    derive: tuple[tuple[str, str], ...], outputs: tuple[tuple[str, tuple[str | None, ...]], ...]
+) -> frozenset[str]:
+    """``needed_columns`` of one source's expressions, parsed once per process."""
     found: set[str] = set()
-    bound = BOUND_NAMES | set(source.derive)
-    for derived in source.derive.values():
+    bound = BOUND_NAMES | {name for name, _ in derive}
+    for _, derived in derive:
         found |= referenced_columns(parse(derived), bound)
-    for output in source.outputs:
-        names = bound | {output.unnest_as}
-        for expression in [*output.columns.values(), output.unnest]:
+    for unnest_as, expressions in outputs:
+        for expression in expressions:
             if expression:
-                found |= referenced_columns(parse(expression), names)
-    return found
+                found |= referenced_columns(parse(expression), bound | {unnest_as})
+    return frozenset(found)
 
 
 def missing_columns(source: SourceConfig, present: Iterable[str]) -> list[str]:

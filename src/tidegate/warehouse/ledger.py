@@ -95,6 +95,7 @@ def ensure(wh: Warehouse) -> None:
     meta = wh.schemas.meta
     wh.ensure_schema(meta)
     wh.ensure_table(FILES, meta, _columns(FileRecord), primary_key=["file_id"])
+    wh.ensure_index(FILES, meta, f"{FILES}__sha256", ["sha256"])  # asked for every file
     wh.ensure_table(RUNS, meta, _columns(RunRecord), primary_key=["run_id"])
     wh.ensure_table(QUARANTINE, meta, _columns(QuarantineRecord))
 
