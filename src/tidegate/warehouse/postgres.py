@@ -30,6 +30,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import pq
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.string import TextLoader
 from sqlglot import exp
 
@@ -234,7 +235,11 @@ class PostgresWarehouse(Warehouse):
         options = _csv_options(len(columns))
         rows = 0
         try:
-            with self.con.cursor() as cursor, cursor.copy(copy) as sink:
+            # A queued writer sends on its own thread while the next batch is computed.
+            with (
+                self.con.cursor() as cursor,
+                cursor.copy(copy, writer=QueuedLibpqWriter(cursor)) as sink,
+            ):
                 for batch in batches:
                     if batch.num_rows:
                         sink.write(csv_chunk(batch, options))
