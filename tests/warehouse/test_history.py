@@ -29,8 +29,9 @@ from tidegate.config.models import ColumnSpec, HistoryColumns, HistoryConfig, Ta
 from tidegate.errors import WarehouseError
 from tidegate.sql import col, table
 from tidegate.warehouse import scd2
-from tidegate.warehouse.base import Warehouse
-from tidegate.warehouse.load import Applied, LoadContext, apply, rows_of_file
+from tidegate.warehouse.base import Rows, Warehouse
+from tidegate.warehouse.duckdb import DuckDBWarehouse
+from tidegate.warehouse.load import Applied, LoadContext, apply, ensure_target, rows_of_file
 
 DAY0 = datetime(2024, 1, 1)
 HISTORY = ["_valid_from", "_valid_to", "_is_current", "_is_deleted"]
@@ -629,6 +630,30 @@ def test_the_fast_path_and_the_events_give_the_same_table(feed: Any) -> None:
             counts[1].append(load_timed(feed, names[1], target(), rows, file_id))
     assert counts[0] == counts[1]
     assert everything(feed, names[0]) == everything(feed, names[1])
+
+
+def test_a_query_of_the_warehouse_engine_gives_the_table_of_arrow_batches(
+    feed: Any, wh: Warehouse
+) -> None:
+    """An embedded warehouse that computes the rows itself stages them by INSERT ... SELECT."""
+    if not isinstance(wh, DuckDBWarehouse):
+        pytest.skip("only an embedded warehouse runs the compute engine's queries")
+    t = target()
+    files = [
+        ([{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], day(1), True),
+        ([{"id": 1, "name": "c"}, {"id": 3, "name": None}], day(2), False),  # untimed
+    ]
+    for rows, when, timed in files:
+        ctx = LoadContext(f"f{when.day}", loaded_at=when, effective_at=when)
+        arrow = feed.load("arrow", t, rows, when, file_id=ctx.file_id, with_valid_from=timed)
+        batch = feed.batch(t, rows, ctx, with_valid_from=timed).read_all()
+        wh.con.register("_tg_test_rows", batch)
+        query = exp.select(*[col(n) for n in batch.schema.names]).from_(table("_tg_test_rows"))
+        with wh.transaction():
+            ensure_target(wh, "engine", t)
+            assert scd2.scd2(wh, "engine", t, Rows(wh.con, query), ctx) == arrow
+        wh.con.unregister("_tg_test_rows")
+    assert everything(feed, "engine") == everything(feed, "arrow")
 
 
 # --------------------------------------------------------------------------- properties

@@ -29,7 +29,9 @@ One load
 Every statement after the first pass reads temporary tables the size of the file, never
 the whole target, so a file costs the same in a small dimension and a large one.
 
-    stage      the batch into a temporary table; one row per key and time (the last)
+    stage      the batch (Arrow batches, or a query the warehouse itself runs) into a
+               temporary table; a row without a time takes the file's effective time; one
+               row per key and time (the last)
     versions   one pass over the target: the existing versions of the batch's keys (and,
                for invalidate, of keys in force at the snapshot's time but absent from it),
                without their business columns
@@ -60,12 +62,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import pyarrow as pa
 from sqlglot import exp
 
 from tidegate.config.models import HistoryColumns, TargetConfig
 from tidegate.sql import col, data_type, insert_values, lit, table
-from tidegate.warehouse.base import Warehouse
+from tidegate.warehouse.base import Batches, Warehouse
 from tidegate.warehouse.batch import (
     Applied,
     Columns,
@@ -79,9 +80,9 @@ from tidegate.warehouse.batch import (
     last_first,
     last_of_each,
     lineage_columns,
+    names_of,
     only_columns,
     same_key,
-    with_column,
 )
 
 OBSERVED_AT = "_observed_at"
@@ -241,13 +242,15 @@ def _drop_index(wh: Warehouse, name: str, schema: str, index: str) -> None:
 
 
 def scd2(
-    wh: Warehouse, name: str, target: TargetConfig, rows: pa.RecordBatchReader, ctx: LoadContext
+    wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
 ) -> Applied:
+    """Load one file's rows: Arrow batches, or a query of the compute engine, which the
+    embedded warehouse stages with ``INSERT ... SELECT`` (never through Python)."""
     layout = Layout.of(wh, name, target)
-    if layout.h.valid_from not in rows.schema.names:
-        rows = with_column(rows, layout.h.valid_from, ctx.effective_at, pa.timestamp("us"))
-    rows = only_columns(rows, [c for c, _ in layout.staged], "scd2")
-    staged = wh.stage(STAGE, layout.staged, rows)
+    names = [c for c, _ in layout.staged]
+    if layout.h.valid_from not in names_of(rows):  # staged NULL: the file's effective time
+        names.remove(layout.h.valid_from)
+    staged = wh.stage(STAGE, layout.staged, only_columns(rows, names, "scd2"))
     check_keys(wh, staged, layout.key, name)
     applied = _load(wh, layout, staged, ctx)
     for temp in TEMPS:  # after a failure the caller's rollback removes them
