@@ -22,7 +22,7 @@ from tidegate.config.models import TargetConfig
 from tidegate.sql import col, lit, table
 from tidegate.warehouse import merge as merging
 from tidegate.warehouse import scd2 as history
-from tidegate.warehouse.base import Batches, Rows, Warehouse
+from tidegate.warehouse.base import Batches, Warehouse
 from tidegate.warehouse.batch import (
     FILE_ID,
     LINEAGE,
@@ -75,14 +75,6 @@ def replace(
     return append(wh, name, target, rows, ctx)
 
 
-def scd2(
-    wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
-) -> Applied:
-    if isinstance(rows, Rows):  # fetched whole: the history statements share the engine
-        rows = rows.con.sql(rows.query.sql(dialect="duckdb")).to_arrow_table().to_reader()
-    return history.scd2(wh, name, target, rows, ctx)
-
-
 def nothing_to_prepare(wh: Warehouse, name: str, target: TargetConfig, created: bool) -> None:
     return None
 
@@ -102,7 +94,7 @@ MODES: dict[str, Mode] = {
     "append": Mode(plain_columns, nothing_to_prepare, append),
     "replace": Mode(plain_columns, nothing_to_prepare, replace),
     "merge": Mode(merging.merge_columns, prepare_merge, merging.merge),
-    "scd2": Mode(history.scd2_columns, history.prepare, scd2),
+    "scd2": Mode(history.scd2_columns, history.prepare, history.scd2),
 }
 
 LOADERS: dict[str, Loader] = {name: mode.load for name, mode in MODES.items()}
