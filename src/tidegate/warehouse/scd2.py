@@ -26,8 +26,10 @@ a time the key's state is whatever the table says then.
 
 One load
 --------
-Every statement after the first pass reads temporary tables the size of the file, never
-the whole target, so a file costs the same in a small dimension and a large one.
+One pass over the target copies what the file's keys have; every later statement reads
+temporary tables the size of the file, and the target is only written where versions
+change (found by key and start), so a delta costs about the same in a large dimension as
+in a small one. (A full snapshot also reads which keys it lacks: its size is the table's.)
 
     stage      the batch (Arrow batches, or a query the warehouse itself runs) into a
                temporary table; a row without a time takes the file's effective time; one
@@ -61,12 +63,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+import pyarrow as pa
 from sqlglot import exp
 
 from tidegate.config.models import HistoryColumns, TargetConfig
 from tidegate.sql import col, data_type, insert_values, lit, table
-from tidegate.warehouse.base import Batches, Warehouse
+from tidegate.warehouse.base import Batches, Rows, Warehouse
 from tidegate.warehouse.batch import (
     Applied,
     Columns,
@@ -83,11 +87,13 @@ from tidegate.warehouse.batch import (
     names_of,
     only_columns,
     same_key,
+    with_column,
 )
 
 OBSERVED_AT = "_observed_at"
 AT, PRIO, STATE, FROM, SOURCE = "_tg_at", "_tg_prio", "_tg_state", "_tg_from", "_tg_source"
 PREV, NEXT_AT, NEXT_STATE = "_tg_prev", "_tg_next_at", "_tg_next_state"
+LATER = "_tg_later"
 ABSENT = "-"  # the state of a key missing from a snapshot; a row hash is never '-'
 
 STAGE, ROWS, MISSING = "_tg_scd2_stage", "_tg_scd2_rows", "_tg_scd2_missing"
@@ -247,10 +253,10 @@ def scd2(
     """Load one file's rows: Arrow batches, or a query of the compute engine, which the
     embedded warehouse stages with ``INSERT ... SELECT`` (never through Python)."""
     layout = Layout.of(wh, name, target)
-    names = [c for c, _ in layout.staged]
-    if layout.h.valid_from not in names_of(rows):  # staged NULL: the file's effective time
-        names.remove(layout.h.valid_from)
-    staged = wh.stage(STAGE, layout.staged, only_columns(rows, names, "scd2"))
+    if layout.h.valid_from not in names_of(rows):
+        rows = _timed(rows, layout.h.valid_from, ctx.effective_at)
+    rows = only_columns(rows, [c for c, _ in layout.staged], "scd2")
+    staged = wh.stage(STAGE, layout.staged, rows)
     check_keys(wh, staged, layout.key, name)
     applied = _load(wh, layout, staged, ctx)
     for temp in TEMPS:  # after a failure the caller's rollback removes them
@@ -258,16 +264,26 @@ def scd2(
     return applied
 
 
+def _timed(rows: Batches, name: str, at: datetime) -> Batches:
+    """The rows with one more column ``name``: the file's effective time."""
+    if isinstance(rows, pa.RecordBatchReader):
+        return with_column(rows, name, at, pa.timestamp("us"))
+    when = named(exp.cast(lit(at), "timestamp"), name)
+    query = exp.select(*cols(rows.names), when).from_(rows.query.subquery("_tg_rows"))
+    return Rows(rows.con, query)
+
+
 def _load(wh: Warehouse, layout: Layout, staged: exp.Table, ctx: LoadContext) -> Applied:
     at = exp.cast(lit(ctx.effective_at), "timestamp")
     invalidate = layout.target.history.deletes == "invalidate"
     batch = _batch(wh, layout, staged, at, invalidate)
     loaded = _insert_fresh(wh, layout, batch)
-    keys = wh.create_temp(KEYS, _affected(layout, batch))
+    keys = temp(wh, KEYS, _affected(layout, batch))
     rewritten = _rewrite(wh, layout, batch, keys) if count_of(wh, keys) else None
     loaded += rewritten.loaded if rewritten else 0
     _observe(wh, layout, batch, ctx, invalidate, rewritten)
-    received, kept = count_of(wh, staged), count_of(wh, batch.rows)
+    received = count_of(wh, staged)
+    kept = received if batch.rows is staged else count_of(wh, batch.rows)
     return Applied(loaded=loaded, unchanged=kept - loaded, superseded=received - kept)
 
 
@@ -275,11 +291,11 @@ def _batch(
     wh: Warehouse, layout: Layout, staged: exp.Table, at: exp.Expr, invalidate: bool
 ) -> Batch:
     """The rows, the snapshot's absent keys, and the one pass over the target."""
-    rows = _one_per_time(wh, layout, staged, at)
-    missing = wh.create_temp(MISSING, _missing(layout, rows, at)) if invalidate else None
-    versions = wh.create_temp(VERSIONS, _versions(layout, rows, missing))
+    rows = _analyzed(wh, _one_per_time(wh, layout, staged, at))
+    missing = temp(wh, MISSING, _missing(layout, rows, at)) if invalidate else None
+    versions = temp(wh, VERSIONS, _versions(layout, rows, missing))
     fast = _no_later_snapshot(wh, layout, rows)
-    held = wh.create_temp(HELD, _held(layout, rows)) if fast else None
+    held = temp(wh, HELD, _held(layout, rows)) if fast else None
     vf = col(layout.h.valid_from)
     first, last = wh.execute(exp.select(exp.Min(this=vf), exp.Max(this=vf.copy())).from_(rows))[0]
     return Batch(rows, missing, versions, held, first == last)
@@ -296,13 +312,13 @@ class Rewritten:
 
 def _rewrite(wh: Warehouse, layout: Layout, batch: Batch, keys: exp.Table) -> Rewritten:
     """Recompute the affected keys' history from the first changed time."""
-    window = wh.create_temp(WINDOW, _window(layout, batch.versions, keys))
-    new = wh.create_temp(NEW, _new_events(layout, batch, keys))
-    seen = wh.create_temp(SEEN, _seen(layout, keys))
-    events = wh.create_temp(EVENTS, _events(layout, new, window, seen))
-    history = wh.create_temp(HISTORY, _history(layout, events))
-    gone = wh.create_temp(GONE, _gone(layout, window, history))
-    changed = wh.create_temp(CHANGED, _changed(layout, window, history))
+    window = temp(wh, WINDOW, _window(layout, batch.versions, keys))
+    new = temp(wh, NEW, _new_events(layout, batch, keys))
+    seen = temp(wh, SEEN, _seen(layout, keys))
+    events = temp(wh, EVENTS, _events(layout, new, window, seen))
+    history = temp(wh, HISTORY, _history(layout, events))
+    gone = temp(wh, GONE, _gone(layout, window, history))
+    changed = temp(wh, CHANGED, _changed(layout, window, history))
     loaded = count_of(wh, history.as_("_tg_h"), _added(layout, window, 1))
     if count_of(wh, history.as_("_tg_h"), _added(layout, window, 0)):
         wh.execute(_insert_resumed(layout, window, history))  # reads versions about to go
@@ -313,6 +329,23 @@ def _rewrite(wh: Warehouse, layout: Layout, batch: Batch, keys: exp.Table) -> Re
     if loaded:
         wh.execute(_insert_new(layout, batch.rows, window, history))
     return Rewritten(loaded, history, gone)
+
+
+def temp(wh: Warehouse, name: str, query: exp.Query) -> exp.Table:
+    """A temporary table of the query's rows, with statistics where the planner needs them."""
+    return _analyzed(wh, wh.create_temp(name, query))
+
+
+def _analyzed(wh: Warehouse, made: exp.Table) -> exp.Table:
+    """``made``, with statistics where the planner needs them to join it.
+
+    PostgreSQL's autovacuum never sees temporary tables. Without statistics it may sort the
+    whole target to merge it with a few rows, and a table with them beside one without can
+    make it expect one row and loop; every table of a load gets them.
+    """
+    if wh.DIALECT == "postgres":
+        wh.execute(exp.Analyze(tables=[made.copy()]))
+    return made
 
 
 # --------------------------------------------------------------------------- small builders
@@ -390,12 +423,12 @@ def same_version(layout: Layout, left: str, right: str) -> exp.Expr:
 def _one_per_time(wh: Warehouse, layout: Layout, staged: exp.Table, at: exp.Expr) -> exp.Table:
     """One row per key and time; a row without a time takes the file's effective time."""
     vf = layout.h.valid_from
-    untimed = exp.Update(
-        this=staged.copy(),
-        expressions=[exp.EQ(this=col(vf), expression=at)],
-        where=exp.Where(this=col(vf).is_(exp.null())),
-    )
-    wh.execute(untimed)
+    untimed = col(vf).is_(exp.null())
+    if count_of(wh, staged, untimed):  # a time column may have gaps; usually it has none
+        setting = [exp.EQ(this=col(vf), expression=at)]
+        wh.execute(
+            exp.Update(this=staged.copy(), expressions=setting, where=exp.Where(this=untimed))
+        )
     names = [c for c, _ in layout.staged]
     order = last_first(layout.target)
     return last_of_each(wh, staged, ROWS, names, [*layout.key, vf], order)
@@ -626,38 +659,48 @@ def _next_observations(
         exp.select(*_event(layout, "_tg_a", moment.copy(), 0, state, col(h.valid_from, "_tg_w")))
         .from_(_next_times(layout, new, seen).subquery("_tg_a"))
         .join(window.as_("_tg_w"), on=on, join_type="left")
-        .where(moment.copy().is_(exp.null()).not_())
     )
 
 
 def _next_times(layout: Layout, new: exp.Table, seen: exp.Table) -> exp.Select:
-    """Per new event: the earliest later time its key was observed (by key or snapshot)."""
-    by_key = exp.select(exp.Min(this=col(OBSERVED_AT, "_tg_o"))).from_(seen.as_("_tg_o"))
-    by_key = by_key.where(
-        same_key(layout.key, "_tg_o", "_tg_n"),
-        exp.GT(this=col(OBSERVED_AT, "_tg_o"), expression=col(AT, "_tg_n")),
+    """Per new event: the earliest later time its key was observed (by key or snapshot).
+
+    Joins and GROUP BY rather than correlated subqueries, which some planners run per row.
+    """
+    event = [*layout.key, AT]
+    later = exp.GT(this=col(OBSERVED_AT, "_tg_o"), expression=col(AT, "_tg_n"))
+    by_key = (
+        exp.select(*cols(event, "_tg_n"), named(col(OBSERVED_AT, "_tg_o"), LATER))
+        .from_(new.as_("_tg_n"))
+        .join(seen.as_("_tg_o"), on=exp.and_(same_key(layout.key, "_tg_o", "_tg_n"), later))
     )
-    by_file = exp.select(exp.Min(this=col(OBSERVED_AT, "_tg_s"))).from_(
-        layout.snapshots.as_("_tg_s")
+    snapshots = _next_snapshots(layout, new).subquery("_tg_f")
+    by_file = (
+        exp.select(*cols(event, "_tg_n"), col(LATER, "_tg_f"))
+        .from_(new.as_("_tg_n"))
+        .join(snapshots, on=col(AT, "_tg_f").eq(col(AT, "_tg_n")))
     )
-    by_file = by_file.where(exp.GT(this=col(OBSERVED_AT, "_tg_s"), expression=col(AT, "_tg_n")))
-    candidates = exp.select(
-        *cols(layout.key, "_tg_n"),
-        named(by_key.subquery(), "_tg_o"),
-        named(by_file.subquery(), "_tg_s"),
-    ).from_(new.as_("_tg_n"))
-    earliest = exp.Case(
-        ifs=[
-            exp.If(this=col("_tg_o").is_(exp.null()), true=col("_tg_s")),
-            exp.If(this=col("_tg_s").is_(exp.null()), true=col("_tg_o")),
-            exp.If(this=exp.LT(this=col("_tg_o"), expression=col("_tg_s")), true=col("_tg_o")),
-        ],
-        default=col("_tg_s"),
+    earliest = (
+        exp.select(*cols(event), named(exp.Min(this=col(LATER)), LATER))
+        .from_(exp.union(by_key, by_file, distinct=False).subquery("_tg_c"))
+        .group_by(*cols(event))
     )
     return (
-        exp.select(*cols(layout.key), named(earliest, AT))
+        exp.select(*cols(layout.key), named(col(LATER), AT))
         .distinct()
-        .from_(candidates.subquery("_tg_c"))
+        .from_(earliest.subquery("_tg_e"))
+    )
+
+
+def _next_snapshots(layout: Layout, new: exp.Table) -> exp.Select:
+    """Per time of a new event: the first full snapshot after it."""
+    times = exp.select(col(AT)).distinct().from_(new).subquery("_tg_d")
+    later = exp.GT(this=col(OBSERVED_AT, "_tg_s"), expression=col(AT, "_tg_d"))
+    return (
+        exp.select(col(AT, "_tg_d"), named(exp.Min(this=col(OBSERVED_AT, "_tg_s")), LATER))
+        .from_(times)
+        .join(layout.snapshots.as_("_tg_s"), on=later)
+        .group_by(col(AT, "_tg_d"))
     )
 
 
@@ -847,21 +890,28 @@ def _observation(layout: Layout, alias: str, at: str) -> list[exp.Expr]:
 
 
 def _unshown_rows(layout: Layout, batch: Batch, rewritten: Rewritten | None) -> exp.Select:
-    """Rows of keys with history that start no version: neither one that stays nor one
-    of the new history."""
-    vf = layout.h.valid_from
-    started = one(batch.versions.as_("_tg_v"), same_start(layout, "_tg_v", "_tg_r"))
-    query = (
-        exp.select(*_observation(layout, "_tg_r", vf))
+    """Rows of keys with history whose time is not the start of a version after the load."""
+    shown = one(_shown(layout, batch, rewritten), same_start(layout, "_tg_s", "_tg_r"))
+    return (
+        exp.select(*_observation(layout, "_tg_r", layout.h.valid_from))
         .from_(batch.rows.as_("_tg_r"))
         .where(batch.known(layout, "_tg_r"))
+        .where(exp.not_(shown))
     )
-    if not rewritten:
-        return query.where(exp.not_(started))
-    folded = one(rewritten.gone.as_("_tg_g"), same_start(layout, "_tg_g", "_tg_r"))
-    stays = exp.and_(started, exp.not_(folded))
-    starts = one(rewritten.history.as_("_tg_h"), same_start(layout, "_tg_h", "_tg_r"))
-    return query.where(exp.not_(exp.paren(stays)), exp.not_(starts))
+
+
+def _shown(layout: Layout, batch: Batch, rewritten: Rewritten | None) -> exp.Subquery:
+    """(key, start) of the versions of the batch's keys after the load: those that stay,
+    and those of the new history."""
+    starts = [*layout.key, layout.h.valid_from]
+    if rewritten is None:
+        return exp.select(*cols(starts)).from_(batch.versions).subquery("_tg_s")
+    gone = one(rewritten.gone.as_("_tg_g"), same_start(layout, "_tg_g", "_tg_v"))
+    stay = (
+        exp.select(*cols(starts, "_tg_v")).from_(batch.versions.as_("_tg_v")).where(exp.not_(gone))
+    )
+    new = exp.select(*cols(starts)).from_(rewritten.history)
+    return exp.union(stay, new, distinct=False).subquery("_tg_s")
 
 
 def _fresh_repeats(layout: Layout, batch: Batch) -> exp.Select:
