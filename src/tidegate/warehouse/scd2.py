@@ -50,7 +50,7 @@ in a small one. (A full snapshot also reads which keys it lacks: its size is the
                lasts until the next change (LEAD)
     apply      delete the versions of the window that no longer exist, update the ends and
                flags of those that stay, insert the new ones; statements are driven by these
-               small sets and find their rows by key and start (the target's index); a
+               small sets and find their rows by key and start (an index except on DuckDB); a
                version is identified by (key, valid_from, row hash), so nothing unchanged
                is rewritten
     observe    record this file's observation times that the table does not show
