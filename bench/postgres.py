@@ -36,6 +36,8 @@ SETTINGS = {
 
 
 def bindir() -> Path | None:
+    """Where ``pg_ctl`` and ``initdb`` are: PATH, else ``pg_config --bindir`` (the tests'
+    server fixture uses this too)."""
     found = shutil.which("pg_ctl")
     if found:
         return Path(found).parent
@@ -47,7 +49,7 @@ def bindir() -> Path | None:
     return path if (path / "pg_ctl").exists() else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -75,7 +77,7 @@ def local_server() -> Iterator[str]:
     if binaries is None:
         raise RuntimeError("pg_ctl is neither on PATH nor in `pg_config --bindir`")
     root = Path(tempfile.mkdtemp(prefix="tidegate-bench-pg-"))
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     try:
         if os.geteuid() == 0:
             shutil.chown(root, SUPERUSER, SUPERUSER)

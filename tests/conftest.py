@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -31,6 +30,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from bench.postgres import bindir as find_bindir
+from bench.postgres import free_port
 
 ENV_URL = "TIDEGATE_TEST_POSTGRES_URL"
 PREFIX = "tidegate-pg-"
@@ -50,25 +51,6 @@ def _unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
-
-
-def _bindir() -> Path | None:
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).parent
-    pg_config = shutil.which("pg_config")
-    if pg_config is None:
-        return None
-    out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-    path = Path(out.stdout.strip())
-    return path if (path / "pg_ctl").exists() else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -168,7 +150,7 @@ def _reap_stale_servers(bindir: Path) -> None:
 
 
 def _local_server() -> Iterator[str]:
-    bindir = _bindir()
+    bindir = find_bindir()
     if bindir is None:
         _unavailable("pg_ctl is neither on PATH nor in `pg_config --bindir`")
         return
@@ -177,7 +159,7 @@ def _local_server() -> Iterator[str]:
     # A short path in the system temporary folder: the socket path must stay under 107 bytes,
     # and the postgres user must be able to reach it (pytest's own folders are root-only).
     _reap_stale_servers(bindir)
-    server = LocalServer(bindir, Path(tempfile.mkdtemp(prefix=PREFIX)), _free_port())
+    server = LocalServer(bindir, Path(tempfile.mkdtemp(prefix=PREFIX)), free_port())
     try:
         server.start()
     except (RuntimeError, OSError, LookupError, subprocess.TimeoutExpired) as exc:
