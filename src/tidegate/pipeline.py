@@ -225,9 +225,11 @@ class Pipeline:
     ) -> FileRecord:
         """A ledger row for this delivery; ``seen``: earlier deliveries of its content."""
         if seen is None:
-            seen = len(ledger.files_with_hash(self.wh, file.sha256))
+            file_id = ledger.next_file_id(self.wh, file.sha256)
+        else:
+            file_id = ledger.file_id(file.sha256, seen)
         return FileRecord(
-            file_id=ledger.file_id(file.sha256, seen),
+            file_id=file_id,
             run_id=self.run_id,
             source=source,
             name=file.name,
