@@ -11,6 +11,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -22,7 +23,12 @@ from pydantic import (
     model_validator,
 )
 
+from tidegate.config.redact import URL_SCHEME, url_problem
+
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Marks a setting whose value is a secret: no error message ever shows it (see the loader).
+SECRET: dict[str, Any] = {"writeOnly": True}
 
 
 class Strict(BaseModel):
@@ -39,11 +45,39 @@ class Schemas(Strict):
     models: str = "marts"
 
 
+# The warehouses tidegate has an adapter for (tidegate.warehouse.ADAPTERS); nothing else passes.
+WarehouseType = Literal["duckdb", "postgres", "sqlite", "mssql"]
+
+# What a URL's scheme says the warehouse is, for the hint when a URL stands for the mapping.
+_URL_TYPES = {"postgres": "postgres", "postgresql": "postgres", "mssql": "mssql"}
+
+
 class WarehouseConfig(Strict):
-    type: Literal["duckdb", "postgres", "sqlite", "mssql", "spark"] = "duckdb"
+    type: WarehouseType = "duckdb"
     path: str | None = "warehouse.duckdb"
     url: str | None = None
     schemas: Schemas = Schemas()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_a_url(cls, value: Any) -> Any:
+        # `warehouse: postgresql://...` would otherwise be "expected a mapping, got '<the URL>'".
+        scheme = URL_SCHEME.match(value) if isinstance(value, str) else None
+        if scheme is not None:
+            kind = _URL_TYPES.get(scheme.group(1).lower(), "...")
+            raise ValueError(
+                "expected a mapping, got a URL; put the URL under 'url':"
+                f" `warehouse: {{type: {kind}, url: ${{TIDEGATE_WAREHOUSE_URL}}}}`"
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _decodable(cls, value: str | None) -> str | None:
+        problem = url_problem(value) if value and URL_SCHEME.match(value) else None
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _needs_location(self) -> WarehouseConfig:
@@ -55,8 +89,10 @@ class WarehouseConfig(Strict):
 class PrivacyConfig(Strict):
     """Keys and project-wide rules for personal data (see docs/privacy.md)."""
 
-    secret: str | None = None  # keys pii: hash, tokens and the erasure log (HMAC-SHA-256)
-    vault_key: str | None = None  # encrypts the token vault; needed by pii: tokenize and reveal
+    # keys pii: hash, tokens and the erasure log (HMAC-SHA-256)
+    secret: str | None = Field(default=None, json_schema_extra=SECRET)
+    # encrypts the token vault; needed by pii: tokenize and reveal
+    vault_key: str | None = Field(default=None, json_schema_extra=SECRET)
     raw_pii: Literal["keep", "protect"] = "protect"  # the raw layer and quarantine copies
     on_erased: Literal["erase", "load"] = "erase"  # a later file carrying an erased subject
 
@@ -81,6 +117,20 @@ class ProjectConfig(Strict):
     keep_raw: bool = True
     memory_limit: str = "3GB"  # of the compute engine; larger files spill to disk
     privacy: PrivacyConfig = PrivacyConfig()
+
+    @field_validator("landing", "archive", "rejected")
+    @classmethod
+    def _local_folder(cls, value: str) -> str:
+        # A URL would be taken as a relative folder named 's3:' and the run would find nothing.
+        scheme = URL_SCHEME.match(value)
+        if scheme is None:
+            return value
+        name = scheme.group(1).lower()
+        hint = f"; write the path itself: {urlsplit(value).path!r}" if name == "file" else ""
+        raise ValueError(
+            f"{name}:// locations are not supported yet (object stores come later); give a"
+            f" local folder, relative to the project or absolute{hint}"
+        )
 
 
 # --------------------------------------------------------------------------- targets/*.yml
@@ -250,7 +300,6 @@ class TargetConfig(Strict):
     references: list[Reference] = []
     subject: SubjectSpec | None = None
     erase: Literal["delete", "anonymise"] = "delete"  # what erasing a subject does to its rows
-    table: str | None = None  # table name; defaults to the file stem
 
     @field_validator("columns")
     @classmethod

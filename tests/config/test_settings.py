@@ -1,0 +1,122 @@
+"""Settings that cannot work are refused when the project is loaded, not at run time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import get_args
+
+import pytest
+
+from tidegate.config import load_project
+from tidegate.config.models import WarehouseType
+from tidegate.errors import ConfigError
+from tidegate.warehouse import ADAPTERS
+
+TARGET = "columns:\n  name: {type: varchar}\n"
+SOURCE = "match: '*.csv'\noutputs:\n  - target: people\n    columns: {name: name}\n"
+
+
+def make_project(root: Path, project: str, target: str = TARGET) -> Path:
+    files = {"tidegate.yml": project, "targets/people.yml": target, "sources/people.yml": SOURCE}
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return root
+
+
+def load_error(root: Path) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_project(root)
+    return caught.value
+
+
+# --------------------------------------------------------------------------- folders
+
+
+@pytest.mark.parametrize("setting", ["landing", "archive", "rejected"])
+@pytest.mark.parametrize(
+    "url", ["memory://landing", "s3://bucket/incoming", "file:///srv/in", "gs://b/x"]
+)
+def test_a_folder_given_as_a_url_is_refused(tmp_path: Path, setting: str, url: str) -> None:
+    make_project(tmp_path, f"settle_seconds: 0\n{setting}: {url}\n")
+
+    error = load_error(tmp_path)
+
+    scheme = url.partition("://")[0]
+    assert (error.path, error.line) == (tmp_path / "tidegate.yml", 2)
+    assert error.message.startswith(f"{setting}: {scheme}:// locations are not supported yet")
+    assert "give a local folder" in error.message
+
+
+def test_a_file_url_says_which_path_to_write(tmp_path: Path) -> None:
+    make_project(tmp_path, "landing: file:///srv/incoming\n")
+
+    assert load_error(tmp_path).message.endswith("; write the path itself: '/srv/incoming'")
+
+
+def test_a_folder_url_never_shows_its_credentials(tmp_path: Path) -> None:
+    make_project(tmp_path, "archive: s3://AKIAEXAMPLE:Bucket-Secret-55@bucket/archive\n")
+
+    assert "Bucket-Secret-55" not in str(load_error(tmp_path))
+
+
+def test_local_folders_still_load(tmp_path: Path) -> None:
+    make_project(tmp_path, f"landing: in/\narchive: {tmp_path / 'old'}\nrejected: C:/bad\n")
+
+    project = load_project(tmp_path)
+
+    assert project.path("landing") == tmp_path / "in"
+    assert project.path("archive") == tmp_path / "old"
+
+
+def test_run_with_a_landing_url_fails_instead_of_finding_nothing(tmp_path: Path) -> None:
+    make_project(tmp_path, "landing: memory://incoming\n")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tidegate.cli", "run", "--project", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "tidegate.yml:1: landing: memory:// locations are not supported yet" in done.stderr
+    assert "nothing new" not in done.stdout + done.stderr
+    assert not (tmp_path / "memory:").exists()
+
+
+# --------------------------------------------------------------------------- warehouse
+
+
+def test_warehouse_types_are_exactly_the_adapters() -> None:
+    assert set(get_args(WarehouseType)) == set(ADAPTERS)
+
+
+def test_spark_is_refused_with_the_types_there_are(tmp_path: Path) -> None:
+    make_project(tmp_path, "warehouse:\n  type: spark\n")
+
+    error = load_error(tmp_path)
+
+    assert (error.path, error.line) == (tmp_path / "tidegate.yml", 2)
+    assert error.message == (
+        "warehouse.type: expected one of 'duckdb', 'postgres', 'sqlite' or 'mssql', got 'spark'"
+    )
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def test_a_target_table_name_is_refused_as_an_unknown_key(tmp_path: Path) -> None:
+    make_project(tmp_path, "landing: in/\n", target=TARGET + "table: persons\n")
+
+    error = load_error(tmp_path)
+
+    assert (error.path, error.line) == (tmp_path / "targets" / "people.yml", 3)
+    assert error.message.startswith("unknown key 'table'")
