@@ -30,12 +30,14 @@ from sqlglot.errors import ParseError, SqlglotError
 
 from tidegate.config.models import (
     IDENTIFIER,
+    SECRET,
     OutputConfig,
     Project,
     ProjectConfig,
     SourceConfig,
     TargetConfig,
 )
+from tidegate.config.redact import hide_passwords
 from tidegate.errors import ConfigError
 from tidegate.privacy.checks import privacy_problems, subject_problems
 
@@ -139,7 +141,8 @@ class _Document:
 
     def error(self, problems: Iterable[tuple[YamlPath, str]]) -> ConfigError:
         """One ConfigError for the problems, ordered by line; its ``line`` is the first."""
-        located = sorted((self.line(path), message) for path, message in problems)
+        # Every message may quote a value of the file: none may carry a password.
+        located = sorted((self.line(path), hide_passwords(message)) for path, message in problems)
         first_line, first = located[0]
         rest = "".join(f"\n{self.file}:{line}: {message}" for line, message in located[1:])
         return ConfigError(self.file, first + rest, first_line)
@@ -260,11 +263,38 @@ def _dotted(path: YamlPath) -> str:
 
 
 def _show(value: Any) -> str:
-    return _clip(repr(value))
+    return _clip(repr(_masked(value)))
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with the values of secret-looking keys replaced, at any depth."""
+    if isinstance(value, dict):
+        return {k: "***" if _SECRET_KEY.search(str(k)) else _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+_SECRET_KEY = re.compile(r"password|passwd|^pwd$|secret|vault_key", re.IGNORECASE)
 
 
 def _clip(text: str) -> str:
+    # Hidden before clipping: a URL cut before its '@' would no longer look like one.
+    text = hide_passwords(text)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_secret(model: type[BaseModel], path: YamlPath) -> bool:
+    """Whether ``path`` is a setting marked ``SECRET`` in the models (privacy.secret, ...)."""
+    owner = _model_at(model, path[:-1]) if path else None
+    field = owner.model_fields.get(str(path[-1])) if owner is not None else None
+    return field is not None and field.json_schema_extra == SECRET
+
+
+def _show_at(model: type[BaseModel], path: YamlPath, value: Any) -> str:
+    if _is_secret(model, path):
+        return f"a value of type {type(value).__name__} (not shown: the setting is a secret)"
+    return _show(value)
 
 
 def _closest(word: str, choices: Iterable[str]) -> str | None:
@@ -378,7 +408,8 @@ def _describe(error: ErrorDetails, path: YamlPath, model: type[BaseModel]) -> st
     message = error["msg"].removeprefix("Value error, ")
     if kind == "value_error":
         return _prefix(path) + message
-    return f"{_prefix(path)}{message[:1].lower()}{message[1:]}, got {_show(error['input'])}"
+    shown = _show_at(model, path, error["input"])
+    return f"{_prefix(path)}{message[:1].lower()}{message[1:]}, got {shown}"
 
 
 def _prefix(path: YamlPath) -> str:
@@ -404,7 +435,7 @@ def _problems(data: Any, errors: list[ErrorDetails], model: type[BaseModel]) -> 
         elif not any(len(other) > len(path) and other[: len(path)] == path for other, _ in located):
             expected_at.setdefault(path, ([], error["input"]))[0].append(expected)
     for path, (expected_list, value) in expected_at.items():
-        message = f"expected {' or '.join(expected_list)}, got {_show(value)}"
+        message = f"expected {' or '.join(expected_list)}, got {_show_at(model, path, value)}"
         problems.append((path, _prefix(path) + message))
     return problems
 
@@ -414,7 +445,8 @@ def _validate(document: _Document, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise document.error(_problems(data, exc.errors(), model)) from exc
+        # Not chained: pydantic's text quotes every input value, secrets included.
+        raise document.error(_problems(data, exc.errors(), model)) from None
 
 
 # --------------------------------------------------------------------------- files

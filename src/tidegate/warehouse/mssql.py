@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
+from tidegate.config.redact import hide_passwords
 from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError
 from tidegate.sql import col, ident, lit, table
 from tidegate.warehouse.base import Row, Warehouse
@@ -109,7 +110,9 @@ class MSSQLWarehouse(Warehouse):
                 odbc_connection_string(self.url), autocommit=True, timeout=CONNECT_TIMEOUT_SECONDS
             )
         except self._driver.Error as exc:
-            raise ConnectionFailed(str(self.endpoint), _reason(exc, self.url)) from exc
+            # Not chained: the driver's text may quote the connection string, and --debug
+            # prints the chain. The reason is redacted.
+            raise ConnectionFailed(str(self.endpoint), _reason(exc, self.url)) from None
         for option in ("NOCOUNT", "XACT_ABORT"):
             self.execute(session_option(option))
 
@@ -400,7 +403,7 @@ def _message(exc: Exception) -> str:
 
 
 def _reason(exc: Exception, url: str) -> str:
-    reason = _message(exc)
+    reason = hide_passwords(_message(exc))
     secrets = [unquote(urlsplit(url).password or "")] if "://" in url else []
     secrets += [v for k, v in _odbc_pairs(url) if k.lower() in ("pwd", "password")]
     for secret in filter(None, secrets):

@@ -35,6 +35,7 @@ from psycopg.types.string import TextLoader
 from sqlglot import exp
 
 from tidegate.config.models import WarehouseConfig
+from tidegate.config.redact import URL_SCHEME, hide_passwords, url_problem
 from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError
 from tidegate.sql import col, ident, lit, table
 from tidegate.warehouse.base import Row, Warehouse
@@ -57,9 +58,6 @@ JSON_TYPES = ("json", "jsonb")
 TYPE_OVERRIDES: dict[exp.DType, exp.DType] = {
     exp.DType.JSON: exp.DType.JSONB,
 }
-
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-_PASSWORD_KEYWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -116,7 +114,9 @@ class PostgresWarehouse(Warehouse):
         try:
             self._con = psycopg.connect(_conninfo(self.url), autocommit=True)
         except psycopg.Error as exc:
-            raise ConnectionFailed(str(self.endpoint), _reason(exc, self.url)) from exc
+            # Not chained: libpq's text may quote the URL (an invalid %-escape quotes the
+            # password around it), and --debug prints the chain. The reason is redacted.
+            raise ConnectionFailed(str(self.endpoint), _reason(exc, self.url)) from None
         for name in JSON_TYPES:
             self._con.adapters.register_loader(name, TextLoader)
 
@@ -373,7 +373,8 @@ def endpoint(url: str) -> Endpoint:
     try:
         parts = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.Error:
-        parts = {}
+        # A URL libpq cannot decode still names its server, which the message must show.
+        parts = _url_parts(url) if "://" in url else {}
     user = str(parts.get("user") or os.environ.get("PGUSER") or _login())
     return Endpoint(
         host=str(parts.get("host") or os.environ.get("PGHOST") or "localhost"),
@@ -381,6 +382,20 @@ def endpoint(url: str) -> Endpoint:
         database=str(parts.get("dbname") or os.environ.get("PGDATABASE") or user),
         user=user,
     )
+
+
+def _url_parts(url: str) -> dict[str, str | int | None]:
+    """Host, port, database and user of a URL libpq refuses, read as leniently as can be."""
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    first = hosts.split(",")[0]  # libpq takes a list of hosts
+    host, _, port = first.rpartition(":") if ":" in first.rpartition("]")[2] else (first, "", "")
+    return {
+        "user": unquote(userinfo.partition(":")[0]),
+        "host": unquote(host.strip("[]")),
+        "port": port,
+        "dbname": unquote(parts.path.lstrip("/")),
+    }
 
 
 def _login() -> str:
@@ -403,6 +418,9 @@ def _conninfo(url: str) -> str:
 
 def _reason(exc: psycopg.Error, url: str) -> str:
     """libpq's reason in one line, without the password wherever libpq echoed the URL."""
+    problem = url_problem(url) if URL_SCHEME.match(url) else None
+    if problem is not None:  # libpq would quote the bad escape, and the text around it
+        return f"warehouse.url in tidegate.yml: {problem}"
     line = _first_line(exc)
     line = line.rsplit(" failed: ", 1)[-1]
     line = re.sub(r"^(FATAL|ERROR):\s+", "", line)
@@ -415,7 +433,7 @@ def redact(text: str, url: str) -> str:
     >>> redact("bad url postgres://u:s3cret@h/db", "postgres://u:s3cret@h/db")
     'bad url postgres://u:***@h/db'
     """
-    text = _PASSWORD_KEYWORD.sub(r"\1***", _PASSWORD_IN_URL.sub(r"\1***@", text))
+    text = hide_passwords(text)
     for secret in _passwords(url):
         text = text.replace(secret, "***")
     return text
