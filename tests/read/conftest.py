@@ -1,11 +1,13 @@
-"""Fixtures of the reading room: a DuckDB connection, the exercises folder, csv-spectrum."""
+"""Fixtures of the reading room: a DuckDB connection and the files it reads.
+
+Every file a test reads is in the repository: the exercises' files are the example
+projects' landing folders and ``tests/data/`` (see its README), csv-spectrum is in
+``tests/data/csv-spectrum/``. No test depends on a folder outside the repository, or on
+the network.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,54 +19,13 @@ from tidegate.config.models import ReadOptions
 from tidegate.read import ReadResult, read_file
 
 REPO = Path(__file__).resolve().parents[2]
-CSV_SPECTRUM = "csv-spectrum@2.0.0"
-
-
-def exercises_dir() -> Path | None:
-    """``$TIDEGATE_EXERCISES``, else ``shared/exercises`` beside the repository."""
-    given = os.environ.get("TIDEGATE_EXERCISES")
-    candidate = Path(given) if given else REPO.parent / "shared" / "exercises"
-    return candidate if candidate.is_dir() else None
-
-
-def unavailable(reason: str) -> None:
-    """Skip locally; in CI a missing input is a failure, never a silent skip."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def exercises() -> Path:
-    found = exercises_dir()
-    if found is None:
-        unavailable("the exercises folder is missing (set TIDEGATE_EXERCISES)")
-    assert found is not None
-    return found
+DATA = REPO / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
 def csv_spectrum() -> Path:
-    """The csv-spectrum package from npm, cached under .cache/ (its csvs/ and json/)."""
-    cache = REPO / ".cache" / "csv-spectrum"
-    package = cache / "package"
-    if (package / "csvs").is_dir():
-        return package
-    npm = shutil.which("npm")
-    if npm is None:
-        unavailable("npm is not installed, so csv-spectrum cannot be fetched")
-    assert npm is not None
-    cache.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run(
-            [npm, "pack", CSV_SPECTRUM], cwd=cache, check=True, capture_output=True, timeout=300
-        )
-        tarball = next(cache.glob("csv-spectrum-*.tgz"))
-        with tarfile.open(tarball) as archive:
-            archive.extractall(cache, filter="data")
-    except (subprocess.SubprocessError, OSError, StopIteration, tarfile.TarError) as exc:
-        unavailable(f"npm pack {CSV_SPECTRUM} failed: {exc}")
-    return package
+    """csv-spectrum 2.0.0: its ``csvs/`` and the expected ``json/``."""
+    return DATA / "csv-spectrum"
 
 
 @pytest.fixture

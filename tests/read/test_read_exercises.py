@@ -1,4 +1,8 @@
-"""The exercises' real files: exercise 000's three CSVs and exercise 004's JSON Lines."""
+"""The exercises' real files: exercise 000's three CSVs and exercise 004's JSON Lines.
+
+They are in the repository: the example projects hold the exercises' files in their
+landing folders, and tests/data/ the CRLF originals of exercise 000.
+"""
 
 from __future__ import annotations
 
@@ -16,25 +20,34 @@ from tidegate.read import detect_format, peek_columns
 Reader = Callable[..., Any]
 Rows = Callable[[Any], list[tuple[Any, ...]]]
 
+REPO = Path(__file__).resolve().parents[2]
+BW_LF = REPO / "examples" / "000-prospective-leads" / "landing"
+BW_CRLF = REPO / "tests" / "data" / "exercises" / "bw_de_exercise" / "original_crlf"
+HNB = REPO / "examples" / "004-shop-events" / "landing"
+
 BW = {
     "TechnicalExerciseDataSource1.csv": (70, 13),
     "TechnicalExerciseDataSource2.csv": (28, 30),
     "TechnicalExerciseDataSource3.csv": (29, 20),
 }
-FOLDERS = ["bw_de_exercise", "bw_de_exercise/original_crlf"]
+FOLDERS = {"lf": BW_LF, "crlf": BW_CRLF}
+
+
+def test_every_exercise_file_is_in_the_repository() -> None:
+    for folder in FOLDERS.values():
+        assert sorted(p.name for p in folder.glob("*.csv")) == sorted(BW)
+    assert len(list(HNB.glob("date=*/hour=*/*.json*"))) == 968
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
 @pytest.mark.parametrize("name", sorted(BW))
-def test_brightwheel_files(
-    read: Reader, rows: Rows, exercises: Path, folder: str, name: str
-) -> None:
-    result = read(exercises / folder / name)
+def test_brightwheel_files(read: Reader, rows: Rows, folder: str, name: str) -> None:
+    result = read(FOLDERS[folder] / name)
 
     records, width = BW[name]
     assert (result.rows, len(result.columns), result.bad) == (records, width, [])
     assert [r[0] for r in rows(result)] == list(range(1, records + 1))
-    assert result.dialect["newline"] == ("\r\n" if "crlf" in folder else "\n")
+    assert result.dialect["newline"] == ("\r\n" if folder == "crlf" else "\n")
 
 
 def value(con: duckdb.DuckDBPyConnection, result: Any, column: str, where: str, equals: str) -> Any:
@@ -44,40 +57,33 @@ def value(con: duckdb.DuckDBPyConnection, result: Any, column: str, where: str, 
 
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_oklahoma_multi_line_caregiver(
-    read: Reader, con: duckdb.DuckDBPyConnection, exercises: Path, folder: str
+    read: Reader, con: duckdb.DuckDBPyConnection, folder: str
 ) -> None:
-    result = read(exercises / folder / "TechnicalExerciseDataSource2.csv")
+    result = read(FOLDERS[folder] / "TechnicalExerciseDataSource2.csv")
 
     found = value(con, result, "Primary Caregiver", "Phone", "(209) 747-1797")
     assert found == [("Elizabeth Hellstrom\n \n Primary Caregiver",)]
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
-def test_texas_broken_quoting(
-    read: Reader, con: duckdb.DuckDBPyConnection, exercises: Path, folder: str
-) -> None:
-    result = read(exercises / folder / "TechnicalExerciseDataSource3.csv")
+def test_texas_broken_quoting(read: Reader, con: duckdb.DuckDBPyConnection, folder: str) -> None:
+    result = read(FOLDERS[folder] / "TechnicalExerciseDataSource3.csv")
 
     names = [r[0] for r in con.execute(f'SELECT "Operation Name" FROM "{result.table}"').fetchall()]
     assert 'K" Street Learning Center LLC"' in names
     assert value(con, result, "Agency Number", "Operation", "1730398") == [(None,)]
 
 
-def test_nevada_non_ascii(read: Reader, con: duckdb.DuckDBPyConnection, exercises: Path) -> None:
-    result = read(exercises / "bw_de_exercise" / "TechnicalExerciseDataSource1.csv")
+def test_nevada_non_ascii(read: Reader, con: duckdb.DuckDBPyConnection) -> None:
+    result = read(BW_LF / "TechnicalExerciseDataSource1.csv")
 
     names = [r[0] for r in con.execute(f'SELECT "Name" FROM "{result.table}"').fetchall()]
     assert "MY LITTLE ANGELíS HOME DAYCARE LLC" in names
     assert result.encoding == "utf-8"
 
 
-HNB = "hnb/raw_data"
-
-
-def test_customers_json_lines(
-    read: Reader, con: duckdb.DuckDBPyConnection, exercises: Path
-) -> None:
-    path = exercises / HNB / "date=2020-01-01" / "hour=00" / "customers.json.gz"
+def test_customers_json_lines(read: Reader, con: duckdb.DuckDBPyConnection) -> None:
+    path = HNB / "date=2020-01-01" / "hour=00" / "customers.json.gz"
     lines = gzip.decompress(path.read_bytes()).decode().splitlines()
 
     result = read(path)
@@ -93,9 +99,9 @@ def test_customers_json_lines(
 
 
 def test_customers_keep_leading_zeros_and_newlines(
-    read: Reader, con: duckdb.DuckDBPyConnection, exercises: Path
+    read: Reader, con: duckdb.DuckDBPyConnection
 ) -> None:
-    folder = exercises / HNB / "date=2020-01-01"
+    folder = HNB / "date=2020-01-01"
     ids: list[str] = []
     addresses: list[str] = []
     for path in sorted(folder.glob("hour=*/customers.json.gz")):
@@ -107,8 +113,8 @@ def test_customers_keep_leading_zeros_and_newlines(
     assert any("\n" in a for a in addresses)
 
 
-def test_erasure_request_is_a_single_object(read: Reader, rows: Rows, exercises: Path) -> None:
-    path = exercises / HNB / "date=2020-01-22" / "hour=00" / "erasure-requests.json"
+def test_erasure_request_is_a_single_object(read: Reader, rows: Rows) -> None:
+    path = HNB / "date=2020-01-22" / "hour=00" / "erasure-requests.json"
 
     result = read(path)
 
@@ -118,10 +124,8 @@ def test_erasure_request_is_a_single_object(read: Reader, rows: Rows, exercises:
     assert rows(result)[0][0] == 1
 
 
-def test_transactions_nest_as_json(
-    read: Reader, con: duckdb.DuckDBPyConnection, exercises: Path
-) -> None:
-    path = exercises / HNB / "date=2020-01-01" / "hour=00" / "transactions.json.gz"
+def test_transactions_nest_as_json(read: Reader, con: duckdb.DuckDBPyConnection) -> None:
+    path = HNB / "date=2020-01-01" / "hour=00" / "transactions.json.gz"
 
     result = read(path)
 
