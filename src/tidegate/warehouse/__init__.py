@@ -1,7 +1,7 @@
 """Warehouse adapters: one module per warehouse, chosen by ``warehouse.type``.
 
 Heavy drivers are imported inside the adapter that needs them, so a DuckDB user never
-pays for psycopg or pyspark.
+pays for psycopg or pyodbc.
 """
 
 from __future__ import annotations
