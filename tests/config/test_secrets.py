@@ -160,22 +160,28 @@ def test_a_failed_connection_names_the_server_and_never_the_password(
         ]
 
 
+@pytest.mark.parametrize("form", ["url", "keywords"])
 def test_a_url_libpq_refuses_names_its_server_and_chains_no_driver_error(
-    tmp_path: Path, postgres_url: str
+    tmp_path: Path, postgres_url: str, form: str
 ) -> None:
-    # Past validation (a warehouse built in code): libpq's own error quotes the bad escape.
-    bad = with_credentials(postgres_url, f"{SECRET}%zz", database="dw")
+    # Past validation (a warehouse built in code): libpq's own error quotes the bad part.
+    parts = urlsplit(postgres_url)
+    if form == "url":
+        bad = with_credentials(postgres_url, f"{SECRET}%zz", database="dw")
+    else:  # an unclosed quote
+        bad = f"host={parts.hostname} port={parts.port} dbname=dw user={parts.username}"
+        bad += f" password='{SECRET}%zz"
     config = WarehouseConfig.model_construct(type="postgres", url=bad, path=None)
 
     with pytest.raises(ConnectionFailed) as caught:
         PostgresWarehouse(config, tmp_path).connect()
 
-    parts = urlsplit(postgres_url)
     assert caught.value.target == f"postgres://{parts.username}@{parts.hostname}:{parts.port}/dw"
-    assert "invalid %-escape" in caught.value.reason
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     printed = "".join(traceback.format_exception(caught.value))
     assert SECRET not in printed and "%zz" not in printed
+    if form == "url":
+        assert "invalid %-escape" in caught.value.reason
 
 
 def test_an_odbc_reason_never_holds_the_password() -> None:

@@ -374,7 +374,7 @@ def endpoint(url: str) -> Endpoint:
         parts = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.Error:
         # A URL libpq cannot decode still names its server, which the message must show.
-        parts = _url_parts(url) if "://" in url else {}
+        parts = _url_parts(url) if "://" in url else _keyword_parts(url)
     user = str(parts.get("user") or os.environ.get("PGUSER") or _login())
     return Endpoint(
         host=str(parts.get("host") or os.environ.get("PGHOST") or "localhost"),
@@ -396,6 +396,14 @@ def _url_parts(url: str) -> dict[str, str | int | None]:
         "port": port,
         "dbname": unquote(parts.path.lstrip("/")),
     }
+
+
+_KEYWORD_PAIR = re.compile(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'?|\S*)")
+
+
+def _keyword_parts(text: str) -> dict[str, str | int | None]:
+    """The keywords of a libpq keyword string libpq refuses (an unclosed quote, say)."""
+    return {k: v.strip("'") for k, v in _KEYWORD_PAIR.findall(text) if k != "password"}
 
 
 def _login() -> str:
