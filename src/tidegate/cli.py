@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -241,6 +242,33 @@ def _summary(files: list[Any]) -> None:
     for f in files:
         if f.error:
             err.print(f"[red]{f.status}[/] {f.path}: {f.error}", highlight=False)
+
+
+@app.command()
+def report(
+    project: ProjectOption = Path("."),
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the HTML file.")] = Path(
+        "report.html"
+    ),
+    since: Annotated[
+        str | None, typer.Option(help="Only runs started this long ago or later: 24h, 7d, 2w.")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report: runs, sources, quarantine reasons, history."""
+    from tidegate.durations import parse_duration
+    from tidegate.report import write
+
+    with handled():
+        loaded = _project(project)
+        try:
+            window = parse_duration(since) if since is not None else None
+        except ValueError as exc:
+            raise ConfigError("--since", str(exc)) from None
+        facts = write(loaded, out_file, window)
+        out.print(
+            f"wrote {escape(str(out_file))}: {len(facts.runs)} runs, "
+            f"{sum(r.files for r in facts.runs)} files"
+        )
 
 
 # --------------------------------------------------------------------------- the ledger
