@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -114,12 +115,14 @@ def init(
 ) -> None:
     """Write a working example project, or draft one from real files."""
     from tidegate import scaffold
+    from tidegate.config.schema import editor_settings
 
     with handled():
         if from_files:
             written = scaffold.draft(directory, from_files, force=force)
         else:
             written = scaffold.example(directory, force=force, name=example_name)
+        written += editor_settings(directory)
         out.print(f"wrote {len(written)} files to {directory}")
         out.print(f"next: [bold]tidegate run --project {directory}[/]")
 
@@ -241,6 +244,67 @@ def _summary(files: list[Any]) -> None:
     for f in files:
         if f.error:
             err.print(f"[red]{f.status}[/] {f.path}: {f.error}", highlight=False)
+
+
+@app.command()
+def report(
+    project: ProjectOption = Path("."),
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the HTML file.")] = Path(
+        "report.html"
+    ),
+    since: Annotated[
+        str | None, typer.Option(help="Only runs started this long ago or later: 24h, 7d, 2w.")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report: runs, sources, quarantine reasons, history."""
+    from tidegate.durations import parse_duration
+    from tidegate.report import write
+
+    with handled():
+        loaded = _project(project)
+        try:
+            window = parse_duration(since) if since is not None else None
+        except ValueError as exc:
+            raise ConfigError("--since", str(exc)) from None
+        facts = write(loaded, out_file, window)
+        out.print(
+            f"wrote {escape(str(out_file))}: {len(facts.runs)} runs, "
+            f"{sum(r.files for r in facts.runs)} files"
+        )
+
+
+@app.command()
+def schema(
+    out_dir: Annotated[Path, typer.Option("--out", help="The folder for the schema files.")] = Path(
+        "."
+    ),
+) -> None:
+    """Write the JSON Schemas of tidegate.yml, targets/*.yml and sources/*.yml for editors."""
+    from tidegate.config.schema import write as write_schemas
+
+    with handled():
+        for path in write_schemas(out_dir):
+            out.print(f"wrote {escape(str(path))}")
+
+
+export_app = typer.Typer(help="Describe the project for the tools around it.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("dbt")
+def export_dbt(
+    project: ProjectOption = Path("."),
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Where to write the dbt sources file.")
+    ] = Path("models/sources.yml"),
+) -> None:
+    """A dbt sources.yml for the targets, with tests derived from their rules."""
+    from tidegate.integrations.dbt import write as write_dbt
+
+    with handled():
+        loaded = _project(project)
+        path = write_dbt(loaded, out_file)
+        out.print(f"wrote {escape(str(path))}: {len(loaded.targets)} tables of source 'tidegate'")
 
 
 # --------------------------------------------------------------------------- the ledger

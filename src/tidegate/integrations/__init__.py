@@ -1,0 +1,1 @@
+"""The edges: tidegate seen from the tools around it (orchestrators, dbt)."""
