@@ -4,7 +4,7 @@ One event per step of a file (discovered, read, checked, loaded, archived, rejec
 failed) with its timings and counts, and one per run. An event carries names, ids, counts
 and timings, never a value of a file: reasons are logged with their quoted values masked
 (the ledger keeps the full reason, where the warehouse protects it), and every text passes
-through :func:`redact`, which hides passwords in URLs.
+through ``hide_passwords``.
 
     TIDEGATE_LOG_LEVEL=debug tidegate run      # or: tidegate --log-level debug run
 """
@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tidegate.config.redact import hide_passwords
+
 LOGGER = "tidegate"
 ENV_LEVEL = "TIDEGATE_LOG_LEVEL"
 FILE_NAME = "tidegate.log"
@@ -30,19 +32,9 @@ MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
 LEVELS = ("debug", "info", "warning", "error")
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 logger = logging.getLogger(LOGGER)
-
-
-def redact(text: str) -> str:
-    """Passwords in URLs become ``***``.
-
-    >>> redact("cannot connect to postgresql://me:s3cret@db:5432/x")
-    'cannot connect to postgresql://me:***@db:5432/x'
-    """
-    return _URL_PASSWORD.sub(r"\g<head>***@", text)
 
 
 def mask_values(text: str) -> str:
@@ -51,7 +43,7 @@ def mask_values(text: str) -> str:
     >>> mask_values("column 'email': 'a@b.org' does not match")
     "column '...': '...' does not match"
     """
-    return _QUOTED.sub("'...'", redact(text))
+    return _QUOTED.sub("'...'", hide_passwords(text))
 
 
 class JsonLines(logging.Formatter):
@@ -62,14 +54,14 @@ class JsonLines(logging.Formatter):
         line = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
-            "event": redact(record.getMessage()),
+            "event": hide_passwords(record.getMessage()),
             **{k: _safe(v) for k, v in fields.items()},
         }
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
 def _safe(value: Any) -> Any:
-    return redact(value) if isinstance(value, str) else value
+    return hide_passwords(value) if isinstance(value, str) else value
 
 
 def level_of(given: str | None) -> int:
