@@ -357,3 +357,17 @@ def test_a_run_with_nothing_to_do_still_marks_dead_runs(tmp_path: Path) -> None:
     (root / "landing" / "people_1.csv").unlink()
     assert tidegate(root, "run").returncode == 0
     assert [r.status for r in ledger_runs(root)] == ["interrupted"]
+
+
+def test_every_rule_a_column_check_can_name_is_a_known_rule() -> None:
+    from tidegate.config.models import ColumnSpec
+    from tidegate.transform.rules import RULES, failures
+
+    spec = ColumnSpec.model_validate(
+        {
+            **{"type": "varchar", "required": True, "pattern": "^1$", "allowed": ["1"]},
+            **{"min": "0", "max": "9", "length": 3, "min_length": 1, "check": "x > 0"},
+        }
+    )
+    found = {failure.rule for failure in failures({"x": spec})}
+    assert found | {"reference", "duplicate", "read"} == set(RULES)

@@ -55,7 +55,7 @@ class RunRecord:
     run_id: str
     started_at: datetime
     finished_at: datetime | None = None
-    status: str = "running"
+    status: str = "running"  # running | ok | partial | interrupted (its process died)
     files_loaded: int = 0
     files_rejected: int = 0
     files_failed: int = 0
@@ -268,7 +268,7 @@ def _files_by_status(wh: Warehouse, run_id: str) -> dict[str, int]:
 
 
 @dataclass
-class Outcome:
+class FileOutcome:
     """The files of one source that ended in one status, and their rows."""
 
     source: str | None
@@ -280,7 +280,7 @@ class Outcome:
     last_finished: datetime | None
 
 
-def outcomes(wh: Warehouse) -> list[Outcome]:
+def outcomes(wh: Warehouse) -> list[FileOutcome]:
     """Files and rows per source and status, counting each content's final outcome once.
 
     A failed or rejected attempt is superseded by any later attempt at the same content (a
@@ -316,7 +316,7 @@ def outcomes(wh: Warehouse) -> list[Outcome]:
         .group_by(col("source", "f"), col("status", "f"))
     )
     return [
-        Outcome(source, status, int(n), int(read or 0), int(done or 0), int(bad or 0), last)
+        FileOutcome(source, status, int(n), int(read or 0), int(done or 0), int(bad or 0), last)
         for source, status, n, read, done, bad, last in wh.execute(query)
     ]
 
