@@ -503,6 +503,12 @@ def _with_ledger(project: Path, action: Callable[[Any], Any]) -> Any:
         return action(wh)
 
 
+def _print_rows(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Rows of dictionaries as a table of the named columns, every value literal."""
+    table_columns = [Column(name, wrap=True) for name in columns]
+    print_table(title, table_columns, [[row[name] for name in columns] for row in rows])
+
+
 def _known_status(status: str | None) -> None:
     from tidegate.warehouse import ledger
 
