@@ -1,7 +1,11 @@
 """The command line: the only place that prints.
 
 Exit codes: 0 everything loaded, 1 some file rejected or failed, 2 configuration or
-connection error. No traceback unless ``--debug``.
+connection error. No traceback unless ``--debug`` (before or after the command).
+
+Every value that comes from a file, the ledger or the user is printed as literal text
+(``say`` escapes it, table cells are ``Text``), never read as rich markup: a file named
+``crm_[red]x.csv`` or a quarantined value ``[/x]`` is shown exactly as it is.
 """
 
 from __future__ import annotations
@@ -9,23 +13,57 @@ from __future__ import annotations
 import gc
 import json
 import sys
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
 from tidegate import __version__
-from tidegate.errors import ConfigError, ConnectionFailed, TidegateError
+from tidegate.errors import ConfigError, ConnectionFailed, TidegateError, UnknownNameError
+
+GLOBAL_FLAGS = ("--debug",)  # options of the group that may also follow the command
+
+
+class Group(TyperGroup):
+    """tidegate's commands, parsed the way the README writes them.
+
+    ``--debug`` is read wherever it stands; an option that may be repeated also takes
+    several values in a row (``init p --from a.csv b.json``); flags show no value type.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist(args, GLOBAL_FLAGS))
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            params = command.get_params(ctx)
+            _plain_flags(params)
+            rest = spread(rest, params)
+        return name, command, rest
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)
+        _plain_flags(params)
+        return params
+
 
 app = typer.Typer(
     name="tidegate",
+    cls=Group,
     help="Load files of every shape into a data warehouse exactly once.",
     no_args_is_help=True,
     add_completion=False,
@@ -42,19 +80,206 @@ ProjectOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
+# --------------------------------------------------------------------------- parsing
+
+
+def hoist(args: list[str], flags: Sequence[str]) -> list[str]:
+    """``flags`` found after the command moved in front of it, where the group reads them.
+
+    >>> hoist(["run", "--debug", "-p", "x"], ["--debug"])
+    ['--debug', 'run', '-p', 'x']
+    """
+    end = args.index("--") if "--" in args else len(args)
+    head = args[:end]
+    return [*(a for a in head if a in flags), *(a for a in head if a not in flags), *args[end:]]
+
+
+def spread(args: list[str], params: Sequence[Any]) -> list[str]:
+    """Several values after a repeatable option become that option repeated, leaving the
+    command's required arguments their own values: for ``init DIRECTORY --from FILE...``,
+    ``p --from a b`` and ``--from a b p`` both draft from a and b into p.
+    """
+    options = [p for p in params if getattr(p, "param_type_name", "") == "option"]
+    repeatable = {o for p in options if p.multiple and not p.is_flag for o in p.opts}
+    valued = {o for p in options if not p.is_flag for o in (*p.opts, *p.secondary_opts)}
+    arguments = [p for p in params if getattr(p, "param_type_name", "") == "argument"]
+    wanted = sum(1 for p in arguments if p.required) if all(p.nargs == 1 for p in arguments) else 0
+    items = _items(args, repeatable, valued)
+    positional = sum(1 for kind, _, _ in items if kind == "argument")
+    _give_back(items, wanted - positional)
+    spread_out: list[str] = []
+    for kind, option, values in items:
+        if kind == "repeated":
+            for value in values:
+                spread_out.extend([option, value])
+        else:
+            spread_out.extend(values)
+    return spread_out
+
+
+Item = tuple[str, str, list[str]]  # (argument | option | repeated, the option, its tokens)
+
+
+def _items(args: list[str], repeatable: set[str], valued: set[str]) -> list[Item]:
+    items: list[Item] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        name, equals, inline = token.partition("=")
+        if token == "--":
+            items.append(("option", "", ["--"]))
+            items.extend(("argument", "", [a]) for a in args[i + 1 :])
+            break
+        if name in repeatable and name.startswith("-"):
+            values = [inline] if equals else []
+            i += 1
+            while i < len(args) and not (args[i].startswith("-") and args[i] != "-"):
+                values.append(args[i])
+                i += 1
+            items.append(("repeated", name, values) if values else ("option", "", [token]))
+            continue
+        if token in valued:
+            items.append(("option", "", args[i : i + 2]))
+            i += 2
+            continue
+        kind = "option" if token.startswith("-") and token != "-" else "argument"
+        items.append((kind, "", [token]))
+        i += 1
+    return items
+
+
+def _give_back(items: list[Item], missing: int) -> None:
+    """The last values of repeated options become the arguments that would be missing."""
+    for index in range(len(items) - 1, -1, -1):
+        kind, option, values = items[index]
+        if missing <= 0:
+            return
+        if kind != "repeated" or len(values) < 2:
+            continue
+        taken = min(missing, len(values) - 1)
+        items[index] = (kind, option, values[:-taken])
+        for offset, value in enumerate(values[-taken:], start=1):
+            items.insert(index + offset, ("argument", "", [value]))
+        missing -= taken
+
+
+def _plain_flags(params: Sequence[Any]) -> None:
+    """A flag takes no value, so its help shows no type (typer would print ``<bool>``)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def say(console: Console, markup: str, *values: object) -> None:
+    """Print one line: ``markup`` is ours, each ``{}`` in it a value printed literally."""
+    shown = markup.format(*(escape("" if v is None else str(v)) for v in values))
+    console.print(shown, highlight=False, soft_wrap=True, emoji=False)
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    number: bool = False  # right-aligned, never wrapped
+    wrap: bool = False  # long text (names, paths, messages): wrapped, folded where no spaces
+    drop: int = 0  # 0: always shown; others are left out, highest first, when space is short
+
+
+SEPARATOR = 2  # between two columns: the (blank) rule and one space of padding
+STATUS_STYLES = {
+    "loaded": "green",
+    "ok": "green",
+    "duplicate": "dim",
+    "rejected": "red",
+    "failed": "red",
+    "interrupted": "yellow",
+    "partial": "yellow",
+}
+
+
+def _cell(value: object) -> Text:
+    if isinstance(value, Text):
+        return value
+    return Text("" if value is None else str(value))
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def print_table(
+    title: str | None, columns: list[Column], rows: list[list[Any]], console: Console = out
+) -> None:
+    """The one way a table is printed: every cell literal text, fitted to the width."""
+    kept = _fitting(columns, rows, console.width)
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for i in kept:
+        column = columns[i]
+        table.add_column(
+            column.header,
+            justify="right" if column.number else "left",
+            no_wrap=not column.wrap,
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*(_cell(row[i]) for i in kept))
+    console.print(table)
+
+
+def _fitting(columns: list[Column], rows: list[list[Any]], width: int) -> list[int]:
+    """The columns to show: while the table would be wider than ``width``, optional columns
+    are left out, empty ones first, so that names and paths are shown whole where possible
+    (past that, the wrapped columns wrap)."""
+
+    def widest(i: int) -> int:
+        return max([cell_len(columns[i].header), *(cell_len(_cell(r[i]).plain) for r in rows)])
+
+    def empty(i: int) -> bool:
+        return all(_cell(r[i]).plain in ("", "0", "-") for r in rows)
+
+    kept = list(range(len(columns)))
+    optional = sorted(
+        (i for i in kept if columns[i].drop), key=lambda i: (not empty(i), -columns[i].drop)
+    )
+    for i in optional:
+        if sum(widest(j) for j in kept) + SEPARATOR * (len(kept) - 1) <= width:
+            break
+        kept.remove(i)
+    return kept
+
+
 class State:
     debug = False
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        say(out, "tidegate {}", __version__)
+        raise typer.Exit(EXIT_OK)
+
+
 @app.callback()
 def main_options(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks (before or after the command).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
     State.debug = debug
-    if version:
-        out.print(__version__)
-        raise typer.Exit(EXIT_OK)
 
 
 @contextmanager
@@ -72,19 +297,19 @@ def handled() -> Iterator[None]:
         err.print("interrupted")
         raise typer.Exit(130) from None
     except Exception as exc:  # a bug of ours: still one line, the traceback under --debug
-        if State.debug:
-            raise
-        err.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-            highlight=False,
-        )
-        raise typer.Exit(EXIT_FILES) from None
+        _fail(exc, EXIT_FILES, internal=True)
 
 
-def _fail(exc: BaseException, code: int) -> None:
+def _fail(exc: BaseException, code: int, internal: bool = False) -> None:
+    """The error in one line, after its traceback under ``--debug``; the exit code is the
+    same either way, so a script sees the same outcome when debugging."""
     if State.debug:
-        raise exc
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        traceback.print_exception(exc, file=sys.stderr)
+    if internal:
+        hint = "" if State.debug else " (rerun with --debug for the traceback)"
+        say(err, "[bold red]internal error:[/] {}: {}{}", type(exc).__name__, exc, hint)
+    else:
+        say(err, "[bold red]error:[/] {}", exc)
     raise typer.Exit(code) from None
 
 
@@ -106,7 +331,9 @@ def init(
     directory: Annotated[Path, typer.Argument(help="Where to write the project.")],
     from_files: Annotated[
         list[Path] | None,
-        typer.Option("--from", help="Draft sources and targets from these files instead."),
+        typer.Option(
+            "--from", help="Draft sources and targets from these files instead (one or more)."
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty folder.")] = False,
     example_name: Annotated[
@@ -123,8 +350,8 @@ def init(
         else:
             written = scaffold.example(directory, force=force, name=example_name)
         written += editor_settings(directory)
-        out.print(f"wrote {len(written)} files to {directory}")
-        out.print(f"next: [bold]tidegate run --project {directory}[/]")
+        say(out, "wrote {} files to {}", len(written), directory)
+        say(out, "next: [bold]tidegate run --project {}[/]", directory)
 
 
 @app.command()
@@ -139,14 +366,17 @@ def check(project: ProjectOption = Path(".")) -> None:
         loaded = _project(project)
         problems = check_samples(loaded)
         for problem in problems:
-            err.print(f"[red]error:[/] {problem}", highlight=False, soft_wrap=True)
+            say(err, "[red]error:[/] {}", problem)
         with connect(loaded) as wh:
             wh.execute(exp.select(exp.Literal.number(1)))
         if problems:
             raise typer.Exit(EXIT_CONFIG)
-        out.print(
-            f"ok: {len(loaded.targets)} targets, {len(loaded.sources)} sources, "
-            f"warehouse {wh.description}"
+        say(
+            out,
+            "ok: {} targets, {} sources, warehouse {}",
+            len(loaded.targets),
+            len(loaded.sources),
+            wh.description,
         )
 
 
@@ -158,7 +388,7 @@ def _progress_bar(total_hint: int | None = None) -> Progress:
         TextColumn("[bold]loading"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}"),  # markup: the file name goes in escaped
         console=err,
         transient=True,
     )
@@ -176,7 +406,7 @@ def run(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None
             task = bar.add_task("", total=None)
 
             def advance(result: FileResult) -> None:
-                bar.update(task, advance=1, description=result.name)
+                bar.update(task, advance=1, description=escape(result.name))
 
             result = run_pipeline(loaded, progress=None if as_json else advance)
         if as_json:
@@ -192,7 +422,10 @@ def watch(
     heartbeat: Annotated[float, typer.Option(help="Seconds between runs without events.")] = 10.0,
     as_json: JsonOption = False,
 ) -> None:
-    """Load files as they arrive in landing, until stopped (Ctrl-C or SIGTERM)."""
+    """Load files as they arrive in landing, until stopped (Ctrl-C or SIGTERM).
+
+    A run is recorded in the ledger only when it found a file to process.
+    """
     with handled():
         loaded = _project(project)
         from tidegate.watch import watch as watch_landing
@@ -210,40 +443,47 @@ def watch(
             else:
                 _summary(result.files)
 
-        err.print(f"watching {loaded.path('landing')} (Ctrl-C to stop)")
+        say(err, "watching {} (Ctrl-C to stop)", loaded.path("landing"))
         watch_landing(loaded, report, heartbeat)
+
+
+SUMMARY_COLUMNS = [
+    Column("file", wrap=True),
+    Column("source", wrap=True),
+    Column("status"),
+    Column("read", number=True),
+    Column("loaded", number=True),
+    Column("unchanged", number=True, drop=2),
+    Column("quarantined", number=True, drop=1),
+    Column("dup", number=True, drop=3),
+]
 
 
 def _summary(files: list[Any]) -> None:
     if not files:
         out.print("nothing new in landing")
         return
-    table = Table(title="tidegate run")
-    for name in ("file", "source", "status", "read", "loaded", "unchanged", "quarantined", "dup"):
-        table.add_column(
-            name, justify="right" if name not in ("file", "source", "status") else "left"
-        )
-    for f in files:
-        style = {"loaded": "green", "duplicate": "dim", "rejected": "red", "failed": "red"}
-        table.add_row(
+    rows = [
+        [
             f.path,
             f.source or "-",
-            f"[{style.get(f.status, '')}]{f.status}[/]",
-            *(
-                str(n)
-                for n in (
-                    f.rows_read,
-                    f.rows_loaded,
-                    f.rows_unchanged,
-                    f.rows_quarantined,
-                    f.rows_duplicate,
-                )
-            ),
-        )
-    out.print(table)
+            status_text(f.status),
+            f.rows_read,
+            f.rows_loaded,
+            f.rows_unchanged,
+            f.rows_quarantined,
+            f.rows_duplicate,
+        ]
+        for f in files
+    ]
+    print_table("tidegate run", SUMMARY_COLUMNS, rows)
+    _print_errors(files)
+
+
+def _print_errors(files: Sequence[Any]) -> None:
     for f in files:
         if f.error:
-            err.print(f"[red]{f.status}[/] {f.path}: {f.error}", highlight=False)
+            say(err, "[red]{}[/] {}: {}", f.status, f.path, f.error)
 
 
 @app.command()
@@ -267,10 +507,8 @@ def report(
         except ValueError as exc:
             raise ConfigError("--since", str(exc)) from None
         facts = write(loaded, out_file, window)
-        out.print(
-            f"wrote {escape(str(out_file))}: {len(facts.runs)} runs, "
-            f"{sum(r.files for r in facts.runs)} files"
-        )
+        files = sum(r.files for r in facts.runs)
+        say(out, "wrote {}: {} runs, {} files", out_file, len(facts.runs), files)
 
 
 @app.command()
@@ -284,7 +522,7 @@ def schema(
 
     with handled():
         for path in write_schemas(out_dir):
-            out.print(f"wrote {escape(str(path))}")
+            say(out, "wrote {}", path)
 
 
 export_app = typer.Typer(help="Describe the project for the tools around it.", no_args_is_help=True)
@@ -304,34 +542,68 @@ def export_dbt(
     with handled():
         loaded = _project(project)
         path = write_dbt(loaded, out_file)
-        out.print(f"wrote {escape(str(path))}: {len(loaded.targets)} tables of source 'tidegate'")
+        say(out, "wrote {}: {} tables of source 'tidegate'", path, len(loaded.targets))
 
 
 # --------------------------------------------------------------------------- the ledger
 
 
-def _with_ledger(project: Path, action: Callable[[Any], Any]) -> Any:
+@contextmanager
+def _ledger(project: Path) -> Iterator[tuple[Any, Any]]:
+    """The project and its warehouse, with the ledger's tables in place."""
     from tidegate.warehouse import connect, ledger
 
     loaded = _project(project)
     with connect(loaded) as wh:
         ledger.ensure(wh)
+        yield loaded, wh
+
+
+def _with_ledger(project: Path, action: Callable[[Any], Any]) -> Any:
+    with _ledger(project) as (_, wh):
         return action(wh)
 
 
 def _print_rows(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    table = Table(title=title)
-    for name in columns:
-        table.add_column(name)
-    for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-    out.print(table)
+    """Rows of dictionaries as a table of the named columns, every value literal."""
+    table_columns = [Column(name, wrap=True) for name in columns]
+    print_table(title, table_columns, [[row[name] for name in columns] for row in rows])
+
+
+def _known_status(status: str | None) -> None:
+    from tidegate.warehouse import ledger
+
+    if status is not None and status not in ledger.STATUSES:
+        raise UnknownNameError("--status", "status", status, ledger.STATUSES, "statuses")
+
+
+def _known_file(wh: Any, file_id: str | None, listing: str) -> None:
+    """A file id the ledger knows, or the error listing those worth naming."""
+    from tidegate.warehouse import ledger
+
+    if file_id is not None and not ledger.has_file(wh, file_id):
+        raise UnknownNameError("--file", "file", file_id, ledger.quarantined_files(wh), listing)
+
+
+FILES_COLUMNS = [
+    Column("file_id"),
+    Column("path", wrap=True),
+    Column("source", wrap=True),
+    Column("status"),
+    Column("read", number=True, drop=2),
+    Column("loaded", number=True),
+    Column("quarantined", number=True, drop=1),
+    Column("started", drop=3),
+]
 
 
 @app.command()
 def files(
     project: ProjectOption = Path("."),
-    status: Annotated[str | None, typer.Option(help="Only files with this status.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only files with this status: loaded, rejected, failed, duplicate."),
+    ] = None,
     limit: int = 50,
     as_json: JsonOption = False,
 ) -> None:
@@ -339,56 +611,211 @@ def files(
     from tidegate.warehouse import ledger
 
     with handled():
+        _known_status(status)
         records = _with_ledger(project, lambda wh: ledger.list_files(wh, limit, status))
-        rows = [asdict(r) for r in records]
         if as_json:
-            _print_json(rows)
+            _print_json([asdict(r) for r in records])
             return
-        columns = ["file_id", "path", "source", "status", "rows_read", "rows_loaded"]
-        _print_rows("files", rows, [*columns, "rows_quarantined", "error"])
+        if not records:
+            say(out, "no {}files in the ledger", f"{status} " if status else "")
+            return
+        rows = [
+            [
+                r.file_id,
+                r.path,
+                r.source or "-",
+                status_text(r.status),
+                r.rows_read,
+                r.rows_loaded,
+                r.rows_quarantined,
+                _when(r.started_at),
+            ]
+            for r in records
+        ]
+        print_table("files", FILES_COLUMNS, rows)
+        for r in records:
+            if r.error:
+                say(out, "[red]{}[/] {} {}: {}", r.status, r.file_id, r.path, r.error)
+
+
+RUNS_COLUMNS = [
+    Column("run"),
+    Column("started"),
+    Column("status"),
+    Column("took", number=True),
+    Column("files", wrap=True),
+    Column("version", drop=1),
+]
 
 
 @app.command()
 def runs(project: ProjectOption = Path("."), limit: int = 20, as_json: JsonOption = False) -> None:
-    """The latest runs and what each did."""
+    """The latest runs: when, how long, what each did. Runs that found nothing are not kept."""
     from tidegate.warehouse import ledger
 
     with handled():
-        rows = [asdict(r) for r in _with_ledger(project, lambda wh: ledger.list_runs(wh, limit))]
+        records = _with_ledger(project, lambda wh: ledger.list_runs(wh, limit))
         if as_json:
-            _print_json(rows)
+            _print_json(
+                [
+                    {**asdict(r), "duration_seconds": _seconds(r.started_at, r.finished_at)}
+                    for r in records
+                ]
+            )
             return
-        columns = ["run_id", "started_at", "status", "files_loaded", "files_rejected"]
-        _print_rows("runs", rows, [*columns, "files_failed", "files_duplicate"])
+        if not records:
+            out.print("no runs in the ledger yet: run [bold]tidegate run[/]")
+            return
+        rows = [
+            [
+                r.run_id[:8],  # like a short commit id; --json has the whole one
+                _when(r.started_at),
+                status_text(r.status),
+                _duration(_seconds(r.started_at, r.finished_at)),
+                _run_files(r),
+                r.version,
+            ]
+            for r in records
+        ]
+        print_table("runs", RUNS_COLUMNS, rows)
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def _when(value: Any) -> str:
+    moment = _timestamp(value)
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _seconds(started: Any, finished: Any) -> float | None:
+    start, end = _timestamp(started), _timestamp(finished)
+    return None if start is None or end is None else (end - start).total_seconds()
+
+
+def _duration(seconds: float | None) -> str:
+    """``0.4s``, ``12.0s``, ``3m05s``, ``2h01m``; ``-`` for a run without an end.
+
+    >>> [_duration(s) for s in (0.42, 185, 7260, None)]
+    ['0.4s', '3m05s', '2h01m', '-']
+    """
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _run_files(record: Any) -> str:
+    counts = {
+        "loaded": record.files_loaded,
+        "rejected": record.files_rejected,
+        "failed": record.files_failed,
+        "duplicate": record.files_duplicate,
+    }
+    return ", ".join(f"{n} {name}" for name, n in counts.items() if n) or "none"
+
+
+STATUS_COLUMNS = [
+    Column("source", wrap=True),
+    Column("loaded", number=True),
+    Column("rows", number=True),
+    Column("quarantined", number=True),
+    Column("rejected", number=True, drop=2),
+    Column("failed", number=True, drop=3),
+    Column("duplicate", number=True, drop=4),
+    Column("last loaded", drop=1),
+]
 
 
 @app.command()
 def status(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
-    """One line per status: how many files and rows the ledger holds."""
+    """What the ledger holds: files and rows per status, and per source with the rows in
+    quarantine. A failed attempt later loaded counts once, as loaded."""
     from tidegate.warehouse import ledger
 
-    def summarise(wh: Any) -> dict[str, dict[str, int]]:
-        summary: dict[str, dict[str, int]] = {}
-        for record in ledger.list_files(wh, limit=1_000_000):
-            entry = summary.setdefault(
-                record.status, {"files": 0, "rows_read": 0, "rows_loaded": 0}
-            )
-            entry["files"] += 1
-            entry["rows_read"] += record.rows_read
-            entry["rows_loaded"] += record.rows_loaded
-        return summary
+    def summarise(wh: Any) -> dict[str, Any]:
+        return _status_summary(ledger.outcomes(wh), ledger.open_quarantine_by_source(wh))
 
     with handled():
         summary = _with_ledger(project, summarise)
         if as_json:
             _print_json(summary)
             return
-        if not summary:
+        if not summary["statuses"]:
             out.print("the ledger is empty: run [bold]tidegate run[/]")
-        for name, entry in sorted(summary.items()):
-            out.print(
-                f"{name:>10}: {entry['files']} files, {entry['rows_read']} rows read, {entry['rows_loaded']} loaded"
+            return
+        for name, entry in sorted(summary["statuses"].items()):
+            say(
+                out,
+                "{}: {} files, {} rows read, {} loaded, {} quarantined",
+                f"{name:>10}",
+                entry["files"],
+                entry["rows_read"],
+                entry["rows_loaded"],
+                entry["rows_quarantined"],
             )
+        rows = [
+            [
+                name,
+                entry["files_loaded"],
+                entry["rows_loaded"],
+                entry["rows_in_quarantine"],
+                entry["files_rejected"],
+                entry["files_failed"],
+                entry["files_duplicate"],
+                _when(entry["last_loaded"]),
+            ]
+            for name, entry in sorted(summary["sources"].items())
+        ]
+        out.print()
+        print_table("by source", STATUS_COLUMNS, rows)
+
+
+def _status_summary(outcomes: list[Any], quarantined: dict[str, int]) -> dict[str, Any]:
+    """Per status: files and rows; per source: files per status, rows loaded, the rows in
+    quarantine now and when it last loaded a file."""
+    statuses: dict[str, dict[str, int]] = {}
+    sources: dict[str, dict[str, Any]] = {}
+    for o in outcomes:
+        entry = statuses.setdefault(
+            o.status, {"files": 0, "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0}
+        )
+        entry["files"] += o.files
+        entry["rows_read"] += o.rows_read
+        entry["rows_loaded"] += o.rows_loaded
+        entry["rows_quarantined"] += o.rows_quarantined
+        if o.source is None:
+            continue  # a file that matched no source: counted by status only
+        source = sources.setdefault(o.source, _empty_source())
+        source[f"files_{o.status}"] = source.get(f"files_{o.status}", 0) + o.files
+        source["rows_loaded"] += o.rows_loaded
+        if o.status == "loaded":
+            last = _timestamp(o.last_finished)
+            if last is not None and (source["last_loaded"] is None or last > source["last_loaded"]):
+                source["last_loaded"] = last
+    for name, rows in quarantined.items():
+        sources.setdefault(name, _empty_source())["rows_in_quarantine"] = rows
+    return {"statuses": statuses, "sources": sources}
+
+
+def _empty_source() -> dict[str, Any]:
+    return {
+        "files_loaded": 0,
+        "files_rejected": 0,
+        "files_failed": 0,
+        "files_duplicate": 0,
+        "rows_loaded": 0,
+        "rows_in_quarantine": 0,
+        "last_loaded": None,
+    }
 
 
 @app.command()
@@ -396,20 +823,26 @@ def quarantine(
     project: ProjectOption = Path("."),
     source: Annotated[str | None, typer.Option(help="Only rows of this source.")] = None,
     file: Annotated[str | None, typer.Option("--file", help="Only rows of this file id.")] = None,
-    rule: Annotated[str | None, typer.Option(help="Only rows failing this rule.")] = None,
+    rule: Annotated[
+        str | None, typer.Option(help="Only rows failing this rule (type, required, ...).")
+    ] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Include replayed rows.")] = False,
     limit: Annotated[int, typer.Option(help="Rows to list.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
     """Bad rows with their reasons, and counts by reason."""
+    from tidegate.transform.rules import RULES
     from tidegate.warehouse import ledger
 
-    def fetch(wh: Any) -> list[Any]:
-        status = None if show_all else "open"
-        return ledger.list_quarantine(wh, source=source, file_id=file, status=status)
-
     with handled():
-        found = [r for r in _with_ledger(project, fetch) if rule is None or _has_rule(r, rule)]
+        if rule is not None and rule not in RULES:
+            raise UnknownNameError("--rule", "rule", rule, RULES, "rules")
+        with _ledger(project) as (loaded, wh):
+            _known_source(loaded, wh, source)
+            _known_file(wh, file, "files with rows in quarantine")
+            status = None if show_all else "open"
+            records = ledger.list_quarantine(wh, source=source, file_id=file, status=status)
+        found = [r for r in records if rule is None or _has_rule(r, rule)]
         counts = _reason_counts(found)
         if as_json:
             rows = [
@@ -419,6 +852,16 @@ def quarantine(
             _print_json({"total": len(found), "by_reason": counts, "rows": rows})
             return
         _print_quarantine(found, counts, limit)
+
+
+def _known_source(project: Any, wh: Any, source: str | None) -> None:
+    from tidegate.warehouse import ledger
+
+    if source is None or source in project.sources:
+        return
+    known = sorted(set(project.sources) | set(ledger.quarantined_sources(wh)))
+    if source not in known:
+        raise UnknownNameError("--source", "source", source, known, "sources")
 
 
 def _has_rule(record: Any, rule: str) -> bool:
@@ -441,26 +884,38 @@ def _reason_counts(records: list[Any]) -> list[dict[str, Any]]:
     return [{**dict(zip(names, key, strict=True)), "rows": n} for key, n in ordered]
 
 
+REASON_COLUMNS = [
+    Column("source", wrap=True),
+    Column("rule"),
+    Column("column", wrap=True),
+    Column("message", wrap=True),
+    Column("rows", number=True),
+]
+SAMPLE_COLUMNS = [
+    Column("file_id"),
+    Column("row", number=True),
+    Column("target", wrap=True, drop=1),
+    Column("reasons", wrap=True),
+]
+
+
 def _print_quarantine(found: list[Any], counts: list[dict[str, Any]], limit: int) -> None:
     if not found:
         out.print("the quarantine is empty")
         return
-    summary = Table(title=f"quarantine: {len(found)} rows")
-    for name in ("source", "rule", "column", "message", "rows"):
-        summary.add_column(name, justify="right" if name == "rows" else "left")
-    for entry in counts:
-        summary.add_row(*(str(entry[k]) for k in ("source", "rule", "column", "message", "rows")))
-    out.print(summary)
-    sample = Table(title=f"first {min(limit, len(found))} rows")
-    for name in ("file_id", "row", "target", "reasons"):
-        sample.add_column(name)
+    keys = ("source", "rule", "column", "message", "rows")
+    print_table(
+        f"quarantine: {len(found)} rows", REASON_COLUMNS, [[e[k] for k in keys] for e in counts]
+    )
+    rows = []
     for record in found[:limit]:
         reasons = "; ".join(
             f"{r.get('column') or '-'}={r.get('value')!r}: {r.get('message')}"
             for r in json.loads(record.reasons)
         )
-        sample.add_row(record.file_id, str(record.row), record.target or "-", reasons)
-    out.print(sample)
+        rows.append([record.file_id, record.row, record.target or "-", reasons])
+    out.print()
+    print_table(f"first {min(limit, len(found))} rows", SAMPLE_COLUMNS, rows)
 
 
 @app.command()
@@ -476,6 +931,7 @@ def replay(
     with handled():
         if not file and not everything:
             raise ConfigError("replay", "say which rows to replay: --file ID or --all")
+        _with_ledger(project, lambda wh: _known_file(wh, file, "files with rows to replay"))
         results = replay_rows(_project(project), file_id=file)
         if as_json:
             _print_json([asdict(r) for r in results])
@@ -483,9 +939,16 @@ def replay(
         if not results:
             out.print("nothing to replay")
         for r in results:
-            out.print(
-                f"{r.file_id} ({r.source}): {r.tried} rows tried, {r.loaded} loaded, "
-                f"{r.unchanged} unchanged, {r.duplicate} duplicate, {r.still_bad} still bad"
+            say(
+                out,
+                "{} ({}): {} rows tried, {} loaded, {} unchanged, {} duplicate, {} still bad",
+                r.file_id,
+                r.source,
+                r.tried,
+                r.loaded,
+                r.unchanged,
+                r.duplicate,
+                r.still_bad,
             )
 
 
@@ -507,16 +970,16 @@ def erase(
         if as_json:
             _print_json(asdict(report))
             return
-        out.print(f"erasure {report.request_id}: subject {(report.subject or '-')[:16]}")
+        say(out, "erasure {}: subject {}", report.request_id, (report.subject or "-")[:16])
         for name, done in report.touched["targets"].items():
-            out.print(f"  {name}: {done['rows']} rows ({done['action']})")
+            say(out, "  {}: {} rows ({})", name, done["rows"], done["action"])
         for name, done in report.touched["raw"].items():
-            out.print(f"  raw.{name}: {done['rows']} records ({done['action']})")
-        out.print(f"  quarantine: {report.touched['quarantine']} records")
-        out.print(f"  vault: {report.touched['vault']} tokens")
-        out.print(f"  archives: {len(report.touched['archives'])} files")
+            say(out, "  raw.{}: {} records ({})", name, done["rows"], done["action"])
+        say(out, "  quarantine: {} records", report.touched["quarantine"])
+        say(out, "  vault: {} tokens", report.touched["vault"])
+        say(out, "  archives: {} files", len(report.touched["archives"]))
         for path in report.not_rewritten:
-            err.print(f"[yellow]not rewritten (format):[/] {path}", highlight=False)
+            say(err, "[yellow]not rewritten (format):[/] {}", path)
 
 
 @app.command()
@@ -534,7 +997,7 @@ def reveal(
             _print_json(values)
             return
         for token, value in values.items():
-            out.print(f"{token}\t{value}", highlight=False, markup=False)
+            say(out, "{}\t{}", token, value)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ the column, the bad value, what was expected) and renders them in one line via `
 
     TidegateError
     ├── ConfigError              a project file is wrong (exit code 2)
+    │   └── UnknownNameError     a command named a rule, file, source or status that is not there
     ├── WarehouseError           the warehouse refused or failed
     │   ├── ConnectionFailed     cannot connect (exit code 2)
     │   └── TransientWarehouseError   worth a retry (connection reset, serialization)
@@ -44,6 +45,21 @@ class ConfigError(TidegateError):
         self.message = message
         where = f"{self.path}:{line}" if line is not None else str(self.path)
         super().__init__(f"{where}: {message}")
+
+
+class UnknownNameError(ConfigError):
+    """A command option names something that does not exist; lists the names that do."""
+
+    SHOWN = 20  # names listed at most; the rest are counted
+
+    def __init__(
+        self, option: str, kind: str, value: str, valid: Sequence[str], listing: str
+    ) -> None:
+        self.option, self.kind, self.value, self.valid = option, kind, value, list(valid)
+        listed = ", ".join(self.valid[: self.SHOWN]) or "none"
+        if len(self.valid) > self.SHOWN:
+            listed += f" and {len(self.valid) - self.SHOWN} more"
+        super().__init__(option, f"no {kind} {value!r}; {listing}: {listed}")
 
 
 class WarehouseError(TidegateError):

@@ -118,17 +118,24 @@ class Pipeline:
 
     def run(self) -> RunResult:
         started = now()
-        with self.wh.transaction():
-            ledger.ensure(self.wh)
-            ledger.insert_run(self.wh, RunRecord(self.run_id, started, version=__version__))
         landing = self.project.path("landing")
         files = scan(landing, self.project.config.settle_seconds)
+        self._start_run(started, recorded=bool(files))
         results = [self._one(file, routed) for file, routed in self._in_dependency_order(files)]
         archive.remove_empty_folders(landing)
         with self.wh.transaction():
             build_models(self.wh, self.project)
         self._finish_run(results)
         return RunResult(self.run_id, results)
+
+    def _start_run(self, started: datetime, recorded: bool) -> None:
+        """Mark the runs whose process died as interrupted, and record this one only when
+        it has files to process: a watch's idle heartbeats leave no rows."""
+        with self.wh.transaction():
+            ledger.ensure(self.wh)
+        ledger.mark_interrupted(self.wh, self.run_id)
+        if recorded:
+            ledger.start_run(self.wh, RunRecord(self.run_id, started, version=__version__))
 
     def _route(self, file: LandingFile) -> str | RoutingError:
         try:

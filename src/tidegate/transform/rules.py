@@ -15,6 +15,12 @@ from tidegate.sql import col, lit, parse
 from tidegate.transform.types import as_text, expected
 
 RAW_SUFFIX = "__raw"
+# Every rule a quarantine reason can name: the column checks below, then the reasons given by
+# references (transform/references.py), key checks (evaluate.py) and the reader (compute.py).
+RULES = (
+    *("type", "required", "pattern", "allowed", "min", "max", "length", "min_length", "check"),
+    *("reference", "duplicate", "read"),
+)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ class RunRecord:
     run_id: str
     started_at: datetime
     finished_at: datetime | None = None
-    status: str = "running"
+    status: str = "running"  # running | ok | partial | interrupted (its process died)
     files_loaded: int = 0
     files_rejected: int = 0
     files_failed: int = 0
@@ -198,3 +198,157 @@ def get_file(wh: Warehouse, file_id: str) -> FileRecord:
     if not rows:
         raise KeyError(f"no file {file_id!r} in the ledger")
     return FileRecord(*rows[0])
+
+
+# --------------------------------------------------------------------------- run liveness
+
+
+def run_lock_key(run_id: str) -> str:
+    """The session lock a run holds while it lives (beside the per-file content locks)."""
+    return f"run:{run_id}"
+
+
+def start_run(wh: Warehouse, record: RunRecord) -> None:
+    """Record a run as ``running`` while holding its session lock until the connection closes.
+
+    The lock is how another run tells a live run from one whose process died: the server
+    (or the kernel, for a file lock) releases it when the process goes, however it goes. It
+    is taken before the row is written, so nobody can see the row without the lock held.
+    """
+    wh.lock(run_lock_key(record.run_id))
+    with wh.transaction():
+        insert_run(wh, record)
+
+
+def running_runs(wh: Warehouse) -> list[RunRecord]:
+    query = _select(RunRecord, RUNS, wh).where(col("status").eq(lit("running")))
+    return [RunRecord(*row) for row in wh.execute(query.order_by(col("started_at")))]
+
+
+def mark_interrupted(wh: Warehouse, current: str | None = None) -> list[str]:
+    """Mark the runs left ``running`` by a process that is gone as ``interrupted``.
+
+    A run whose lock another session still holds is alive (a concurrent run) and is left
+    alone; on an embedded warehouse only one process opens the file, so every other
+    ``running`` row is a dead one. An interrupted run keeps the counts of the files it did
+    record. Returns the ids marked.
+    """
+    marked = []
+    for run in running_runs(wh):
+        key = run_lock_key(run.run_id)
+        if run.run_id == current or not wh.lock(key):
+            continue
+        try:
+            _mark_interrupted(wh, run.run_id)
+        finally:
+            wh.unlock(key)
+        marked.append(run.run_id)
+    return marked
+
+
+def _mark_interrupted(wh: Warehouse, run_id: str) -> None:
+    counts = {f"files_{status}": n for status, n in _files_by_status(wh, run_id).items()}
+    values = {f"files_{status}": 0 for status in STATUSES} | counts | {"status": "interrupted"}
+    still_running = exp.and_(col("run_id").eq(lit(run_id)), col("status").eq(lit("running")))
+    with wh.transaction():
+        wh.execute(sql_update(table(RUNS, wh.schemas.meta), values, still_running))
+
+
+def _files_by_status(wh: Warehouse, run_id: str) -> dict[str, int]:
+    query = (
+        exp.select(col("status"), exp.Count(this=exp.Star()))
+        .from_(table(FILES, wh.schemas.meta))
+        .where(col("run_id").eq(lit(run_id)))
+        .group_by(col("status"))
+    )
+    return {str(status): int(n) for status, n in wh.execute(query) if status in STATUSES}
+
+
+# --------------------------------------------------------------------------- status
+
+
+@dataclass
+class FileOutcome:
+    """The files of one source that ended in one status, and their rows."""
+
+    source: str | None
+    status: str
+    files: int
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    last_finished: datetime | None
+
+
+def outcomes(wh: Warehouse) -> list[FileOutcome]:
+    """Files and rows per source and status, counting each content's final outcome once.
+
+    A failed or rejected attempt is superseded by any later attempt at the same content (a
+    file that failed, stayed in landing and loaded on the next run is one loaded file);
+    loaded and duplicate rows are deliveries and always count.
+    """
+    meta = wh.schemas.meta
+    later = (
+        exp.select(lit(1))
+        .from_(exp.alias_(table(FILES, meta), "l", table=True))
+        .where(
+            exp.and_(
+                col("sha256", "l").eq(col("sha256", "f")),
+                exp.GT(this=col("started_at", "l"), expression=col("started_at", "f")),
+            )
+        )
+    )
+    superseded = exp.and_(
+        col("status", "f").isin(lit("failed"), lit("rejected")), exp.Exists(this=later)
+    )
+    sums = [exp.Sum(this=col(name, "f")) for name in ("rows_read", "rows_loaded")]
+    query = (
+        exp.select(
+            col("source", "f"),
+            col("status", "f"),
+            exp.Count(this=exp.Star()),
+            *sums,
+            exp.Sum(this=col("rows_quarantined", "f")),
+            exp.Max(this=col("finished_at", "f")),
+        )
+        .from_(exp.alias_(table(FILES, meta), "f", table=True))
+        .where(exp.not_(superseded))
+        .group_by(col("source", "f"), col("status", "f"))
+    )
+    return [
+        FileOutcome(source, status, int(n), int(read or 0), int(done or 0), int(bad or 0), last)
+        for source, status, n, read, done, bad, last in wh.execute(query)
+    ]
+
+
+def open_quarantine_by_source(wh: Warehouse) -> dict[str, int]:
+    """Rows in quarantine now (not yet replayed), per source."""
+    query = (
+        exp.select(col("source"), exp.Count(this=exp.Star()))
+        .from_(table(QUARANTINE, wh.schemas.meta))
+        .where(col("status").eq(lit("open")))
+        .group_by(col("source"))
+    )
+    return {str(source): int(n) for source, n in wh.execute(query)}
+
+
+def quarantined_files(wh: Warehouse) -> list[str]:
+    """The ids of the files with rows in quarantine, in order."""
+    query = (
+        exp.select(col("file_id"))
+        .distinct()
+        .from_(table(QUARANTINE, wh.schemas.meta))
+        .where(col("status").eq(lit("open")))
+        .order_by(col("file_id"))
+    )
+    return [str(row[0]) for row in wh.execute(query)]
+
+
+def quarantined_sources(wh: Warehouse) -> list[str]:
+    query = exp.select(col("source")).distinct().from_(table(QUARANTINE, wh.schemas.meta))
+    return sorted(str(row[0]) for row in wh.execute(query))
+
+
+def has_file(wh: Warehouse, file_id: str) -> bool:
+    query = exp.select(col("file_id")).from_(table(FILES, wh.schemas.meta))
+    return bool(wh.execute(query.where(col("file_id").eq(lit(file_id))).limit(1)))
