@@ -9,6 +9,11 @@ for each stable file in landing:
     threshold         -> too many bad rows: rejected, nothing loaded
     one transaction   -> raw layer, targets, quarantine, ledger row; counts verified
     archive           -> the file leaves landing
+
+Each file ends with exactly one ledger row, built at its ending from what its steps
+learned (``Attempt``) and its ``FileContext``. Whatever a file raises, the run records it
+and goes on: a problem of the file rejects it, anything else fails it (it stays in
+landing), and transient warehouse or engine errors retry it first.
 """
 
 from __future__ import annotations
@@ -194,8 +199,7 @@ class Pipeline:
         self.wh = wh
         self.progress = progress
         self.run_id = uuid.uuid4().hex
-        limit = project.config.memory_limit
-        self.con = wh.engine(limit) or compute.connect(project.root, limit)
+        self.con = compute.engine(wh, project)
         self.plans: dict[str, Plan] = {}  # each source's SQL, rendered once per run
 
     # -- the run ----------------------------------------------------------------------
@@ -252,13 +256,11 @@ class Pipeline:
         try:
             return self._with_retries(file, routed)
         except Exception as exc:
-            attempt = self._attempt(file, _source_of(routed), None)
             try:
-                return self._fail(attempt, _described(exc))
+                return self._fail(self._attempt(file, _source_of(routed), None), _described(exc))
             except Exception:  # the ledger itself is out of reach: report, unrecorded
-                return FileResult(
-                    file.name, file.relative, attempt.source, "failed", error=_described(exc)
-                )
+                source = _source_of(routed)
+                return FileResult(file.name, file.relative, source, "failed", error=_described(exc))
 
     def _with_retries(self, file: LandingFile, routed: Routed) -> FileResult:
         """Transient errors retry the whole file; each attempt re-reads the ledger."""
