@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -162,7 +163,17 @@ def _progress_bar(total_hint: int | None = None) -> Progress:
 
 
 @app.command()
-def run(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
+def run(
+    project: ProjectOption = Path("."),
+    as_json: JsonOption = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Read, map and check every file and report what would load; change nothing.",
+        ),
+    ] = False,
+) -> None:
     """Process every new file in landing."""
     with handled():
         loaded = _project(project)
@@ -175,11 +186,14 @@ def run(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None
             def advance(result: FileResult) -> None:
                 bar.update(task, advance=1, description=result.name)
 
-            result = run_pipeline(loaded, progress=None if as_json else advance)
+            result = run_pipeline(loaded, progress=None if as_json else advance, dry_run=dry_run)
         if as_json:
-            _print_json({"run_id": result.run_id, "files": [asdict(f) for f in result.files]})
+            files = [asdict(f) for f in result.files]
+            _print_json({"run_id": result.run_id, "dry_run": dry_run, "files": files})
         else:
             _summary(result.files)
+            if dry_run:
+                _preview(result.files)
         raise typer.Exit(EXIT_OK if result.ok else EXIT_FILES)
 
 
@@ -209,6 +223,45 @@ def watch(
 
         err.print(f"watching {loaded.path('landing')} (Ctrl-C to stop)")
         watch_landing(loaded, report, heartbeat)
+
+
+def _preview(files: list[Any]) -> None:
+    """A dry run's changes per target, added up over the files, and each file's reasons."""
+    totals: dict[str, dict[str, int]] = {}
+    for f in files:
+        for change in f.preview.targets if f.preview else []:
+            row = totals.setdefault(change.target, dict.fromkeys(PREVIEW_COUNTS, 0))
+            for name in PREVIEW_COUNTS:
+                row[name] += getattr(change, name)
+    if totals:
+        table = Table(title="what the run would change (nothing was written)")
+        table.add_column("target")
+        for name in PREVIEW_COUNTS:
+            table.add_column(name.replace("_", " "), justify="right")
+        for target, row in totals.items():
+            table.add_row(escape(target), *(str(row[n]) for n in PREVIEW_COUNTS))
+        out.print(table)
+    for f in files:
+        for reason in f.preview.reasons if f.preview else []:
+            where = f" {reason.column}" if reason.column else ""
+            out.print(
+                f"{escape(f.path)}: {reason.rows} rows would be quarantined by "
+                f"{escape(reason.rule)}{escape(where)}: {escape(reason.example or '')}",
+                highlight=False,
+            )
+    if not files:
+        return
+    out.print("dry run: nothing was written to the warehouse or the ledger, and no file moved")
+
+
+PREVIEW_COUNTS = (
+    "inserted",
+    "updated",
+    "unchanged",
+    "deleted",
+    "versions_opened",
+    "versions_closed",
+)
 
 
 def _summary(files: list[Any]) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from tidegate import __version__, archive, compute
+from tidegate import __version__, archive, compute, preview
 from tidegate.clock import utcnow as now
 from tidegate.config.models import Project, SourceConfig
 from tidegate.deliver import Delivery, deliver
@@ -46,6 +46,7 @@ from tidegate.errors import (
 )
 from tidegate.faults import checkpoint
 from tidegate.models import build_models
+from tidegate.preview import Preview, RolledBack
 from tidegate.privacy import hooks as privacy
 from tidegate.read import ReadResult, peek_columns, read_file
 from tidegate.transform import mapping
@@ -81,6 +82,7 @@ class FileResult:
     rows_duplicate: int = 0
     error: str | None = None
     new_columns: list[str] = field(default_factory=list)
+    preview: Preview | None = None  # a dry run's per-target changes and reasons
 
 
 # What a reader may raise on a file's content besides its own ReadError: the file is
@@ -194,10 +196,17 @@ def source_ranks(project: Project) -> dict[str, int]:
 class Pipeline:
     """One run over a project's landing folder."""
 
-    def __init__(self, project: Project, wh: Warehouse, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        wh: Warehouse,
+        progress: Progress | None = None,
+        dry_run: bool = False,
+    ) -> None:
         self.project = project
         self.wh = wh
         self.progress = progress
+        self.dry_run = dry_run  # every step, each file's transaction rolled back, no move
         self.run_id = uuid.uuid4().hex
         self.con = compute.engine(wh, project)
         self.plans: dict[str, Plan] = {}  # each source's SQL, rendered once per run
@@ -206,16 +215,18 @@ class Pipeline:
 
     def run(self) -> RunResult:
         started = now()
-        with self.wh.transaction():
-            ledger.ensure(self.wh)
-            ledger.insert_run(self.wh, RunRecord(self.run_id, started, version=__version__))
+        if not self.dry_run:
+            with self.wh.transaction():
+                ledger.ensure(self.wh)
+                ledger.insert_run(self.wh, RunRecord(self.run_id, started, version=__version__))
         landing = self.project.path("landing")
         files = scan(landing, self.project.config.settle_seconds)
         results = [self._one(file, routed) for file, routed in self._in_dependency_order(files)]
-        archive.remove_empty_folders(landing)
-        with self.wh.transaction():
-            build_models(self.wh, self.project)
-        self._finish_run(results)
+        if not self.dry_run:
+            archive.remove_empty_folders(landing)
+            with self.wh.transaction():
+                build_models(self.wh, self.project)
+            self._finish_run(results)
         return RunResult(self.run_id, results)
 
     def _route(self, file: LandingFile) -> str | RoutingError:
@@ -286,9 +297,11 @@ class Pipeline:
     def process(self, file: LandingFile, routed: Routed) -> FileResult:
         """Load one file, or reject it, or record why it failed; never half of it."""
         self.wh.file_started()
-        earlier = ledger.files_with_hash(self.wh, file.sha256)
+        earlier = self._earlier(file)
         pending = [f for f in earlier if f.path == file.relative and self._archive_missing(f)]
         if pending:
+            if self.dry_run:
+                return _skipped(file, "loaded before; a run would finish its move to the archive")
             return self._finish_move(file, pending[0])
         if any(f.status == "loaded" for f in earlier):
             return self._duplicate(file, earlier)
@@ -299,7 +312,8 @@ class Pipeline:
                 raise routed
             source = self.project.sources[routed]
             archived = self.project.path("archive")
-            early = archive.Early.start(file.path, archived, file.sha256, file.size)
+            if not self.dry_run:
+                early = archive.Early.start(file.path, archived, file.sha256, file.size)
             result = self._read(file, source)
             checkpoint("read")
             return self._load(attempt, source, result, early)
@@ -311,6 +325,12 @@ class Pipeline:
             if early is not None:
                 early.cancel()  # a no-op once the copy went to the archive
             drop_work(self.con)
+
+    def _earlier(self, file: LandingFile) -> list[FileRecord]:
+        """Earlier deliveries of the file's content (a dry run may find no ledger yet)."""
+        if self.dry_run and self.wh.columns_of(ledger.FILES, self.wh.schemas.meta) is None:
+            return []
+        return ledger.files_with_hash(self.wh, file.sha256)
 
     def _attempt(self, file: LandingFile, source: str | None, seen: int | None) -> Attempt:
         """A new delivery of this file; ``seen``: earlier deliveries of its content."""
@@ -365,11 +385,36 @@ class Pipeline:
         attempt.counts.rows_quarantined = outcome.rows_quarantined + len(read.bad)
         attempt.counts.rows_duplicate = outcome.rows_duplicate
         self._check_threshold(file, source, attempt.counts)
+        if self.dry_run:
+            return self._preview(attempt, read, outcome)
         record = self._commit(attempt, read, outcome)
         checkpoint("committed")
         self._archive(file, record, early)
         checkpoint("archived")
         return _result(record, attempt.new_columns)
+
+    def _preview(self, attempt: Attempt, read: ReadResult, outcome: Outcome) -> FileResult:
+        """The file's commit, measured and rolled back."""
+        names = list(dict.fromkeys(o.target for o, _ in outcome.outputs))
+        offered = {name: 0 for name in names}
+        for output, good in outcome.outputs:
+            offered[output.target] += compute.count(self.con, good)
+        try:
+            with self.wh.transaction():
+                ledger.ensure(self.wh)
+                before = preview.census(self.wh, self.project, names, attempt.file_id)
+                record = self._commit_steps(attempt, read, outcome)
+                after = preview.census(self.wh, self.project, names, attempt.file_id)
+                targets = self.project.targets
+                changes = [
+                    preview.change(n, targets[n], before[n], after[n], offered[n]) for n in names
+                ]
+                reasons = preview.reasons(self.wh, attempt.file_id)
+                raise RolledBack(record, Preview(changes, reasons))
+        except RolledBack as done:
+            result = _result(done.record, attempt.new_columns)
+            result.preview = done.preview
+            return result
 
     def _evaluate(self, attempt: Attempt, source: SourceConfig, read: ReadResult) -> Outcome:
         name = attempt.source
@@ -413,20 +458,25 @@ class Pipeline:
 
     def _commit(self, attempt: Attempt, read: ReadResult, outcome: Outcome) -> FileRecord:
         """Raw layer, targets, quarantine and the ledger row, in one transaction, verified."""
+        with self.wh.transaction():
+            record = self._commit_steps(attempt, read, outcome)
+            checkpoint("commit")
+        return record
+
+    def _commit_steps(self, attempt: Attempt, read: ReadResult, outcome: Outcome) -> FileRecord:
+        """What one file's transaction holds (a run commits it, a dry run rolls it back)."""
         name = attempt.source
         assert name is not None
         loaded_at = now()
         attempt.context = attempt.context.loaded(loaded_at)
         destination = self._archive_destination(attempt.file, name, loaded_at)
-        with self.wh.transaction():
-            if self.project.config.keep_raw:
-                compute.write_raw(self.con, self.wh, name, read, attempt.file_id)
-            self._apply_outputs(attempt, outcome, loaded_at)
-            record = attempt.record("loaded", archive_path=self._stored(destination))
-            compute.write_quarantine(self.con, self.wh, record, read, outcome)
-            privacy.committing(self.con, self.wh, self.project, record)
-            ledger.insert_file(self.wh, record)
-            checkpoint("commit")
+        if self.project.config.keep_raw:
+            compute.write_raw(self.con, self.wh, name, read, attempt.file_id)
+        self._apply_outputs(attempt, outcome, loaded_at)
+        record = attempt.record("loaded", archive_path=self._stored(destination))
+        compute.write_quarantine(self.con, self.wh, record, read, outcome)
+        privacy.committing(self.con, self.wh, self.project, record)
+        ledger.insert_file(self.wh, record)
         return record
 
     def _apply_outputs(self, attempt: Attempt, outcome: Outcome, loaded_at: datetime) -> None:
@@ -483,6 +533,8 @@ class Pipeline:
         record = attempt.record(
             "duplicate", archive_path=self._stored(destination), duplicate_of=original.file_id
         )
+        if self.dry_run:
+            return _result(record, [])
         with self.wh.transaction():
             ledger.insert_file(self.wh, record)
         self._archive(file, record)
@@ -506,6 +558,8 @@ class Pipeline:
         reason = exc.message + (GONE if gone else "")
         stored = None if gone else self._stored(destination)
         record = attempt.record("rejected", error=reason, archive_path=stored)
+        if self.dry_run:
+            return _result(record, [])
         with self.wh.transaction():
             ledger.insert_file(self.wh, record)
         if not gone:
@@ -520,6 +574,8 @@ class Pipeline:
         """An error of the project, the engine, the warehouse or tidegate: nothing committed,
         the file stays in landing for a retry."""
         record = attempt.record("failed", error=error)
+        if self.dry_run:
+            return _result(record, [])
         with self.wh.transaction():
             ledger.insert_file(self.wh, record)
         return _result(record, [])
@@ -570,11 +626,12 @@ def _read_failure(exc: BaseException) -> str:
 
 def _result(record: FileRecord, new: list[str]) -> FileResult:
     """What ``run`` reports of a file: its ledger row's own fields, and its new columns."""
-    shared = {f.name for f in fields(FileResult)} - {"new_columns"}
+    shared = {f.name for f in fields(FileResult)} - {"new_columns", "preview"}
     return FileResult(**{name: getattr(record, name) for name in shared}, new_columns=new)
 
 
-def run(project: Project, progress: Progress | None = None) -> RunResult:
-    """Process every ready file of the project's landing folder."""
+def run(project: Project, progress: Progress | None = None, dry_run: bool = False) -> RunResult:
+    """Process every ready file of the project's landing folder; with ``dry_run``, report
+    what it would do and change nothing."""
     with connect(project) as wh:
-        return Pipeline(project, wh, progress).run()
+        return Pipeline(project, wh, progress, dry_run).run()
