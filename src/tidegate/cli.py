@@ -395,7 +395,17 @@ def _progress_bar(total_hint: int | None = None) -> Progress:
 
 
 @app.command()
-def run(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None:
+def run(
+    project: ProjectOption = Path("."),
+    as_json: JsonOption = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Read, map and check every file and report what would load; change nothing.",
+        ),
+    ] = False,
+) -> None:
     """Process every new file in landing."""
     with handled():
         loaded = _project(project)
@@ -408,11 +418,14 @@ def run(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None
             def advance(result: FileResult) -> None:
                 bar.update(task, advance=1, description=escape(result.name))
 
-            result = run_pipeline(loaded, progress=None if as_json else advance)
+            result = run_pipeline(loaded, progress=None if as_json else advance, dry_run=dry_run)
         if as_json:
-            _print_json({"run_id": result.run_id, "files": [asdict(f) for f in result.files]})
+            files = [asdict(f) for f in result.files]
+            _print_json({"run_id": result.run_id, "dry_run": dry_run, "files": files})
         else:
             _summary(result.files)
+            if dry_run:
+                _preview(result.files)
         raise typer.Exit(EXIT_OK if result.ok else EXIT_FILES)
 
 
@@ -457,6 +470,44 @@ SUMMARY_COLUMNS = [
     Column("quarantined", number=True, drop=1),
     Column("dup", number=True, drop=3),
 ]
+
+
+PREVIEW_COUNTS = (
+    "inserted",
+    "updated",
+    "unchanged",
+    "deleted",
+    "versions_opened",
+    "versions_closed",
+)
+
+
+def _preview(files: list[Any]) -> None:
+    """A dry run's changes per target, added up over the files, and each file's reasons."""
+    totals: dict[str, dict[str, int]] = {}
+    for f in files:
+        for change in f.preview.targets if f.preview else []:
+            row = totals.setdefault(change.target, dict.fromkeys(PREVIEW_COUNTS, 0))
+            for name in PREVIEW_COUNTS:
+                row[name] += getattr(change, name)
+    if totals:
+        columns = [Column("target", wrap=True)]
+        columns += [Column(n.replace("_", " "), number=True) for n in PREVIEW_COUNTS]
+        rows = [[target, *(row[n] for n in PREVIEW_COUNTS)] for target, row in totals.items()]
+        print_table("what the run would change", columns, rows)
+    for f in files:
+        for reason in f.preview.reasons if f.preview else []:
+            say(
+                out,
+                "{}: {} rows would be quarantined by {} {}: {}",
+                f.path,
+                reason.rows,
+                reason.rule,
+                reason.column or "",
+                reason.example or "",
+            )
+    if files:
+        say(out, "dry run: nothing was written to the warehouse or the ledger, and no file moved")
 
 
 def _summary(files: list[Any]) -> None:

@@ -8,18 +8,28 @@ whole file in memory.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 from sqlglot import exp
 
 from tidegate import effective
-from tidegate.config.models import TargetConfig
+from tidegate.config.loader import locate
+from tidegate.config.models import Project, SourceConfig, TargetConfig
+from tidegate.errors import (
+    ComputeError,
+    ExpressionDataError,
+    ExpressionError,
+    TidegateError,
+    TransientComputeError,
+)
 from tidegate.read import BadRecord, ReadResult
-from tidegate.sql import col, data_type, ident, lit, table
+from tidegate.sql import col, data_type, ident, lit, parse, table
 from tidegate.transform.evaluate import BAD, Outcome, run, scalar
 from tidegate.transform.hashing import hash_column, row_hash, valid_from_column
-from tidegate.transform.mapping import REASONS, ROW
+from tidegate.transform.mapping import FILE, FILE_CTE, ITEM, REASONS, ROW
 from tidegate.warehouse import ledger
 from tidegate.warehouse.base import Rows, Warehouse
 from tidegate.warehouse.ledger import FileRecord
@@ -43,6 +53,13 @@ def connect(root: Path, memory_limit: str = "3GB") -> duckdb.DuckDBPyConnection:
             "autoinstall_known_extensions": False,
         },
     )
+
+
+def engine(wh: Warehouse, project: Project) -> duckdb.DuckDBPyConnection:
+    """The compute engine of a project: the warehouse's own (embedded DuckDB) or a new one,
+    both under the project's ``memory_limit``. Run and replay both take it from here."""
+    limit = project.config.memory_limit
+    return wh.engine(limit) or connect(project.root, limit)
 
 
 def count(con: duckdb.DuckDBPyConnection, name: str) -> int:
@@ -144,3 +161,157 @@ def _unreadable(record: FileRecord, bad: BadRecord) -> ledger.QuarantineRecord:
         record=json.dumps({"_line": bad.raw}, ensure_ascii=False),
         quarantined_at=record.started_at,
     )
+
+
+# -------------------------------------------------------------------- reserved column names
+
+# Columns tidegate adds beside a file's own: a file column of the same name is renamed.
+RESERVED = (ROW, FILE, FILE_ID, LOADED_AT, ITEM, REASONS)
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    suffix = 2
+    while f"{name}_{suffix}".casefold() in taken:
+        suffix += 1
+    return f"{name}_{suffix}"
+
+
+def reserved_renames(columns: list[str]) -> dict[str, str]:
+    """``{file column: new name}`` for columns named like tidegate's own (``_file_id``),
+    case-insensitively; each gets ``_2`` (or the next free number), as a repeated header
+    name does.
+
+    >>> reserved_renames(["id", "_file_id", "_Loaded_At", "_file_id_2"])
+    {'_file_id': '_file_id_3', '_Loaded_At': '_Loaded_At_2'}
+    """
+    reserved = {name.casefold() for name in RESERVED}
+    taken = {c.casefold() for c in columns} | reserved
+    renames: dict[str, str] = {}
+    for name in columns:
+        if name.casefold() in reserved:
+            renames[name] = _free_name(name, taken)
+            taken.add(renames[name].casefold())
+    return renames
+
+
+def rename_reserved(
+    con: duckdb.DuckDBPyConnection, read: ReadResult
+) -> tuple[ReadResult, dict[str, str]]:
+    """The read with reserved file column names renamed in its table, and the renames."""
+    renames = reserved_renames(read.columns)
+    for old, new in renames.items():
+        action = exp.RenameColumn(this=col(old), to=col(new))
+        run(con, exp.Alter(this=table(read.table), kind="TABLE", actions=[action]))
+    if not renames:
+        return read, {}
+    return replace(read, columns=[renames.get(c, c) for c in read.columns]), renames
+
+
+# -------------------------------------------------------------------- engine errors
+
+# Raised whatever the data: retrying may help, or the engine itself is short of something.
+_TRANSIENT = (duckdb.TransactionException, duckdb.SerializationException)
+_RESOURCE = (
+    duckdb.OutOfMemoryException,
+    duckdb.IOException,
+    duckdb.PermissionException,
+    duckdb.InterruptException,
+)
+# Raised by a value of the file: the same expression runs on other files.
+_DATA = (duckdb.DataError, duckdb.InvalidInputException)
+# Raised while binding: the expression cannot run on any file of this shape.
+_BIND = (duckdb.ProgrammingError, duckdb.NotSupportedError, duckdb.DependencyException)
+
+YamlPath = tuple[str | int, ...]
+
+
+def _expressions(source: SourceConfig) -> Iterator[tuple[YamlPath, str, str]]:
+    """Every expression of a source, in evaluation order: (YAML path, label, SQL)."""
+    for name, derived in source.derive.items():
+        yield ("derive", name), f"derive.{name}", derived
+    for index, output in enumerate(source.outputs):
+        if output.unnest:
+            yield ("outputs", index, "unnest"), f"outputs[{index}].unnest", output.unnest
+        for name, mapped in output.columns.items():
+            if mapped:
+                label = f"outputs[{index}].columns.{name}"
+                yield ("outputs", index, "columns", name), label, mapped
+
+
+def _base(read_table: str, derive: list[tuple[str, str]]) -> exp.Select:
+    derived = [exp.alias_(parse(sql), name, quoted=True) for name, sql in derive]
+    return (
+        exp.select(exp.Star(), *derived)
+        .from_(table(read_table))
+        .join(table(FILE_CTE), join_type="cross")
+    )
+
+
+def _fails(con: duckdb.DuckDBPyConnection, query: exp.Select, sql: str) -> bool:
+    """Whether computing ``sql`` over every row of ``query`` raises an engine error."""
+    probe = "_tg_probe"
+    value = exp.alias_(parse(sql), probe, quoted=True)
+    inner = exp.select(value).from_(query.subquery("_tg_probed"))
+    try:
+        run(con, exp.select(exp.Count(this=col(probe))).from_(inner.subquery("_tg_values")))
+    except duckdb.Error:
+        return True
+    return False
+
+
+def _culprit(
+    con: duckdb.DuckDBPyConnection, source: SourceConfig, read_table: str
+) -> tuple[YamlPath, str, str] | None:
+    """The first expression that fails alone, each over the derived values before it.
+
+    Only asked after a failure, so the cost of a query per expression is paid only then.
+    """
+    derive = list(source.derive.items())
+    for path, label, sql in _expressions(source):
+        before = derive[: derive.index((str(path[1]), sql))] if path[0] == "derive" else derive
+        if path[-1] != "unnest" and path[0] == "outputs" and source.outputs[int(path[1])].unnest:
+            continue  # a column over unnested items: its failure shows in the unnest's
+        try:
+            if _fails(con, _base(read_table, before), sql):
+                return path, label, sql
+        except duckdb.Error:
+            return None  # the read table itself is gone: nothing to point at
+    return None
+
+
+def _reason(exc: duckdb.Error) -> str:
+    first = str(exc).strip().splitlines()
+    return first[0] if first else type(exc).__name__
+
+
+def translate(
+    exc: duckdb.Error,
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    source: str,
+    read_table: str,
+    file: str,
+) -> TidegateError:
+    """A compute-engine error met while mapping ``file`` for ``source``, as the project's
+    error, pointing at the expression at fault (file and line of its YAML). The one place
+    where engine errors of the map-and-check step become tidegate's.
+    """
+    reason = _reason(exc)
+    if isinstance(exc, _TRANSIENT):
+        return TransientComputeError(f"{file}: the compute engine asks for a retry: {reason}")
+    if isinstance(exc, _RESOURCE):
+        limit = project.config.memory_limit
+        return ComputeError(f"{file}: the compute engine failed (memory_limit {limit}): {reason}")
+    if not isinstance(exc, _DATA + _BIND):
+        return ComputeError(f"{file}: internal error in the compute engine: {reason}")
+    found = _culprit(con, project.sources[source], read_table)
+    path, label, sql = found if found else ((), f"source {source!r}", "its mapping")
+    config, line = locate(project.root, "sources", source, path)
+    shown = (
+        config.relative_to(project.root).as_posix()
+        if config.is_relative_to(project.root)
+        else str(config)
+    )
+    if isinstance(exc, _DATA):
+        return ExpressionDataError(file, shown, line, label, sql, reason)
+    return ExpressionError(config, line, label, sql, reason)

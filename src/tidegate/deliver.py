@@ -11,8 +11,9 @@ from datetime import datetime
 
 import duckdb
 
-from tidegate import compute, effective
+from tidegate import compute
 from tidegate.config.models import Project, TargetConfig
+from tidegate.discover.context import FileContext
 from tidegate.errors import ReconciliationError
 from tidegate.transform.evaluate import Outcome
 from tidegate.warehouse.base import Warehouse
@@ -21,17 +22,17 @@ from tidegate.warehouse.load import LoadContext, apply, rows_of_file
 
 @dataclass(frozen=True)
 class Delivery:
-    """The file whose rows are delivered: its id, its path and mtime (for effective times);
-    ``fresh`` when no row of this file id can be in the warehouse yet (a new delivery)."""
+    """The file whose rows are delivered: its id and its context (for effective times), and
+    when its rows load; ``fresh`` when no row of this file id can be in the warehouse yet
+    (a new delivery). A replay delivers with the context and load time the run stored."""
 
     file_id: str
-    path: str
-    mtime: float
+    file: FileContext
     loaded_at: datetime
     fresh: bool = False
 
     def context(self, target: TargetConfig) -> LoadContext:
-        when = effective.file_time(target.history, self.path, self.mtime, self.loaded_at)
+        when = self.file.effective_at(target, self.loaded_at)
         return LoadContext(self.file_id, self.loaded_at, effective_at=when)
 
 

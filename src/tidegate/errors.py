@@ -5,7 +5,10 @@ the column, the bad value, what was expected) and renders them in one line via `
 
     TidegateError
     ├── ConfigError              a project file is wrong (exit code 2)
-    │   └── UnknownNameError     a command named a rule, file, source or status that is not there
+    │   ├── UnknownNameError     a command named a rule, file, source or status that is not there
+    │   └── ExpressionError      the compute engine refuses a mapping expression
+    ├── ComputeError             the compute engine failed, not because of the data
+    │   └── TransientComputeError     worth a retry (a write conflict)
     ├── WarehouseError           the warehouse refused or failed
     │   ├── ConnectionFailed     cannot connect (exit code 2)
     │   └── TransientWarehouseError   worth a retry (connection reset, serialization)
@@ -14,12 +17,17 @@ the column, the bad value, what was expected) and renders them in one line via `
         ├── ReadError            unreadable: encoding, format, corrupt archive
         ├── EmptyFileError       no records
         ├── MissingColumnsError  columns the mapping needs are absent
+        ├── ExpressionDataError  the file's values break a mapping expression
         ├── ThresholdError       too many bad rows (reject_file_over)
         └── ReconciliationError  counts do not add up; the file is rolled back
 
-``TransientError`` marks errors the runner may retry; everything else is terminal.
-Driver exceptions are translated into this tree in exactly one place per adapter,
-always with ``raise ... from exc``.
+Two markers tell the runner what to do with a file. ``TransientError``: retry it (a lost
+connection, a lock or serialization timeout). ``TerminalError``: retrying cannot help; the
+data must go (a ``FileError`` sends the file to rejected/ with its reason) or the project
+must change (a ``ConfigError`` leaves the file in landing, failed, until it is fixed).
+Driver and engine exceptions are translated into this tree in exactly one place per adapter
+and engine, always with ``raise ... from exc``. Anything else is a bug in tidegate: the run
+records the file as failed with "internal error: ..." and goes on.
 """
 
 from __future__ import annotations
@@ -36,7 +44,11 @@ class TransientError(TidegateError):
     """Marker: the operation may succeed if retried."""
 
 
-class ConfigError(TidegateError):
+class TerminalError(TidegateError):
+    """Marker: the same input fails the same way again; the data or the project must change."""
+
+
+class ConfigError(TerminalError):
     """A project file is invalid; names the file, the line and what was expected."""
 
     def __init__(self, path: Path | str, message: str, line: int | None = None) -> None:
@@ -62,6 +74,22 @@ class UnknownNameError(ConfigError):
         super().__init__(option, f"no {kind} {value!r}; {listing}: {listed}")
 
 
+class ExpressionError(ConfigError):
+    """The compute engine cannot run an expression of a source or target file."""
+
+    def __init__(self, path: Path | str, line: int, where: str, sql: str, reason: str) -> None:
+        self.where, self.sql, self.reason = where, sql, reason
+        super().__init__(path, f"{where}: `{sql}` cannot run: {reason}", line)
+
+
+class ComputeError(TidegateError):
+    """The compute engine failed for a reason other than the data (memory, disk)."""
+
+
+class TransientComputeError(ComputeError, TransientError):
+    """A compute-engine failure worth retrying (a write-write conflict)."""
+
+
 class WarehouseError(TidegateError):
     """The warehouse failed an operation."""
 
@@ -79,7 +107,7 @@ class TransientWarehouseError(WarehouseError, TransientError):
     """A warehouse error worth retrying (connection reset, serialization failure)."""
 
 
-class FileError(TidegateError):
+class FileError(TerminalError):
     """One landing file cannot be loaded; the file is rejected with this reason."""
 
     def __init__(self, file: str, message: str) -> None:
@@ -112,6 +140,18 @@ class MissingColumnsError(FileError):
         super().__init__(
             file,
             f"missing columns {self.missing} needed by the mapping; the file has {self.found}",
+        )
+
+
+class ExpressionDataError(FileError):
+    """A value of the file makes a mapping expression fail (a strict cast, a bad date)."""
+
+    def __init__(
+        self, file: str, config: str, line: int, where: str, sql: str, reason: str
+    ) -> None:
+        self.config, self.line, self.where, self.sql, self.reason = config, line, where, sql, reason
+        super().__init__(
+            file, f"{reason}, in {where} `{sql}` ({config}:{line}); fix the file or the expression"
         )
 
 

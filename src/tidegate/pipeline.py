@@ -9,29 +9,35 @@ for each stable file in landing:
     threshold         -> too many bad rows: rejected, nothing loaded
     one transaction   -> raw layer, targets, quarantine, ledger row; counts verified
     archive           -> the file leaves landing
+
+Each file ends with exactly one ledger row, built at its ending from what its steps
+learned (``Attempt``) and its ``FileContext``. Whatever a file raises, the run records it
+and goes on: a problem of the file rejects it, anything else fails it (it stays in
+landing), and transient warehouse or engine errors retry it first.
 """
 
 from __future__ import annotations
 
+import csv
 import json
-import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
-from sqlglot import exp
 
-from tidegate import __version__, archive, compute
+from tidegate import __version__, archive, compute, preview
 from tidegate.clock import utcnow as now
 from tidegate.config.models import Project, SourceConfig
 from tidegate.deliver import Delivery, deliver
 from tidegate.discover import LandingFile, route, scan
+from tidegate.discover.context import FileContext
 from tidegate.errors import (
     FileError,
     MissingColumnsError,
+    ReadError,
     ReconciliationError,
     RoutingError,
     ThresholdError,
@@ -40,10 +46,18 @@ from tidegate.errors import (
 )
 from tidegate.faults import checkpoint
 from tidegate.models import build_models
+from tidegate.preview import Preview, RolledBack
 from tidegate.privacy import hooks as privacy
 from tidegate.read import ReadResult, peek_columns, read_file
 from tidegate.transform import mapping
-from tidegate.transform.evaluate import Outcome, Plan, evaluate, plan, set_file_values
+from tidegate.transform.evaluate import (
+    Outcome,
+    Plan,
+    drop_work,
+    evaluate,
+    plan,
+    set_file_values,
+)
 from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, RunRecord
@@ -68,6 +82,83 @@ class FileResult:
     rows_duplicate: int = 0
     error: str | None = None
     new_columns: list[str] = field(default_factory=list)
+    preview: Preview | None = None  # a dry run's per-target changes and reasons
+
+
+# What a reader may raise on a file's content besides its own ReadError: the file is
+# rejected with the reason, never the run stopped.
+READ_MESSAGES: dict[type[Exception], str] = {
+    RecursionError: "the file nests values too deeply to read",
+    csv.Error: "the file cannot be read as CSV",
+    UnicodeError: "the file's text cannot be decoded",
+    OSError: "the file cannot be read",
+    ValueError: "the file's content cannot be read",
+    duckdb.Error: "the file cannot be read",
+}
+READ_FAILURES = tuple(READ_MESSAGES)
+GONE = "; the file left landing while it was loaded, so nothing was moved to rejected/"
+
+
+@dataclass
+class Tally:
+    """A file's row counts: read = loaded + unchanged + quarantined + duplicate."""
+
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_unchanged: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+
+
+@dataclass
+class Attempt:
+    """One delivery under way: what its steps learn, kept until its ending, where it
+    becomes the file's one ledger row (``record``)."""
+
+    file: LandingFile
+    file_id: str
+    run_id: str
+    started_at: datetime
+    context: FileContext
+    source: str | None = None
+    counts: Tally = field(default_factory=Tally)
+    new_columns: list[str] = field(default_factory=list)
+
+    def record(
+        self,
+        status: str,
+        *,
+        error: str | None = None,
+        archive_path: str | None = None,
+        duplicate_of: str | None = None,
+    ) -> FileRecord:
+        counts = self.counts
+        if status != "loaded":  # nothing of a rejected or failed file is in the targets
+            counts = replace(counts, rows_loaded=0, rows_unchanged=0)
+        if status == "duplicate":
+            counts = Tally()
+        context = self.context
+        return FileRecord(
+            file_id=self.file_id,
+            run_id=self.run_id,
+            source=self.source,
+            name=context.name,
+            path=context.path,
+            size=context.size,
+            sha256=context.sha256,
+            status=status,
+            started_at=self.started_at,
+            finished_at=now(),
+            **asdict(counts),
+            new_columns=json.dumps(self.new_columns) if self.new_columns else None,
+            error=error,
+            archive_path=archive_path,
+            duplicate_of=duplicate_of,
+            format=context.format,
+            encoding=context.encoding,
+            modified_at=context.modified,
+            context=context.to_json(),
+        )
 
 
 @dataclass
@@ -105,13 +196,19 @@ def source_ranks(project: Project) -> dict[str, int]:
 class Pipeline:
     """One run over a project's landing folder."""
 
-    def __init__(self, project: Project, wh: Warehouse, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        wh: Warehouse,
+        progress: Progress | None = None,
+        dry_run: bool = False,
+    ) -> None:
         self.project = project
         self.wh = wh
         self.progress = progress
+        self.dry_run = dry_run  # every step, each file's transaction rolled back, no move
         self.run_id = uuid.uuid4().hex
-        limit = project.config.memory_limit
-        self.con = wh.engine(limit) or compute.connect(project.root, limit)
+        self.con = compute.engine(wh, project)
         self.plans: dict[str, Plan] = {}  # each source's SQL, rendered once per run
 
     # -- the run ----------------------------------------------------------------------
@@ -120,12 +217,14 @@ class Pipeline:
         started = now()
         landing = self.project.path("landing")
         files = scan(landing, self.project.config.settle_seconds)
-        self._start_run(started, recorded=bool(files))
+        if not self.dry_run:
+            self._start_run(started, recorded=bool(files))
         results = [self._one(file, routed) for file, routed in self._in_dependency_order(files)]
-        archive.remove_empty_folders(landing)
-        with self.wh.transaction():
-            build_models(self.wh, self.project)
-        self._finish_run(results)
+        if not self.dry_run:
+            archive.remove_empty_folders(landing)
+            with self.wh.transaction():
+                build_models(self.wh, self.project)
+            self._finish_run(results)
         return RunResult(self.run_id, results)
 
     def _start_run(self, started: datetime, recorded: bool) -> None:
@@ -162,20 +261,31 @@ class Pipeline:
         try:
             if not file.path.exists():  # another run took it between our scan and our lock
                 return _skipped(file, "another run has loaded it")
-            result = self._with_retries(file, routed)
+            result = self._recorded(file, routed)
         finally:
             self.wh.unlock(file.sha256)
         if self.progress:
             self.progress(result)
         return result
 
+    def _recorded(self, file: LandingFile, routed: Routed) -> FileResult:
+        """The file's ending; a failure outside its own steps (the ledger could not be read,
+        an archive move failed) is recorded too, so the run goes on to the next file."""
+        try:
+            return self._with_retries(file, routed)
+        except Exception as exc:
+            try:
+                return self._fail(self._attempt(file, _source_of(routed), None), _described(exc))
+            except Exception:  # the ledger itself is out of reach: report, unrecorded
+                source = _source_of(routed)
+                return FileResult(file.name, file.relative, source, "failed", error=_described(exc))
+
     def _with_retries(self, file: LandingFile, routed: Routed) -> FileResult:
-        """Transient warehouse errors retry the whole file; each attempt re-reads the ledger."""
+        """Transient errors retry the whole file; each attempt re-reads the ledger."""
         try:
             return self.wh.retry(lambda: self.process(file, routed))
         except TransientError as exc:
-            source = routed if isinstance(routed, str) else None
-            return self._fail(self._record(file, source, "failed"), _first_line(exc))
+            return self._fail(self._attempt(file, _source_of(routed), None), _first_line(exc))
 
     def _finish_run(self, results: list[FileResult]) -> None:
         counts = {s: sum(1 for r in results if r.status == s) for s in ledger.STATUSES}
@@ -192,98 +302,149 @@ class Pipeline:
     # -- one file ---------------------------------------------------------------------
 
     def process(self, file: LandingFile, routed: Routed) -> FileResult:
-        """Load one file, or reject it; never half of it."""
+        """Load one file, or reject it, or record why it failed; never half of it."""
         self.wh.file_started()
-        earlier = ledger.files_with_hash(self.wh, file.sha256)
+        earlier = self._earlier(file)
         pending = [f for f in earlier if f.path == file.relative and self._archive_missing(f)]
         if pending:
+            if self.dry_run:
+                return _skipped(file, "loaded before; a run would finish its move to the archive")
             return self._finish_move(file, pending[0])
         if any(f.status == "loaded" for f in earlier):
             return self._duplicate(file, earlier)
-        record = self._record(file, None, "loaded", len(earlier))
+        attempt = self._attempt(file, _source_of(routed), len(earlier))
         early: archive.Early | None = None
         try:
             if isinstance(routed, RoutingError):
                 raise routed
-            record.source = routed
-            source = self.project.sources[record.source]
+            source = self.project.sources[routed]
             archived = self.project.path("archive")
-            early = archive.Early.start(file.path, archived, file.sha256, file.size)
-            result = read_file(self.con, file.path, source.read, source.format)
+            if not self.dry_run:
+                early = archive.Early.start(file.path, archived, file.sha256, file.size)
+            result = self._read(file, source)
             checkpoint("read")
-            return self._load(file, record, source, result, early)
+            return self._load(attempt, source, result, early)
         except TransientError:
             raise
-        except ReconciliationError as exc:
-            return self._fail(record, str(exc))
-        except FileError as exc:
-            return self._reject(file, record, exc)
-        except (TidegateError, duckdb.Error) as exc:
-            return self._fail(record, _first_line(exc))
+        except Exception as exc:  # whatever one file does, it is recorded and the run goes on
+            return self._ending(attempt, exc)
         finally:
             if early is not None:
                 early.cancel()  # a no-op once the copy went to the archive
+            drop_work(self.con)
 
-    def _peek(self, file: LandingFile, source: SourceConfig) -> list[str]:
-        return peek_columns(file.path, source.read, source.format)
+    def _earlier(self, file: LandingFile) -> list[FileRecord]:
+        """Earlier deliveries of the file's content (a dry run may find no ledger yet)."""
+        if self.dry_run and self.wh.columns_of(ledger.FILES, self.wh.schemas.meta) is None:
+            return []
+        return ledger.files_with_hash(self.wh, file.sha256)
 
-    def _record(
-        self, file: LandingFile, source: str | None, status: str, seen: int | None = None
-    ) -> FileRecord:
-        """A ledger row for this delivery; ``seen``: earlier deliveries of its content."""
+    def _attempt(self, file: LandingFile, source: str | None, seen: int | None) -> Attempt:
+        """A new delivery of this file; ``seen``: earlier deliveries of its content."""
         if seen is None:
             file_id = ledger.next_file_id(self.wh, file.sha256)
         else:
             file_id = ledger.file_id(file.sha256, seen)
-        return FileRecord(
-            file_id=file_id,
-            run_id=self.run_id,
-            source=source,
-            name=file.name,
-            path=file.relative,
-            size=file.size,
-            sha256=file.sha256,
-            status=status,
-            started_at=now(),
-        )
+        config = self.project.sources.get(source) if source else None
+        context = FileContext.of(file, config)
+        return Attempt(file, file_id, self.run_id, now(), context, source)
+
+    def _peek(self, file: LandingFile, source: SourceConfig) -> list[str]:
+        return peek_columns(file.path, source.read, source.format)
+
+    def _read(self, file: LandingFile, source: SourceConfig) -> ReadResult:
+        """The file read into the engine; whatever a reader raises on the file's content
+        (a field over the CSV limit, nesting past the recursion limit, the file gone) is a
+        ``ReadError`` naming the file."""
+        try:
+            read = read_file(self.con, file.path, source.read, source.format)
+        except TidegateError:
+            raise
+        except READ_FAILURES as exc:
+            raise ReadError(file.relative, _read_failure(exc)) from exc
+        return read
 
     def _load(
         self,
-        file: LandingFile,
-        record: FileRecord,
+        attempt: Attempt,
         source: SourceConfig,
         read: ReadResult,
         early: archive.Early | None,
     ) -> FileResult:
-        assert record.source is not None
-        record.format, record.encoding = read.format, read.encoding
-        record.rows_read = read.rows + len(read.bad)
+        file, name = attempt.file, attempt.source
+        assert name is not None
+        read, renamed = compute.rename_reserved(self.con, read)
+        attempt.context = attempt.context.with_read(
+            read.format, read.encoding, read.dialect, renamed
+        )
+        attempt.counts.rows_read = read.records
         missing = mapping.missing_columns(source, read.columns)
         if missing:
             raise MissingColumnsError(file.relative, missing, read.columns)
-        new = self._new_columns(record.source, source, read)
-        record.new_columns = json.dumps(new) if new else None
-        if new and source.on_new_columns == "reject":
+        attempt.new_columns = self._new_columns(name, source, read)
+        if attempt.new_columns and source.on_new_columns == "reject":
             raise FileError(
-                file.relative, f"new columns {new} (the source says on_new_columns: reject)"
+                file.relative,
+                f"new columns {attempt.new_columns} (the source says on_new_columns: reject)",
             )
-        set_file_values(self.con, self._file_values(file, source))
-        references = privacy.lookup(self.wh, self.project)
-        if record.source not in self.plans:
-            self.plans[record.source] = plan(read.table, source, self.project.targets)
-        compiled = self.plans[record.source]
-        outcome = evaluate(
-            self.con, read.table, source, self.project.targets, references, compiled, read.rows
-        )
+        outcome = self._evaluate(attempt, source, read)
         privacy.prepare(self.con, self.project, source, read, outcome)
-        record.rows_quarantined = outcome.rows_quarantined + len(read.bad)
-        record.rows_duplicate = outcome.rows_duplicate
-        self._check_threshold(file, source, record)
-        self._commit(file, record, source, read, outcome)
+        attempt.counts.rows_quarantined = outcome.rows_quarantined + len(read.bad)
+        attempt.counts.rows_duplicate = outcome.rows_duplicate
+        self._check_threshold(file, source, attempt.counts)
+        if self.dry_run:
+            return self._preview(attempt, read, outcome)
+        record = self._commit(attempt, read, outcome)
         checkpoint("committed")
         self._archive(file, record, early)
         checkpoint("archived")
-        return _result(record, new)
+        return _result(record, attempt.new_columns)
+
+    def _preview(self, attempt: Attempt, read: ReadResult, outcome: Outcome) -> FileResult:
+        """The file's commit, measured and rolled back."""
+        names = list(dict.fromkeys(o.target for o, _ in outcome.outputs))
+        offered = {name: 0 for name in names}
+        for output, good in outcome.outputs:
+            offered[output.target] += compute.count(self.con, good)
+        try:
+            with self.wh.transaction():
+                ledger.ensure(self.wh)
+                before = preview.census(self.wh, self.project, names, attempt.file_id)
+                record = self._commit_steps(attempt, read, outcome)
+                after = preview.census(self.wh, self.project, names, attempt.file_id)
+                targets = self.project.targets
+                changes = [
+                    preview.change(n, targets[n], before[n], after[n], offered[n]) for n in names
+                ]
+                reasons = preview.reasons(self.wh, attempt.file_id)
+                raise RolledBack(record, Preview(changes, reasons))
+        except RolledBack as done:
+            result = _result(done.record, attempt.new_columns)
+            result.preview = done.preview
+            return result
+
+    def _evaluate(self, attempt: Attempt, source: SourceConfig, read: ReadResult) -> Outcome:
+        name = attempt.source
+        assert name is not None
+        set_file_values(self.con, attempt.context.values())
+        references = privacy.lookup(self.wh, self.project)
+        if name not in self.plans:
+            self.plans[name] = plan(read.table, source, self.project.targets)
+        try:
+            return evaluate(
+                self.con,
+                read.table,
+                source,
+                self.project.targets,
+                references,
+                self.plans[name],
+                read.rows,
+            )
+        except duckdb.Error as exc:
+            problem = compute.translate(
+                exc, self.con, self.project, name, read.table, attempt.file.relative
+            )
+            raise problem from exc
 
     def _new_columns(self, name: str, source: SourceConfig, read: ReadResult) -> list[str]:
         """Columns no mapping reads and no earlier file of this source had."""
@@ -294,58 +455,48 @@ class Pipeline:
         seen = {c.lower() for c in known} | {c.lower() for c in used}
         return [c for c in read.columns if c.lower() not in seen]
 
-    def _file_values(self, file: LandingFile, source: SourceConfig) -> exp.Select:
-        extra = dict(file.partitions)
-        if source.name_pattern:
-            match = re.search(source.name_pattern, file.name)
-            if match:
-                extra.update({k: v for k, v in match.groupdict().items() if v is not None})
-        modified = datetime.fromtimestamp(file.mtime, UTC).replace(tzinfo=None)
-        return mapping.file_values(file.name, file.relative, modified, extra)
-
-    def _check_threshold(self, file: LandingFile, source: SourceConfig, record: FileRecord) -> None:
+    def _check_threshold(self, file: LandingFile, source: SourceConfig, counts: Tally) -> None:
         targets = [self.project.targets[o.target] for o in source.outputs]
         for limit in (t.reject_file_over for t in targets if t.reject_file_over is not None):
-            if _over(record.rows_quarantined, record.rows_read, limit):
+            if _over(counts.rows_quarantined, counts.rows_read, limit):
                 raise ThresholdError(
-                    file.relative, record.rows_quarantined, record.rows_read, str(limit)
+                    file.relative, counts.rows_quarantined, counts.rows_read, str(limit)
                 )
 
-    def _commit(
-        self,
-        file: LandingFile,
-        record: FileRecord,
-        source: SourceConfig,
-        read: ReadResult,
-        outcome: Outcome,
-    ) -> None:
+    def _commit(self, attempt: Attempt, read: ReadResult, outcome: Outcome) -> FileRecord:
         """Raw layer, targets, quarantine and the ledger row, in one transaction, verified."""
-        assert record.source is not None
-        loaded_at = now()
-        record.archive_path = self._stored(
-            self._archive_destination(file, record.source, loaded_at)
-        )
         with self.wh.transaction():
-            if self.project.config.keep_raw:
-                compute.write_raw(self.con, self.wh, record.source, read, record.file_id)
-            self._apply_outputs(file, record, outcome, loaded_at)
-            compute.write_quarantine(self.con, self.wh, record, read, outcome)
-            privacy.committing(self.con, self.wh, self.project, record)
-            record.finished_at = now()
-            ledger.insert_file(self.wh, record)
+            record = self._commit_steps(attempt, read, outcome)
             checkpoint("commit")
+        return record
 
-    def _apply_outputs(
-        self, file: LandingFile, record: FileRecord, outcome: Outcome, loaded_at: datetime
-    ) -> None:
-        delivery = Delivery(record.file_id, file.relative, file.mtime, loaded_at, fresh=True)
-        done = deliver(self.con, self.wh, self.project, outcome, delivery, file.relative)
-        record.rows_unchanged = done.unchanged
-        record.rows_duplicate += done.superseded
-        record.rows_loaded = (
-            record.rows_read - record.rows_quarantined - record.rows_duplicate - done.unchanged
+    def _commit_steps(self, attempt: Attempt, read: ReadResult, outcome: Outcome) -> FileRecord:
+        """What one file's transaction holds (a run commits it, a dry run rolls it back)."""
+        name = attempt.source
+        assert name is not None
+        loaded_at = now()
+        attempt.context = attempt.context.loaded(loaded_at)
+        destination = self._archive_destination(attempt.file, name, loaded_at)
+        if self.project.config.keep_raw:
+            compute.write_raw(self.con, self.wh, name, read, attempt.file_id)
+        self._apply_outputs(attempt, outcome, loaded_at)
+        record = attempt.record("loaded", archive_path=self._stored(destination))
+        compute.write_quarantine(self.con, self.wh, record, read, outcome)
+        privacy.committing(self.con, self.wh, self.project, record)
+        ledger.insert_file(self.wh, record)
+        return record
+
+    def _apply_outputs(self, attempt: Attempt, outcome: Outcome, loaded_at: datetime) -> None:
+        delivery = Delivery(attempt.file_id, attempt.context, loaded_at, fresh=True)
+        label = attempt.file.relative
+        done = deliver(self.con, self.wh, self.project, outcome, delivery, label)
+        counts = attempt.counts
+        counts.rows_unchanged = done.unchanged
+        counts.rows_duplicate += done.superseded
+        counts.rows_loaded = (
+            counts.rows_read - counts.rows_quarantined - counts.rows_duplicate - done.unchanged
         )
-        _reconcile(file, record)
+        _reconcile(label, counts)
 
     # -- endings ----------------------------------------------------------------------
 
@@ -384,33 +535,54 @@ class Pipeline:
 
     def _duplicate(self, file: LandingFile, earlier: list[FileRecord]) -> FileResult:
         original = next(f for f in earlier if f.status == "loaded")
-        record = self._record(file, original.source, "duplicate", len(earlier))
-        record.duplicate_of = original.file_id
-        destination = self._archive_destination(file, original.source or "", record.started_at)
-        record.archive_path = self._stored(destination)
-        record.finished_at = now()
+        attempt = self._attempt(file, original.source, len(earlier))
+        destination = self._archive_destination(file, original.source or "", attempt.started_at)
+        record = attempt.record(
+            "duplicate", archive_path=self._stored(destination), duplicate_of=original.file_id
+        )
+        if self.dry_run:
+            return _result(record, [])
         with self.wh.transaction():
             ledger.insert_file(self.wh, record)
         self._archive(file, record)
         return _result(record, [])
 
-    def _reject(self, file: LandingFile, record: FileRecord, exc: FileError) -> FileResult:
+    def _ending(self, attempt: Attempt, exc: Exception) -> FileResult:
+        """A file-level data problem rejects the file; anything else fails it (it stays in
+        landing for the next run), and only a bug of tidegate's says "internal error"."""
+        if isinstance(exc, FileError) and not isinstance(exc, ReconciliationError):
+            return self._reject(attempt, exc)
+        if isinstance(exc, ReconciliationError):
+            return self._fail(attempt, str(exc))
+        return self._fail(attempt, _described(exc))
+
+    def _reject(self, attempt: Attempt, exc: FileError) -> FileResult:
+        file = attempt.file
         destination = archive.rejected_path(
             self.project.path("rejected"), file.relative, file.sha256
         )
-        record.status, record.error, record.finished_at = "rejected", exc.message, now()
-        record.rows_loaded = record.rows_unchanged = 0
-        record.archive_path = self._stored(destination)
+        gone = not file.path.exists()  # deleted while it was read: nothing left to move
+        reason = exc.message + (GONE if gone else "")
+        stored = None if gone else self._stored(destination)
+        record = attempt.record("rejected", error=reason, archive_path=stored)
+        if self.dry_run:
+            return _result(record, [])
         with self.wh.transaction():
             ledger.insert_file(self.wh, record)
-        archive.move(file.path, destination)
-        archive.write_reason(destination, exc.message)
+        if not gone:
+            try:
+                archive.move(file.path, destination)
+            except FileNotFoundError:  # it left landing between our look and the move
+                return _result(record, [])
+            archive.write_reason(destination, reason)
         return _result(record, [])
 
-    def _fail(self, record: FileRecord, error: str) -> FileResult:
-        """An error of ours or of the warehouse: nothing committed, the file stays for a retry."""
-        record.status, record.error, record.finished_at = "failed", error, now()
-        record.rows_loaded = record.rows_unchanged = 0
+    def _fail(self, attempt: Attempt, error: str) -> FileResult:
+        """An error of the project, the engine, the warehouse or tidegate: nothing committed,
+        the file stays in landing for a retry."""
+        record = attempt.record("failed", error=error)
+        if self.dry_run:
+            return _result(record, [])
         with self.wh.transaction():
             ledger.insert_file(self.wh, record)
         return _result(record, [])
@@ -423,21 +595,16 @@ def _over(bad: int, total: int, limit: str | int) -> bool:
     return bad > int(text)
 
 
-def _reconcile(file: LandingFile, record: FileRecord) -> None:
-    counts = {
-        "rows_read": record.rows_read,
-        "rows_loaded": record.rows_loaded,
-        "rows_unchanged": record.rows_unchanged,
-        "rows_quarantined": record.rows_quarantined,
-        "rows_duplicate": record.rows_duplicate,
-    }
-    parts = (
-        record.rows_loaded + record.rows_unchanged + record.rows_quarantined + record.rows_duplicate
-    )
-    if record.rows_loaded < 0 or parts != record.rows_read:
+def _reconcile(label: str, counts: Tally) -> None:
+    parts = counts.rows_loaded + counts.rows_unchanged + counts.rows_quarantined
+    if counts.rows_loaded < 0 or parts + counts.rows_duplicate != counts.rows_read:
         raise ReconciliationError(
-            file.relative, counts, "read != loaded + unchanged + quarantined + duplicate"
+            label, asdict(counts), "read != loaded + unchanged + quarantined + duplicate"
         )
+
+
+def _source_of(routed: Routed) -> str | None:
+    return routed if isinstance(routed, str) else None
 
 
 def _skipped(file: LandingFile, reason: str) -> FileResult:
@@ -449,24 +616,29 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _described(exc: BaseException) -> str:
+    """One line for a file's failure: tidegate's own errors as they are; anything else is
+    a bug of tidegate's and says so."""
+    if isinstance(exc, TidegateError):
+        return _first_line(exc)
+    return f"internal error: {type(exc).__name__}: {_first_line(exc)}"
+
+
+def _read_failure(exc: BaseException) -> str:
+    for kind, what in READ_MESSAGES.items():
+        if isinstance(exc, kind):
+            return f"{what} ({type(exc).__name__}: {_first_line(exc)})"
+    return _first_line(exc)
+
+
 def _result(record: FileRecord, new: list[str]) -> FileResult:
-    return FileResult(
-        name=record.name,
-        path=record.path,
-        source=record.source,
-        status=record.status,
-        file_id=record.file_id,
-        rows_read=record.rows_read,
-        rows_loaded=record.rows_loaded,
-        rows_unchanged=record.rows_unchanged,
-        rows_quarantined=record.rows_quarantined,
-        rows_duplicate=record.rows_duplicate,
-        error=record.error,
-        new_columns=new,
-    )
+    """What ``run`` reports of a file: its ledger row's own fields, and its new columns."""
+    shared = {f.name for f in fields(FileResult)} - {"new_columns", "preview"}
+    return FileResult(**{name: getattr(record, name) for name in shared}, new_columns=new)
 
 
-def run(project: Project, progress: Progress | None = None) -> RunResult:
-    """Process every ready file of the project's landing folder."""
+def run(project: Project, progress: Progress | None = None, dry_run: bool = False) -> RunResult:
+    """Process every ready file of the project's landing folder; with ``dry_run``, report
+    what it would do and change nothing."""
     with connect(project) as wh:
-        return Pipeline(project, wh, progress).run()
+        return Pipeline(project, wh, progress, dry_run).run()

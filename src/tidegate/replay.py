@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -23,15 +21,15 @@ from tidegate import compute
 from tidegate.clock import utcnow
 from tidegate.config.models import Project
 from tidegate.deliver import Delivery, deliver
-from tidegate.discover.landing import partitions_of
+from tidegate.discover.context import recorded
 from tidegate.privacy import hooks as privacy
 from tidegate.read import ROW, ReadResult
 from tidegate.sql import col, lit, table, update
-from tidegate.transform import mapping
 from tidegate.transform.evaluate import (
     BAD,
     DUPLICATE,
     Outcome,
+    drop_work,
     evaluate,
     run,
     set_file_values,
@@ -65,7 +63,7 @@ def replay(project: Project, file_id: str | None = None) -> list[Replayed]:
     """Replay the open quarantine of one file, or of every file."""
     with connect(project) as wh:
         ledger.ensure(wh)
-        con = compute.connect(project.root)
+        con = compute.engine(wh, project)
         groups: dict[tuple[str, str], dict[int, QuarantineRecord]] = defaultdict(dict)
         for record in ledger.list_quarantine(wh, file_id=file_id, status="open"):
             if replayable(record) and record.source in project.sources:
@@ -115,20 +113,50 @@ def _replay_file(
     file: FileRecord,
     records: dict[int, QuarantineRecord],
 ) -> Replayed:
+    try:
+        return _replay_rows(con, wh, project, file, records)
+    finally:
+        drop_work(con)
+
+
+def _evaluated(
+    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
+    project: Project,
+    file: FileRecord,
+    read: ReadResult,
+) -> Outcome:
+    """The records mapped and checked as a run does, with the context the run stored."""
     assert file.source is not None
     source = project.sources[file.source]
-    read = _records_table(con, records)
-    partitions = partitions_of(Path(file.path))
-    set_file_values(con, mapping.file_values(file.name, file.path, file.started_at, partitions))
+    set_file_values(con, recorded(file, source).values())
     lookup = privacy.lookup(wh, project)
-    outcome = evaluate(con, read.table, source, project.targets, lookup, records=read.rows)
+    try:
+        outcome = evaluate(con, read.table, source, project.targets, lookup, records=read.rows)
+    except duckdb.Error as exc:
+        label = f"replay of {file.path}"
+        raise compute.translate(exc, con, project, file.source, read.table, label) from exc
     privacy.prepare(con, project, source, read, outcome, replay=True)
+    return outcome
+
+
+def _replay_rows(
+    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
+    project: Project,
+    file: FileRecord,
+    records: dict[int, QuarantineRecord],
+) -> Replayed:
+    assert file.source is not None
+    read = _records_table(con, records)
+    outcome = _evaluated(con, wh, project, file, read)
     bad, duplicate = _rows_of(con, BAD), _rows_of(con, DUPLICATE) - _rows_of(con, BAD)
     passed = set(records) - bad
     now = utcnow()
+    context = recorded(file, project.sources[file.source])
     with wh.transaction():
-        mtime = file.started_at.replace(tzinfo=UTC).timestamp()
-        delivery = Delivery(file.file_id, file.path, mtime, file.started_at)
+        # the load time the run used, so ``run_time`` effective times are the run's
+        delivery = Delivery(file.file_id, context, context.loaded_at or file.started_at)
         done = deliver(con, wh, project, outcome, delivery, f"replay of {file.path}")
         _close(wh, file.file_id, passed, now)
         _requarantine(con, wh, file, read, outcome, bad)

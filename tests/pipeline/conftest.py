@@ -98,7 +98,16 @@ SNAPSHOT_TABLES = (
     ("tidegate", "files"),
     ("tidegate", "quarantine"),
 )
-VOLATILE = {"_loaded_at", "started_at", "finished_at", "run_id", "quarantined_at", "replayed_at"}
+VOLATILE = {
+    "_loaded_at",
+    "started_at",
+    "finished_at",
+    "run_id",
+    "quarantined_at",
+    "replayed_at",
+    "modified_at",
+    "context",  # holds the mtime and the load time
+}
 
 
 def _table_rows(wh: Warehouse, schema: str, name: str) -> list[tuple[Any, ...]] | None:

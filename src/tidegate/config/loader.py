@@ -698,3 +698,16 @@ def json_schema() -> dict[str, dict[str, Any]]:
         "targets/*.yml": TargetConfig.model_json_schema(),
         "sources/*.yml": SourceConfig.model_json_schema(),
     }
+
+
+def locate(root: Path, folder: str, name: str, path: YamlPath) -> tuple[Path, int]:
+    """The file of ``<folder>/<name>.yml`` in a project and the line of ``path`` in it,
+    so that an error met while running an expression can point at where it was written.
+
+    ``locate(root, "sources", "people", ("outputs", 0, "columns", "id"))``
+    """
+    file = _yaml_files(root / folder, folder.rstrip("s")).get(name, root / folder / f"{name}.yml")
+    try:
+        return file, _parse_yaml(file).line(path)
+    except ConfigError:  # changed or removed since the project was loaded
+        return file, 1

@@ -106,6 +106,15 @@ def describe(path: Path, landing: Path) -> LandingFile:
     )
 
 
+def _described(path: Path, landing: Path) -> LandingFile | None:
+    try:
+        return describe(path, landing)
+    except FileNotFoundError:  # taken away (by a person or another run) since it was listed
+        return None
+
+
 def scan(landing: Path, settle_seconds: float) -> list[LandingFile]:
-    """The ready files of a landing folder, hashed."""
-    return [describe(path, landing) for path in stable_files(landing, settle_seconds)]
+    """The ready files of a landing folder, hashed; a file gone while it is hashed is
+    left out (it is no longer there to load)."""
+    found = (_described(path, landing) for path in stable_files(landing, settle_seconds))
+    return [file for file in found if file is not None]

@@ -24,11 +24,12 @@ from sqlglot import exp
 
 from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
 from tidegate.sql import col, column_defs, data_type, lit, table
-from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, checked, reasons
+from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, checked
 from tidegate.transform.references import Lookup, check_references
-from tidegate.transform.rules import failures, reason_struct
+from tidegate.transform.rules import Failure, failures, reason, reason_struct
 
 BAD = "_tg_bad"
+KEYED_LOADS = ("merge", "scd2")  # loads that find a row's earlier version by its key
 # Up to this many records an output is stored as a table; above, it stays a view.
 STORED_ROWS = 100_000
 DUPLICATE = "_tg_duplicate"
@@ -84,19 +85,44 @@ def good_table(index: int) -> str:
     return f"_tg_good_{index}"
 
 
+def key_failures(target: TargetConfig) -> list[Failure]:
+    """A merge or scd2 row without a value in a key column: it can match no earlier
+    version, so it is quarantined with a ``key`` reason instead of failing the file."""
+    if target.load not in KEYED_LOADS:
+        return []
+    return [
+        Failure("key", name, col(name).is_(exp.null()), "a key column has no value")
+        for name in target.key
+        if not target.columns[name].required  # ``required`` already gives the reason
+    ]
+
+
+def _rules(target: TargetConfig) -> list[Failure]:
+    return [*failures(target.columns), *key_failures(target)]
+
+
+def _reasons(target: TargetConfig) -> exp.Expr:
+    """``_reasons``: every rule of ``_rules`` a typed row breaks."""
+    found = exp.Array(expressions=[reason(f) for f in _rules(target)])
+    keep = exp.Lambda(
+        this=exp.not_(exp.column("x").is_(exp.null())), expressions=[exp.to_identifier("x")]
+    )
+    return exp.alias_(exp.func("list_filter", found, keep), REASONS, quoted=True)
+
+
 def _bad_rows(index: int, output: OutputConfig, target: TargetConfig) -> exp.Select:
     """Rows of one output that break a rule: (_row, target, reasons).
 
     Filtered by the rules' conditions first, so the reasons are listed for bad rows only.
     """
-    broken = [failure.condition for failure in failures(target.columns)]
+    broken = [failure.condition for failure in _rules(target)]
     failing = (
         exp.select(exp.Star())
         .from_(table(out_table(index)))
         .where(exp.or_(*broken) if broken else exp.false())
     )
     return exp.select(
-        col(ROW), exp.alias_(lit(output.target), "target", quoted=True), reasons(target)
+        col(ROW), exp.alias_(lit(output.target), "target", quoted=True), _reasons(target)
     ).from_(failing.subquery("_tg_failing"))
 
 
@@ -260,3 +286,36 @@ def evaluate(
     outcome = Outcome(rows_quarantined=int(quarantined), rows_duplicate=int(duplicate))
     outcome.outputs = [(output, good_table(i)) for i, output in enumerate(source.outputs)]
     return outcome
+
+
+# Names of the work objects of one file, or the prefixes of numbered ones (one per output).
+WORK_NAMES = (FILE_CTE, BAD, DUPLICATE, "_tg_read", "_tg_replay")
+WORK_PREFIXES = ("_tg_out_", "_tg_good_")
+
+
+def _work_objects(catalog: str, name: str) -> exp.Select:
+    """Temporary objects of one catalog function (``duckdb_views``) that are work objects."""
+    named = exp.or_(
+        col(name).isin(*[lit(n) for n in WORK_NAMES]),
+        *[exp.func("starts_with", col(name), lit(p)) for p in WORK_PREFIXES],
+    )
+    return (
+        exp.select(col(name))
+        .from_(exp.Anonymous(this=catalog))
+        .where(exp.and_(col("temporary"), named))
+    )
+
+
+def drop_work(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop every work object a file left, views before the tables they read.
+
+    Called after every file, whatever its ending, so that no file sees another's objects:
+    an output is a table for a small file and a view for a large one, and a leftover of the
+    other kind cannot be replaced.
+    """
+    for catalog, name, kind in (
+        ("duckdb_views", "view_name", "VIEW"),
+        ("duckdb_tables", "table_name", "TABLE"),
+    ):
+        for (found,) in run(con, _work_objects(catalog, name)):
+            run(con, exp.Drop(tables=[table(str(found))], kind=kind, exists=True))

@@ -28,12 +28,22 @@ UNNESTED = "_tg_unnested"
 BOUND_NAMES = {FILE, ROW, ITEM}
 
 
-def file_values(name: str, path: str, modified: datetime, extra: Mapping[str, str]) -> exp.Select:
-    """``SELECT {name, path, modified, <partitions and name groups>} AS _file``."""
+def file_values(
+    name: str, path: str, modified: datetime, extra: Mapping[str, str | None]
+) -> exp.Select:
+    """``SELECT {name, path, modified, <partitions and name groups>} AS _file``.
+
+    A missing value (a name group the file name did not fill) is a text NULL, so its type
+    is the same for every file of a source.
+    """
     fields: dict[str, Any] = {**extra, "name": name, "path": path, "modified": modified}
     struct = exp.Struct(
         expressions=[
-            exp.PropertyEQ(this=ident(key), expression=lit(value)) for key, value in fields.items()
+            exp.PropertyEQ(
+                this=ident(key),
+                expression=exp.cast(exp.null(), "varchar") if value is None else lit(value),
+            )
+            for key, value in fields.items()
         ]
     )
     return exp.select(exp.alias_(struct, FILE, quoted=True))

@@ -48,6 +48,8 @@ class FileRecord:
     duplicate_of: str | None = None
     format: str | None = None
     encoding: str | None = None
+    modified_at: datetime | None = None  # the file's mtime (UTC)
+    context: str | None = None  # JSON of the file's FileContext, as the run built it
 
 
 @dataclass
@@ -91,7 +93,11 @@ def _columns(record_type: type) -> list[tuple[str, exp.DataType]]:
 
 
 def ensure(wh: Warehouse) -> None:
-    """Create the metadata schema and its tables (idempotent)."""
+    """Create the metadata schema and its tables (idempotent).
+
+    A ledger written by an older tidegate gains the columns it lacks, in place; its old
+    rows read back with those columns empty.
+    """
     meta = wh.schemas.meta
     wh.ensure_schema(meta)
     wh.ensure_table(FILES, meta, _columns(FileRecord), primary_key=["file_id"])
