@@ -259,6 +259,7 @@ def _fitting(columns: list[Column], rows: list[list[Any]], width: int) -> list[i
 
 class State:
     debug = False
+    log_level: str | None = None
 
 
 def _print_version(value: bool) -> None:
@@ -278,8 +279,17 @@ def main_options(
             "--version", help="Print the version.", callback=_print_version, is_eager=True
         ),
     ] = False,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            help="debug, info, warning or error, for the project's log in .tidegate/logs/ "
+            "(default: TIDEGATE_LOG_LEVEL, else info).",
+        ),
+    ] = None,
 ) -> None:
     State.debug = debug
+    State.log_level = log_level
 
 
 @contextmanager
@@ -314,9 +324,18 @@ def _fail(exc: BaseException, code: int, internal: bool = False) -> None:
 
 
 def _project(path: Path | None) -> Any:
+    """The project, with its log set up."""
+    from tidegate import log
     from tidegate.config import load_project
 
-    return load_project((path or Path.cwd()).resolve())
+    project = load_project((path or Path.cwd()).resolve())
+    try:
+        log.configure(project.root, State.log_level)
+    except ValueError as exc:
+        raise ConfigError("--log-level", str(exc)) from None
+    except OSError as exc:  # a read-only project can still be looked at
+        say(err, "warning: no log file in {}: {}", project.root / ".tidegate", exc.strerror)
+    return project
 
 
 def _print_json(value: Any) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from tidegate import __version__, archive, compute, preview
+from tidegate import __version__, archive, compute, log, preview
 from tidegate.clock import utcnow as now
 from tidegate.config.models import Project, SourceConfig
 from tidegate.deliver import Delivery, deliver
@@ -219,12 +220,18 @@ class Pipeline:
         files = scan(landing, self.project.config.settle_seconds)
         if not self.dry_run:
             self._start_run(started, recorded=bool(files))
+        log.event("run started", run_id=self.run_id, files=len(files), dry_run=self.dry_run)
         results = [self._one(file, routed) for file, routed in self._in_dependency_order(files)]
         if not self.dry_run:
             archive.remove_empty_folders(landing)
             with self.wh.transaction():
                 build_models(self.wh, self.project)
             self._finish_run(results)
+        statuses = {
+            s: sum(1 for r in results if r.status == s) for s in {r.status for r in results}
+        }
+        seconds = round((now() - started).total_seconds(), 3)
+        log.event("run finished", run_id=self.run_id, seconds=seconds, **statuses)
         return RunResult(self.run_id, results)
 
     def _start_run(self, started: datetime, recorded: bool) -> None:
@@ -247,6 +254,8 @@ class Pipeline:
         each source's files in path order."""
         rank = source_ranks(self.project)
         routed = [(file, self._route(file)) for file in files]
+        for file, source in routed:
+            log.event("discovered", file=file.relative, source=_source_of(source), size=file.size)
         return sorted(
             routed,
             key=lambda pair: (
@@ -356,12 +365,14 @@ class Pipeline:
         """The file read into the engine; whatever a reader raises on the file's content
         (a field over the CSV limit, nesting past the recursion limit, the file gone) is a
         ``ReadError`` naming the file."""
-        try:
-            read = read_file(self.con, file.path, source.read, source.format)
-        except TidegateError:
-            raise
-        except READ_FAILURES as exc:
-            raise ReadError(file.relative, _read_failure(exc)) from exc
+        with log.step("read", file=file.relative) as counts:
+            try:
+                read = read_file(self.con, file.path, source.read, source.format)
+            except TidegateError:
+                raise
+            except READ_FAILURES as exc:
+                raise ReadError(file.relative, _read_failure(exc)) from exc
+            counts.update(rows=read.rows, bad_lines=len(read.bad), format=read.format)
         return read
 
     def _load(
@@ -391,12 +402,22 @@ class Pipeline:
         privacy.prepare(self.con, self.project, source, read, outcome)
         attempt.counts.rows_quarantined = outcome.rows_quarantined + len(read.bad)
         attempt.counts.rows_duplicate = outcome.rows_duplicate
+        log.event(
+            "checked",
+            file=file.relative,
+            quarantined=attempt.counts.rows_quarantined,
+            duplicate=attempt.counts.rows_duplicate,
+            new_columns=len(attempt.new_columns),
+        )
         self._check_threshold(file, source, attempt.counts)
         if self.dry_run:
             return self._preview(attempt, read, outcome)
-        record = self._commit(attempt, read, outcome)
+        with log.step("loaded", file=file.relative, file_id=attempt.file_id) as counts:
+            record = self._commit(attempt, read, outcome)
+            counts.update(rows=record.rows_loaded, unchanged=record.rows_unchanged)
         checkpoint("committed")
-        self._archive(file, record, early)
+        with log.step("archived", file=file.relative, file_id=attempt.file_id):
+            self._archive(file, record, early)
         checkpoint("archived")
         return _result(record, attempt.new_columns)
 
@@ -565,6 +586,7 @@ class Pipeline:
         reason = exc.message + (GONE if gone else "")
         stored = None if gone else self._stored(destination)
         record = attempt.record("rejected", error=reason, archive_path=stored)
+        _log_ending(record)
         if self.dry_run:
             return _result(record, [])
         with self.wh.transaction():
@@ -581,11 +603,23 @@ class Pipeline:
         """An error of the project, the engine, the warehouse or tidegate: nothing committed,
         the file stays in landing for a retry."""
         record = attempt.record("failed", error=error)
+        _log_ending(record)
         if self.dry_run:
             return _result(record, [])
         with self.wh.transaction():
             ledger.insert_file(self.wh, record)
         return _result(record, [])
+
+
+def _log_ending(record: FileRecord) -> None:
+    """A file that did not load, with its reason (the values it quotes masked)."""
+    log.event(
+        record.status,
+        logging.WARNING,
+        file=record.path,
+        source=record.source,
+        reason=log.mask_values(record.error or ""),
+    )
 
 
 def _over(bad: int, total: int, limit: str | int) -> bool:
