@@ -464,19 +464,36 @@ def watch(
 
         def report(result: Any) -> None:
             if as_json:
-                sys.stdout.write(
-                    json.dumps(
-                        {"run_id": result.run_id, "files": [asdict(f) for f in result.files]},
-                        default=str,
-                    )
-                    + "\n"
-                )
+                at = _stamp()
+                files = [asdict(f) for f in result.files]
+                line = {"at": at, "run_id": result.run_id, "files": files}
+                sys.stdout.write(json.dumps(line, default=str) + "\n")
                 sys.stdout.flush()
-            else:
-                _summary(result.files)
+                return
+            for f in result.files:
+                _watch_line(f)
 
-        say(err, "watching {} (Ctrl-C to stop)", loaded.path("landing"))
+        say(err, "{} watching {} (Ctrl-C to stop)", _stamp(), loaded.path("landing"))
         watch_landing(loaded, report, heartbeat)
+        say(err, "{} stopped", _stamp())
+
+
+def _stamp() -> str:
+    """Local time to the second: what a person watching a terminal reads."""
+    from datetime import datetime
+
+    return datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _watch_line(f: Any) -> None:
+    """One line per file, led by the time: a watch's output is a log a person reads."""
+    style = STATUS_STYLES.get(f.status) or "default"
+    counts = (
+        f"{f.rows_read} read, {f.rows_loaded} loaded, {f.rows_unchanged} unchanged, "
+        f"{f.rows_quarantined} quarantined"
+    )
+    tail = f": {f.error}" if f.error else f" ({counts})"
+    say(out, "{} [" + style + "]{}[/] {} {}{}", _stamp(), f.status, f.path, f.source or "-", tail)
 
 
 SUMMARY_COLUMNS = [

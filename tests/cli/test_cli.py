@@ -371,3 +371,31 @@ def test_every_rule_a_column_check_can_name_is_a_known_rule() -> None:
     )
     found = {failure.rule for failure in failures({"x": spec})}
     assert found | {"reference", "duplicate", "read"} == set(RULES)
+
+
+def test_watch_prints_a_time_on_every_line(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p")
+    (root / "landing").mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "tidegate.cli", "watch", "--heartbeat", "0.1"]
+    watcher = subprocess.Popen(
+        [*command, "--project", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        hidden = land(root, ".people_1.csv.part", people_csv(ADA))
+        hidden.rename(root / "landing" / "people_1.csv")
+        deadline = time.monotonic() + 60
+        while (root / "landing" / "people_1.csv").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        printed, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, err
+    lines = [line for line in (printed + err).splitlines() if line.strip()]
+    assert any("loaded people_1.csv people" in line for line in lines), lines
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
+    assert lines and all(stamp.match(line) for line in lines), lines
