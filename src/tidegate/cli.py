@@ -26,7 +26,7 @@ from rich import box
 from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -402,15 +402,32 @@ def check(project: ProjectOption = Path(".")) -> None:
 # --------------------------------------------------------------------------- run
 
 
-def _progress_bar(total_hint: int | None = None) -> Progress:
+def _progress_bar() -> Progress:
     return Progress(
-        TextColumn("[bold]loading"),
+        TextColumn("[bold]{task.fields[stage]}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
         TextColumn("{task.description}"),  # markup: the file name goes in escaped
         console=err,
         transient=True,
     )
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1_000_000:,.1f}"
+
+
+def _in_file(bar: Progress, tasks: dict[str, Any], reading: Any) -> None:
+    """A large file's own bar: bytes while it is read, then the statement's share."""
+    task = tasks.get(reading.path)
+    if task is None:
+        task = tasks[reading.path] = bar.add_task(
+            escape(reading.path), total=100, stage="", detail=""
+        )
+    detail = f"{_megabytes(reading.bytes_done)}/{_megabytes(reading.size)} MB"
+    if reading.rows is not None:
+        detail += f", {reading.rows:,} rows"
+    bar.update(task, completed=reading.percent, stage=reading.stage, detail=detail)
 
 
 @app.command()
@@ -432,12 +449,24 @@ def run(
         from tidegate.pipeline import run as run_pipeline
 
         with _progress_bar() as bar:
-            task = bar.add_task("", total=None)
+            task = bar.add_task("", total=None, stage="loading", detail="0 files")
+            inside: dict[str, Any] = {}
+            done = [0]
 
             def advance(result: FileResult) -> None:
-                bar.update(task, advance=1, description=escape(result.name))
+                done[0] += 1
+                if result.path in inside:
+                    bar.remove_task(inside.pop(result.path))
+                bar.update(
+                    task, advance=1, detail=f"{done[0]} files", description=escape(result.name)
+                )
 
-            result = run_pipeline(loaded, progress=None if as_json else advance, dry_run=dry_run)
+            result = run_pipeline(
+                loaded,
+                progress=None if as_json else advance,
+                dry_run=dry_run,
+                during=None if as_json else lambda r: _in_file(bar, inside, r),
+            )
         if as_json:
             files = [asdict(f) for f in result.files]
             _print_json({"run_id": result.run_id, "dry_run": dry_run, "files": files})

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from tidegate import effective
+from tidegate import effective, progress
 from tidegate.config.loader import locate
 from tidegate.config.models import Project, SourceConfig, TargetConfig
 from tidegate.errors import (
@@ -59,7 +59,9 @@ def engine(wh: Warehouse, project: Project) -> duckdb.DuckDBPyConnection:
     """The compute engine of a project: the warehouse's own (embedded DuckDB) or a new one,
     both under the project's ``memory_limit``. Run and replay both take it from here."""
     limit = project.config.memory_limit
-    return wh.engine(limit) or connect(project.root, limit)
+    con = wh.engine(limit) or connect(project.root, limit)
+    progress.measured(con)
+    return con
 
 
 def count(con: duckdb.DuckDBPyConnection, name: str) -> int:

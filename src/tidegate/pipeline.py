@@ -49,6 +49,7 @@ from tidegate.faults import checkpoint
 from tidegate.models import build_models
 from tidegate.preview import Preview, RolledBack
 from tidegate.privacy import hooks as privacy
+from tidegate.progress import During, Watcher
 from tidegate.read import ReadResult, peek_columns, read_file
 from tidegate.transform import mapping
 from tidegate.transform.evaluate import (
@@ -203,10 +204,12 @@ class Pipeline:
         wh: Warehouse,
         progress: Progress | None = None,
         dry_run: bool = False,
+        during: During | None = None,
     ) -> None:
         self.project = project
         self.wh = wh
-        self.progress = progress
+        self.progress = progress  # told as each file ends
+        self.during = during  # told how far a large file is, while it is read and loaded
         self.dry_run = dry_run  # every step, each file's transaction rolled back, no move
         self.run_id = uuid.uuid4().hex
         self.con = compute.engine(wh, project)
@@ -323,6 +326,7 @@ class Pipeline:
             return self._duplicate(file, earlier)
         attempt = self._attempt(file, _source_of(routed), len(earlier))
         early: archive.Early | None = None
+        watcher = Watcher.start(self.con, self.during, file.relative, file.size)
         try:
             if isinstance(routed, RoutingError):
                 raise routed
@@ -332,12 +336,16 @@ class Pipeline:
                 early = archive.Early.start(file.path, archived, file.sha256, file.size)
             result = self._read(file, source)
             checkpoint("read")
+            if watcher is not None:
+                watcher.loading(result.rows)
             return self._load(attempt, source, result, early)
         except TransientError:
             raise
         except Exception as exc:  # whatever one file does, it is recorded and the run goes on
             return self._ending(attempt, exc)
         finally:
+            if watcher is not None:
+                watcher.stop()
             if early is not None:
                 early.cancel()  # a no-op once the copy went to the archive
             drop_work(self.con)
@@ -671,8 +679,14 @@ def _result(record: FileRecord, new: list[str]) -> FileResult:
     return FileResult(**{name: getattr(record, name) for name in shared}, new_columns=new)
 
 
-def run(project: Project, progress: Progress | None = None, dry_run: bool = False) -> RunResult:
+def run(
+    project: Project,
+    progress: Progress | None = None,
+    dry_run: bool = False,
+    during: During | None = None,
+) -> RunResult:
     """Process every ready file of the project's landing folder; with ``dry_run``, report
-    what it would do and change nothing."""
+    what it would do and change nothing. ``progress`` hears of each file as it ends,
+    ``during`` how far a large file is."""
     with connect(project) as wh:
-        return Pipeline(project, wh, progress, dry_run).run()
+        return Pipeline(project, wh, progress, dry_run, during).run()
