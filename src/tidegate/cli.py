@@ -177,10 +177,28 @@ def run(project: ProjectOption = Path("."), as_json: JsonOption = False) -> None
 
             result = run_pipeline(loaded, progress=None if as_json else advance)
         if as_json:
-            _print_json({"run_id": result.run_id, "files": [asdict(f) for f in result.files]})
+            _print_json(
+                {
+                    "run_id": result.run_id,
+                    "files": [asdict(f) for f in result.files],
+                    "notifications": result.notifications,
+                }
+            )
         else:
             _summary(result.files)
+            _notifications(result.notifications)
         raise typer.Exit(EXIT_OK if result.ok else EXIT_FILES)
+
+
+def _notifications(deliveries: list[dict[str, Any]]) -> None:
+    """A channel that did not take its message: one line each (the load is done anyway)."""
+    for delivery in deliveries:
+        if not delivery.get("delivered"):
+            err.print(
+                f"[yellow]notification not delivered:[/] {delivery.get('channel')}: "
+                f"{delivery.get('error')}",
+                highlight=False,
+            )
 
 
 @app.command()
@@ -198,7 +216,11 @@ def watch(
             if as_json:
                 sys.stdout.write(
                     json.dumps(
-                        {"run_id": result.run_id, "files": [asdict(f) for f in result.files]},
+                        {
+                            "run_id": result.run_id,
+                            "files": [asdict(f) for f in result.files],
+                            "notifications": result.notifications,
+                        },
                         default=str,
                     )
                     + "\n"

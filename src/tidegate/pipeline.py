@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +74,7 @@ class FileResult:
 class RunResult:
     run_id: str
     files: list[FileResult]
+    notifications: list[dict[str, object]] = field(default_factory=list)  # see notify.py
 
     @property
     def ok(self) -> bool:
@@ -105,8 +106,16 @@ def source_ranks(project: Project) -> dict[str, int]:
 class Pipeline:
     """One run over a project's landing folder."""
 
-    def __init__(self, project: Project, wh: Warehouse, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        wh: Warehouse,
+        progress: Progress | None = None,
+        *,
+        sources: Collection[str] | None = None,
+    ) -> None:
         self.project = project
+        self.sources = sources  # only the files routed to these (None: every file)
         self.wh = wh
         self.progress = progress
         self.run_id = uuid.uuid4().hex
@@ -123,7 +132,10 @@ class Pipeline:
             ledger.insert_run(self.wh, RunRecord(self.run_id, started, version=__version__))
         landing = self.project.path("landing")
         files = scan(landing, self.project.config.settle_seconds)
-        results = [self._one(file, routed) for file, routed in self._in_dependency_order(files)]
+        ordered = self._in_dependency_order(files)
+        if self.sources is not None:  # an orchestrator's selection: other files wait
+            ordered = [(f, routed) for f, routed in ordered if routed in self.sources]
+        results = [self._one(file, routed) for file, routed in ordered]
         archive.remove_empty_folders(landing)
         with self.wh.transaction():
             build_models(self.wh, self.project)
@@ -459,7 +471,28 @@ def _result(record: FileRecord, new: list[str]) -> FileResult:
     )
 
 
-def run(project: Project, progress: Progress | None = None) -> RunResult:
-    """Process every ready file of the project's landing folder."""
-    with connect(project) as wh:
-        return Pipeline(project, wh, progress).run()
+def run(
+    project: Project,
+    progress: Progress | None = None,
+    *,
+    sources: Collection[str] | None = None,
+) -> RunResult:
+    """Process every ready file of the project's landing folder (of ``sources`` only, when
+    given), then tell the project's ``notify:`` channels what went wrong, if anything."""
+    try:
+        with connect(project) as wh:
+            result = Pipeline(project, wh, progress, sources=sources).run()
+    except TidegateError as exc:
+        _notify(project, None, exc)
+        raise
+    _notify(project, result)
+    return result
+
+
+def _notify(project: Project, result: RunResult | None, error: Exception | None = None) -> None:
+    from tidegate import notify
+
+    if result is None and error is not None:
+        notify.run_failed(project, error)
+    elif result is not None:
+        result.notifications = notify.after_run(project, result)
