@@ -165,7 +165,8 @@ class ScheduleConfig(Strict):
     cron: str
     targets: list[str] | None = None
     sources: list[str] | None = None
-    timezone: str | None = None
+    timezone: str | None = None  # an IANA name like Europe/Zagreb; default UTC
+    running: bool = False  # on from the start; otherwise turned on in the UI
 
     @field_validator("cron")
     @classmethod

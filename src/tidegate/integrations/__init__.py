@@ -1,0 +1,1 @@
+"""The edges: orchestrators that drive tidegate through its public API and its ledger."""
