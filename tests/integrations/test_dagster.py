@@ -5,6 +5,7 @@ schedules and the Component."""
 from __future__ import annotations
 
 import json
+import runpy
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -272,3 +273,50 @@ def test_a_dagster_project_adds_a_tidegate_project_with_yaml_alone(shop: Path) -
             keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
             assert keys == {"customers", "orders", "erasure_requests", "order_totals"}
             assert [s.name for s in defs.sensors or []] == ["tidegate_shop_landing"]
+
+
+EXAMPLE_004 = Path(__file__).resolve().parents[2] / "examples" / "004-shop-events"
+
+
+def test_example_004_definitions_reproduce_the_exercise_jobs_and_schedules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TIDEGATE_SECRET", "example-004-test-secret-0123456789")
+    monkeypatch.setenv("TIDEGATE_VAULT_KEY", "example-004-test-vault-key-0123456789")
+    namespace = runpy.run_path(str(EXAMPLE_004 / "definitions.py"))
+    defs = namespace["defs"]
+    assert isinstance(defs, dg.Definitions)
+
+    def schedule(name: str) -> tuple[str, str | None, set[str]]:
+        found = defs.resolve_schedule_def(name)
+        job = defs.resolve_job_def(f"{name}_job")
+        keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+        return found.cron_schedule, found.execution_timezone, keys
+
+    zagreb = "Europe/Zagreb"
+    assert schedule("customers") == ("0 * * * *", zagreb, {"customers"})
+    assert schedule("transactions") == (
+        "0 * * * *",
+        zagreb,
+        {"customers", "transactions", "delivery_addresses", "purchases"},
+    )
+    assert schedule("products") == ("0 0 * * *", zagreb, {"products"})
+    assert schedule("erasure") == ("0 1 * * *", zagreb, {"erasure_requests"})
+    assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in defs.schedules or [])
+    graph = defs.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("purchases")).group_name == "transactions"
+    assert graph.get(dg.AssetKey("revenue_by_day")).parent_keys == {dg.AssetKey("transactions")}
+
+
+def test_the_public_api_of_tidegate_dagster_is_pinned() -> None:
+    import tidegate.dagster
+
+    assert tidegate.dagster.__all__ == [
+        "TidegateProjectComponent",
+        "TidegateTranslator",
+        "definitions",
+        "tidegate_assets",
+        "tidegate_checks",
+        "tidegate_schedules",
+        "tidegate_sensor",
+    ]
