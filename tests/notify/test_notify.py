@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from email import message_from_bytes
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from bench.postgres import free_port
+from sqlglot import exp
 
 from tidegate.clock import utcnow
 from tidegate.config import load_project
@@ -257,3 +260,46 @@ def test_a_channel_is_a_webhook_or_an_email_and_names_known_events(tmp_path: Pat
     write_project(tmp_path / "p", "- {webhook: x}", source_extra="expect_every: soon")
     with pytest.raises(ConfigError, match="expected a duration like '1h'"):
         load_project(root)
+
+
+def test_watch_tells_a_stale_source_once_across_its_heartbeats(
+    tmp_path: Path, webhook: Webhook
+) -> None:
+    root = write_project(
+        tmp_path / "p", hook_channel(webhook, on="[stale]"), source_extra="expect_every: 1h"
+    )
+    land(root, "people_1.csv", GOOD)
+    run(load_project(root))
+    _age_ledger(root, timedelta(hours=2))
+
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tidegate.cli",
+            "watch",
+            "--heartbeat",
+            "0.3",
+            "--project",
+            str(root),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not webhook.received and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)  # several more heartbeats, each a run that checks stale again
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        _, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, err
+    [message] = webhook.received
+    assert "source people: no new file for 2h" in message["text"]
+    with connect(
+        load_project(root)
+    ) as wh:  # the first run, and watch's runs after the one that told
+        runs = wh.scalar(exp.select(exp.Count(this=exp.Star())).from_(table("runs", "tidegate")))
+    assert runs >= 3

@@ -261,12 +261,7 @@ def freshness(wh: Warehouse, project: Project, target: str) -> CheckOutcome:
 def erasures_applied(wh: Warehouse, project: Project, target: str) -> CheckOutcome:
     """Every request row of every loaded file of this ``load: erase`` target is in the
     erasure log (whose origin is the file's id)."""
-    feeding = sources_of(project, target)
-    loaded = [
-        f
-        for f in ledger.list_files(wh, limit=1_000_000, status="loaded")
-        if f.source in feeding and f.rows_loaded
-    ]
+    loaded = [f for f in _loaded_files(wh, sources_of(project, target)) if f.rows_loaded]
     logged = _logged_requests(wh, [f.file_id for f in loaded])
     missing = [f.path for f in loaded if logged.get(f.file_id, 0) < f.rows_loaded]
     meta = {
@@ -278,6 +273,19 @@ def erasures_applied(wh: Warehouse, project: Project, target: str) -> CheckOutco
     if missing:
         return CheckOutcome(False, f"{len(missing)} request files not fully applied", meta)
     return CheckOutcome(True, f"{meta['requests']} erasure requests applied", meta)
+
+
+def _loaded_files(wh: Warehouse, sources: Sequence[str]) -> list[FileRecord]:
+    if not sources:
+        return []
+    names = [col(f) for f in FileRecord.__dataclass_fields__]
+    query = (
+        exp.select(*names)
+        .from_(table(ledger.FILES, wh.schemas.meta))
+        .where(col("source").isin(*[lit(s) for s in sources]))
+        .where(col("status").eq(lit("loaded")))
+    )
+    return [FileRecord(*row) for row in wh.execute(query.order_by(col("path")))]
 
 
 def _logged_requests(wh: Warehouse, file_ids: Collection[str]) -> dict[str, int]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -69,15 +70,17 @@ def notify(findings: Findings, stale_checked: bool = False) -> list[Delivery]:
     project = findings.project
     state = _read_state(project)
     fresh = [s for s in findings.stale if _due(s, state)]
-    deliveries = []
+    messages = []
     for channel in project.config.notify:
         events = events_for(channel, findings, fresh)
-        if not events:
-            continue
-        delivery = send(channel, compose(findings, events))
+        if events:
+            messages.append((channel, compose(findings, events)))
+    # Channels in parallel: one slow or dead channel does not hold up the others.
+    with ThreadPoolExecutor(max_workers=max(len(messages), 1)) as pool:
+        deliveries = list(pool.map(lambda pair: send(*pair), messages))
+    for delivery in deliveries:
         if not delivery.delivered:
             log.warning("notification not delivered: %s: %s", delivery.channel, delivery.error)
-        deliveries.append(delivery)
     if stale_checked:
         told = fresh if any(d.delivered and "stale" in d.events for d in deliveries) else []
         _update_state(project, state, findings.stale, told)
