@@ -4,6 +4,11 @@
 >>> defs = definitions("my_project")            # doctest: +SKIP
 """
 
+try:
+    import dagster as _dagster  # noqa: F401
+except ImportError as exc:  # pragma: no cover - the extra is not installed
+    raise ImportError("tidegate.dagster needs Dagster: pip install 'tidegate[dagster]'") from exc
+
 from tidegate.integrations.dagster import (
     TidegateProjectComponent,
     TidegateTranslator,

@@ -26,6 +26,7 @@ from tidegate.dagster import (
     tidegate_checks,
     tidegate_sensor,
 )
+from tidegate.errors import ConfigError
 from tidegate.sql import lit, table
 from tidegate.sql import update as sql_update
 from tidegate.warehouse import connect
@@ -320,3 +321,12 @@ def test_the_public_api_of_tidegate_dagster_is_pinned() -> None:
         "tidegate_schedules",
         "tidegate_sensor",
     ]
+
+
+def test_a_schedule_naming_an_unknown_target_is_a_config_error(shop: Path) -> None:
+    config = shop / "tidegate.yml"
+    config.write_text(config.read_text().replace("targets: [orders]", "targets: [oders]"))
+    with pytest.raises(
+        ConfigError, match=r"schedules.orders_daily: no target or source named \['oders'\]"
+    ):
+        definitions(shop)
