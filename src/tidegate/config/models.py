@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -84,6 +85,8 @@ def parse_duration(value: Any) -> Any:
     datetime.timedelta(seconds=5400)
     """
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative, got {value}")
         return timedelta(seconds=value)
     if not isinstance(value, str):
         return value
@@ -94,7 +97,19 @@ def parse_duration(value: Any) -> Any:
     return timedelta(seconds=sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in parts))
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\s*\d+(\.\d+)?\s*[wdhmsWDHMS])+\s*$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "a duration: '90s', '30m', '1h', '1h30m', '2d', or seconds",
+        }
+    ),
+]
 
 NotifyEvent = Literal["rejected", "failed", "quarantine_over", "stale"]
 NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("rejected", "failed", "quarantine_over", "stale")

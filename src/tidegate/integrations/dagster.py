@@ -176,6 +176,9 @@ def _materialise(
         before = per_target.current_versions(wh, project, targets)
     context.log.info(f"tidegate run of {sorted(sources) if not everything else 'every source'}")
     result = run(project, sources=None if everything else sources)
+    for delivery in result.notifications:
+        if not delivery.get("delivered"):
+            context.log.warning(f"notification not delivered: {delivery}")
     with connect(project) as wh:
         summaries = per_target.summarise(wh, project, result, targets, before)
     for name in targets:

@@ -37,6 +37,7 @@ from tidegate.warehouse.base import Warehouse
 __all__ = ["Delivery", "Stale", "after_run", "notify", "run_failed"]
 
 log = logging.getLogger("tidegate.notify")
+log.addHandler(logging.NullHandler())  # the CLI prints its own line; apps configure logging
 STATE_FILE = Path(".tidegate") / "notify.json"
 REASON_FILES = 20  # files whose quarantine is read for the first reasons
 
