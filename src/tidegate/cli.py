@@ -469,12 +469,32 @@ def run(
             )
         if as_json:
             files = [asdict(f) for f in result.files]
-            _print_json({"run_id": result.run_id, "dry_run": dry_run, "files": files})
+            notes = result.notifications
+            _print_json(
+                {
+                    "run_id": result.run_id,
+                    "dry_run": dry_run,
+                    "files": files,
+                    "notifications": notes,
+                }
+            )
         else:
             _summary(result.files)
             if dry_run:
                 _preview(result.files)
+            _notifications(result.notifications)
         raise typer.Exit(EXIT_OK if result.ok else EXIT_FILES)
+
+
+def _notifications(deliveries: list[dict[str, Any]]) -> None:
+    """A channel that did not take its message: one line each (the load is done anyway)."""
+    for delivery in deliveries:
+        if not delivery.get("delivered"):
+            err.print(
+                f"[yellow]notification not delivered:[/] {delivery.get('channel')}: "
+                f"{delivery.get('error')}",
+                highlight=False,
+            )
 
 
 @app.command()
@@ -495,7 +515,8 @@ def watch(
             if as_json:
                 at = _stamp()
                 files = [asdict(f) for f in result.files]
-                line = {"at": at, "run_id": result.run_id, "files": files}
+                notes = result.notifications
+                line = {"at": at, "run_id": result.run_id, "files": files, "notifications": notes}
                 sys.stdout.write(json.dumps(line, default=str) + "\n")
                 sys.stdout.flush()
                 return

@@ -12,14 +12,16 @@ the column, the bad value, what was expected) and renders them in one line via `
     ├── WarehouseError           the warehouse refused or failed
     │   ├── ConnectionFailed     cannot connect (exit code 2)
     │   └── TransientWarehouseError   worth a retry (connection reset, serialization)
-    └── FileError                one landing file cannot be loaded (the file is rejected)
-        ├── RoutingError         matched no source, or several
-        ├── ReadError            unreadable: encoding, format, corrupt archive
-        ├── EmptyFileError       no records
-        ├── MissingColumnsError  columns the mapping needs are absent
-        ├── ExpressionDataError  the file's values break a mapping expression
-        ├── ThresholdError       too many bad rows (reject_file_over)
-        └── ReconciliationError  counts do not add up; the file is rolled back
+    ├── FileError                one landing file cannot be loaded (the file is rejected)
+    │   ├── RoutingError         matched no source, or several
+    │   ├── ReadError            unreadable: encoding, format, corrupt archive
+    │   ├── EmptyFileError       no records
+    │   ├── MissingColumnsError  columns the mapping needs are absent
+    │   ├── ExpressionDataError  the file's values break a mapping expression
+    │   ├── ThresholdError       too many bad rows (reject_file_over)
+    │   └── ReconciliationError  counts do not add up; the file is rolled back
+    └── DeliveryError            a notification was not delivered (never fails a load)
+        └── TransientDeliveryError   worth a retry (refused, timed out, HTTP 5xx, SMTP 4xx)
 
 Two markers tell the runner what to do with a file. ``TransientError``: retry it (a lost
 connection, a lock or serialization timeout). ``TerminalError``: retrying cannot help; the
@@ -170,3 +172,17 @@ class ReconciliationError(FileError):
         self.counts = dict(counts)
         shown = ", ".join(f"{k}={v}" for k, v in self.counts.items())
         super().__init__(file, f"counts do not reconcile ({detail}): {shown}")
+
+
+class DeliveryError(TidegateError):
+    """A notification channel did not take a message. Names the channel by a label that
+    holds no secret (``webhook https://hooks.example.org/...``), never the URL's token."""
+
+    def __init__(self, channel: str, reason: str) -> None:
+        self.channel = channel
+        self.reason = reason
+        super().__init__(f"{channel}: {reason}")
+
+
+class TransientDeliveryError(DeliveryError, TransientError):
+    """The channel may take the message later (refused, timed out, HTTP 5xx, SMTP 4xx)."""

@@ -43,16 +43,37 @@ def build_order(models: dict[str, exp.Query]) -> list[str]:
 
 
 def build_models(wh: Warehouse, project: Project) -> list[str]:
-    """Create or replace every model's view; returns their names in build order."""
+    """Create or replace every model's view whose tables exist; returns their names in build
+    order (a model over a target that no file has created yet waits for a later run)."""
     if not project.models:
         return []
     trees = {name: parse_model(name, sql) for name, sql in project.models.items()}
     schema = wh.schemas.models
     wh.ensure_schema(schema)
     order = build_order(trees)
+    built: list[str] = []
     for name in order:
+        if not _inputs_exist(wh, trees[name], set(trees), built):
+            continue  # reads a target no file has created yet (a run of other sources only)
+        built.append(name)
         view = exp.Create(
             this=table(name, schema), kind="VIEW", replace=True, expression=trees[name]
         )
         wh.execute(view)
-    return order
+    return built
+
+
+def _inputs_exist(wh: Warehouse, tree: exp.Query, models: set[str], built: list[str]) -> bool:
+    """Every table the model reads exists: a model built now, or a table in the warehouse."""
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    for read in tree.find_all(exp.Table):
+        if read.name in ctes:
+            continue
+        if read.name in models and not read.db:
+            if read.name not in built:
+                return False
+            continue
+        schema = read.db or wh.schemas.core
+        if wh.columns_of(read.name, schema) is None:
+            return False
+    return True

@@ -22,7 +22,7 @@ import csv
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -167,6 +167,7 @@ class Attempt:
 class RunResult:
     run_id: str
     files: list[FileResult]
+    notifications: list[dict[str, object]] = field(default_factory=list)  # see notify.py
 
     @property
     def ok(self) -> bool:
@@ -205,8 +206,11 @@ class Pipeline:
         progress: Progress | None = None,
         dry_run: bool = False,
         during: During | None = None,
+        *,
+        sources: Collection[str] | None = None,
     ) -> None:
         self.project = project
+        self.sources = sources  # only the files routed to these (None: every file)
         self.wh = wh
         self.progress = progress  # told as each file ends
         self.during = during  # told how far a large file is, while it is read and loaded
@@ -224,7 +228,10 @@ class Pipeline:
         if not self.dry_run:
             self._start_run(started, recorded=bool(files))
         log.event("run started", run_id=self.run_id, files=len(files), dry_run=self.dry_run)
-        results = [self._one(file, routed) for file, routed in self._in_dependency_order(files)]
+        ordered = self._in_dependency_order(files)
+        if self.sources is not None:  # an orchestrator's selection: other files wait
+            ordered = [(f, routed) for f, routed in ordered if routed in self.sources]
+        results = [self._one(file, routed) for file, routed in ordered]
         if not self.dry_run:
             archive.remove_empty_folders(landing)
             with self.wh.transaction():
@@ -684,9 +691,29 @@ def run(
     progress: Progress | None = None,
     dry_run: bool = False,
     during: During | None = None,
+    *,
+    sources: Collection[str] | None = None,
 ) -> RunResult:
-    """Process every ready file of the project's landing folder; with ``dry_run``, report
-    what it would do and change nothing. ``progress`` hears of each file as it ends,
-    ``during`` how far a large file is."""
-    with connect(project) as wh:
-        return Pipeline(project, wh, progress, dry_run, during).run()
+    """Process every ready file of the project's landing folder (of ``sources`` only, when
+    given), then tell the project's ``notify:`` channels what went wrong, if anything.
+    With ``dry_run``, report what it would do and change nothing (and tell nobody).
+    ``progress`` hears of each file as it ends, ``during`` how far a large file is."""
+    try:
+        with connect(project) as wh:
+            result = Pipeline(project, wh, progress, dry_run, during, sources=sources).run()
+    except TidegateError as exc:
+        if not dry_run:
+            _notify(project, None, exc)
+        raise
+    if not dry_run:
+        _notify(project, result)
+    return result
+
+
+def _notify(project: Project, result: RunResult | None, error: Exception | None = None) -> None:
+    from tidegate import notify
+
+    if result is None and error is not None:
+        notify.run_failed(project, error)
+    elif result is not None:
+        result.notifications = notify.after_run(project, result)

@@ -53,7 +53,8 @@ class Watcher:
     def __init__(self, con: duckdb.DuckDBPyConnection, report: During, path: str, size: int):
         self.con, self.report = con, report
         self.path, self.size = path, size
-        self.stage, self.rows = "reading", None
+        self.stage = "reading"
+        self.rows: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name=f"progress {path}", daemon=True)
 

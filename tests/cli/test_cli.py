@@ -278,7 +278,7 @@ outputs:
   - target: people
     columns:
       id: '"ID"'
-      name: "error('the mapping broke')"
+      name: 'no_such_function("Full Name")' 
 """
 
 

@@ -8,7 +8,7 @@ file and line.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -16,9 +16,11 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -108,6 +110,125 @@ class PrivacyConfig(Strict):
         return value
 
 
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)", re.IGNORECASE)
+_DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(value: Any) -> Any:
+    """``'1h'``, ``'90m'``, ``'1h30m'``, ``'2d'`` or a number of seconds, as a timedelta.
+
+    >>> parse_duration("1h30m")
+    datetime.timedelta(seconds=5400)
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative, got {value}")
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        return value
+    text = value.strip().replace(" ", "")
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts).lower() != text.lower():
+        raise ValueError(f"expected a duration like '1h', '30m', '1h30m' or '2d', got {value!r}")
+    return timedelta(seconds=sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in parts))
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\s*\d+(\.\d+)?\s*[wdhmsWDHMS])+\s*$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "a duration: '90s', '30m', '1h', '1h30m', '2d', or seconds",
+        }
+    ),
+]
+
+NotifyEvent = Literal["rejected", "failed", "quarantine_over", "stale"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("rejected", "failed", "quarantine_over", "stale")
+
+
+class EmailChannel(Strict):
+    """Where an e-mail goes; ``smtp`` is ``smtp://[user:password@]host[:port]`` (STARTTLS
+    when the server offers it) or ``smtps://`` (TLS from the start)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    to: Annotated[list[str], Field(min_length=1)]
+    from_: Annotated[str, Field(alias="from")]
+    smtp: Annotated[str, Field(repr=False)]  # may hold a password: kept out of reprs
+
+    @field_validator("smtp")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        if not re.match(r"^smtps?://[^/]+", value.strip()):
+            # The value may hold a password: never echo it.
+            raise ValueError("expected smtp://[user:password@]host[:port] or smtps://...")
+        return value.strip()
+
+
+class NotifyChannel(Strict):
+    """One channel of ``notify:``: a webhook (JSON POST with a Slack-compatible ``text``) or
+    an e-mail, and the events it is told about."""
+
+    webhook: Annotated[str | None, Field(repr=False)] = None  # its path is often a token
+    email: EmailChannel | None = None
+    on: list[NotifyEvent] = list(NOTIFY_EVENTS)
+    # quarantine_over: quarantined rows of a file over this share or count (default: the
+    # target's reject_file_over, else any quarantined row).
+    quarantine_threshold: str | int | None = None
+    attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/]+", value.strip()):
+            raise ValueError("expected an http:// or https:// URL")  # never echo a token
+        return value.strip() if value is not None else None
+
+    @field_validator("quarantine_threshold")
+    @classmethod
+    def _threshold(cls, value: str | int | None) -> str | int | None:
+        if isinstance(value, str) and not re.fullmatch(r"\d+(\.\d+)?%|\d+", value.strip()):
+            raise ValueError(f"expected a percentage like '5%' or a row count, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> NotifyChannel:
+        if (self.webhook is None) == (self.email is None):
+            raise ValueError("a notify channel is either 'webhook: URL' or 'email: {...}'")
+        return self
+
+
+class SourceDefaults(Strict):
+    """Settings every source takes unless its own file says otherwise."""
+
+    expect_every: Duration | None = None  # stale: no new file for this long
+
+
+class ScheduleConfig(Strict):
+    """A Dagster schedule: materialise the targets (or the targets fed by the sources)."""
+
+    cron: str
+    targets: list[str] | None = None
+    sources: list[str] | None = None
+    timezone: str | None = None  # an IANA name like Europe/Zagreb; default UTC
+    running: bool = False  # on from the start; otherwise turned on in the UI
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(
+                f"expected a cron expression of 5 fields like '0 * * * *', got {value!r}"
+            )
+        return value.strip()
+
+
 class ProjectConfig(Strict):
     warehouse: WarehouseConfig = WarehouseConfig()
     landing: str = "landing"
@@ -117,6 +238,9 @@ class ProjectConfig(Strict):
     keep_raw: bool = True
     memory_limit: str = "3GB"  # of the compute engine; larger files spill to disk
     privacy: PrivacyConfig = PrivacyConfig()
+    notify: list[NotifyChannel] = []
+    sources: SourceDefaults = SourceDefaults()
+    schedules: dict[str, ScheduleConfig] = {}
 
     @field_validator("landing", "archive", "rejected")
     @classmethod
@@ -375,6 +499,7 @@ class SourceConfig(Strict):
     on_new_columns: Literal["keep", "reject"] = "keep"
     name_pattern: str | None = None  # regex on the file name; named groups become file values
     priority: int = 0
+    expect_every: Duration | None = None  # stale: no new file for this long (see notify)
 
     @field_validator("name_pattern")
     @classmethod
