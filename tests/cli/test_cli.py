@@ -278,7 +278,7 @@ outputs:
   - target: people
     columns:
       id: '"ID"'
-      name: 'no_such_function("Full Name")' 
+      name: 'no_such_function("Full Name")'
 """
 
 
