@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from tidegate import __version__, archive, compute
+from tidegate import __version__, archive, compute, schema
 from tidegate.clock import utcnow as now
 from tidegate.config.models import Project, SourceConfig
 from tidegate.deliver import Delivery, deliver
@@ -118,6 +118,7 @@ class Pipeline:
 
     def run(self) -> RunResult:
         started = now()
+        schema.prepare(self.wh, self.project, self.run_id)  # every table exists, none unsafe
         with self.wh.transaction():
             ledger.ensure(self.wh)
             ledger.insert_run(self.wh, RunRecord(self.run_id, started, version=__version__))

@@ -15,7 +15,7 @@ import difflib
 import os
 import re
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -39,7 +39,7 @@ from tidegate.config.models import (
 from tidegate.errors import ConfigError
 from tidegate.privacy.checks import privacy_problems, subject_problems
 
-__all__ = ["json_schema", "load_project"]
+__all__ = ["json_schema", "load_project", "yaml_lines"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -666,3 +666,9 @@ def json_schema() -> dict[str, dict[str, Any]]:
         "targets/*.yml": TargetConfig.model_json_schema(),
         "sources/*.yml": SourceConfig.model_json_schema(),
     }
+
+
+def yaml_lines(file: Path) -> Callable[[YamlPath], int]:
+    """The line of a location (its keys and list indexes from the root) in a project file,
+    for problems found after loading it, as ``tidegate check`` finds them."""
+    return _parse_yaml(file).line

@@ -72,6 +72,7 @@ class Warehouse(ABC):
         self.schemas = config.schemas
         self._catalog: dict[tuple[str, str], dict[str, str] | None] = {}
         self._types: dict[tuple[str, str], dict[str, exp.DataType] | None] = {}
+        self._declared: dict[str, exp.DataType] = {}
         self._schemas: set[str] = set()
 
     # -- connection -------------------------------------------------------------------
@@ -223,7 +224,13 @@ class Warehouse(ABC):
 
     def declared_type(self, kind: exp.DataType) -> exp.DataType:
         """The type this warehouse gives a column declared as ``kind`` (a target type),
-        found by rendering a ``CREATE TABLE`` exactly as tables are created."""
+        found by rendering a ``CREATE TABLE`` exactly as tables are created (once per type)."""
+        key = kind.sql(dialect="duckdb")
+        if key not in self._declared:
+            self._declared[key] = self._declare(kind)
+        return self._declared[key]
+
+    def _declare(self, kind: exp.DataType) -> exp.DataType:
         created = sqlglot.parse_one(
             self.render(create_table(table("_tg_t"), [("c", kind)])), read=self.DIALECT
         )
@@ -351,6 +358,11 @@ class Warehouse(ABC):
         named = ident(self.index_name(index))
         node = exp.Index(this=named, table=table(name, schema), params=params)
         self.execute(exp.Create(this=node, kind="INDEX", exists=True))
+
+    def drop_index(self, name: str, schema: str, index: str) -> None:
+        """``DROP INDEX IF EXISTS``; the index is named in the table's schema."""
+        named = table(self.index_name(index), schema)
+        self.execute(exp.Drop(tables=[named], kind="INDEX", exists=True))
 
     def index_name(self, name: str) -> str:
         if len(name) <= self.MAX_IDENTIFIER_LENGTH:

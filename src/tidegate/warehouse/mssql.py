@@ -166,11 +166,17 @@ class MSSQLWarehouse(Warehouse):
         rows = self.execute(columns_query(name, schema))
         return {str(r[0]): str(r[1]) for r in rows} if rows else None
 
+    def drop_index(self, name: str, schema: str, index: str) -> None:
+        """T-SQL names the index's table: ``DROP INDEX IF EXISTS i ON s.t``."""
+        on = exp.OnProperty(this=table(name, schema))
+        named = table(self.index_name(index))
+        self.execute(exp.Drop(tables=[named], kind="INDEX", exists=True, cluster=on))
+
     # -- column types -------------------------------------------------------------------
 
     DEFAULT_DECIMAL: ClassVar[tuple[int, int] | None] = (18, 0)
 
-    def declared_type(self, kind: exp.DataType) -> exp.DataType:
+    def _declare(self, kind: exp.DataType) -> exp.DataType:
         """Tables are created inside ``EXEC('...')``: size the type as that statement does."""
         column = _sized_types(exp.ColumnDef(this=ident("c"), kind=kind.copy()))
         sized = column.args.get("kind")

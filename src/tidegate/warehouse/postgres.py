@@ -380,13 +380,20 @@ WHERE tn.nspname = :schema AND t.relname = :name AND v.oid <> t.oid AND v.relkin
 
 
 def _types_query(name: str, schema: str) -> exp.Expression:
-    query = sqlglot.parse_one(_TYPES, read="postgres")
-    return exp.replace_placeholders(query, schema=lit(schema), name=lit(name))
+    return _catalog_query(_TYPES, schema, name)
 
 
 def _views_query(schema: str, name: str) -> exp.Expression:
-    query = sqlglot.parse_one(_VIEWS, read="postgres")
-    return exp.replace_placeholders(query, schema=lit(schema), name=lit(name))
+    return _catalog_query(_VIEWS, schema, name)
+
+
+def _catalog_query(text: str, schema: str, name: str) -> exp.Expression:
+    """A catalog query, parsed, with the relation's schema and name as literals."""
+    query = exp.replace_placeholders(
+        sqlglot.parse_one(text, read="postgres"), schema=lit(schema), name=lit(name)
+    )
+    assert isinstance(query, exp.Expression)
+    return query
 
 
 def _missing(existing: dict[str, str], columns: Sequence[tuple[str, exp.DataType]]) -> bool:
