@@ -129,17 +129,21 @@ def check(project: ProjectOption = Path(".")) -> None:
     """Validate the project: configuration, expressions, connectivity. No data moves."""
     from sqlglot import exp
 
-    from tidegate.samples import check_samples
+    from tidegate.bind import bind_problems
+    from tidegate.samples import check_samples, check_tables
     from tidegate.warehouse import connect
 
     with handled():
         loaded = _project(project)
-        problems = check_samples(loaded)
-        for problem in problems:
-            err.print(f"[red]error:[/] {problem}", highlight=False, soft_wrap=True)
+        problems = check_samples(loaded) + bind_problems(loaded)
         with connect(loaded) as wh:
             wh.execute(exp.select(exp.Literal.number(1)))
-        if problems:
+            unsafe, notes = check_tables(wh, loaded)
+        for note in notes:
+            out.print(f"[yellow]change:[/] {note}", highlight=False, soft_wrap=True)
+        for problem in problems + unsafe:
+            err.print(f"[red]error:[/] {problem}", highlight=False, soft_wrap=True)
+        if problems or unsafe:
             raise typer.Exit(EXIT_CONFIG)
         out.print(
             f"ok: {len(loaded.targets)} targets, {len(loaded.sources)} sources, "
@@ -423,6 +427,34 @@ def replay(
                 f"{r.file_id} ({r.source}): {r.tried} rows tried, {r.loaded} loaded, "
                 f"{r.unchanged} unchanged, {r.duplicate} duplicate, {r.still_bad} still bad"
             )
+
+
+@app.command()
+def migrate(
+    target: Annotated[str, typer.Argument(help="The target whose table to rebuild.")],
+    project: ProjectOption = Path("."),
+    as_json: JsonOption = False,
+) -> None:
+    """Rebuild a target's table under its YAML's types and key, every row and version kept."""
+    from tidegate.schema import migrate as migrate_table
+
+    with handled():
+        done = migrate_table(_project(project), target)
+        if as_json:
+            _print_json(
+                {
+                    "target": done.target,
+                    "rows": done.rows,
+                    "changes": [asdict(d) for d in done.changes],
+                }
+            )
+            return
+        if not done.changes:
+            out.print(f"{done.target}: the table already matches its YAML ({done.rows} rows)")
+            return
+        for change in done.changes:
+            out.print(f"{done.target}: {change.describe()}", highlight=False)
+        out.print(f"{done.target}: rebuilt, {done.rows} rows kept")
 
 
 @app.command()
