@@ -253,6 +253,11 @@ class SQLiteWarehouse(Warehouse):
         rows = self.execute(query)
         return {str(r[0]): str(r[1]) for r in rows} if rows else None
 
+    def type_text(self, kind: exp.DataType) -> str:
+        """Declared types are DuckDB's spelling (see ``_with_declared_types``): SQLite's own
+        would call a DECIMAL REAL and a BIGINT INTEGER."""
+        return kind.sql(dialect="duckdb")
+
     def alter_types(
         self, name: str, schema: str, changes: Sequence[tuple[str, exp.DataType]]
     ) -> None:
