@@ -1,4 +1,5 @@
-"""SQL models: ``models/<name>.sql`` becomes the view ``marts.<name>`` after every run.
+"""SQL models: ``models/<name>.sql`` becomes the view ``marts.<name>`` after every run
+(a table on SQLite, whose views cannot read another schema's tables).
 
 Models are written in DuckDB's dialect, like mappings, and transpiled to the warehouse's.
 A model may read another; they are created in dependency order.
@@ -51,8 +52,17 @@ def build_models(wh: Warehouse, project: Project) -> list[str]:
     wh.ensure_schema(schema)
     order = build_order(trees)
     for name in order:
-        view = exp.Create(
-            this=table(name, schema), kind="VIEW", replace=True, expression=trees[name]
-        )
-        wh.execute(view)
+        for statement in model_statements(wh, table(name, schema), trees[name]):
+            wh.execute(statement)
     return order
+
+
+def model_statements(wh: Warehouse, name: exp.Table, query: exp.Query) -> list[exp.Expression]:
+    """``CREATE OR REPLACE VIEW``; where views cannot read another schema (SQLite), the
+    model is a table made again after every run."""
+    if not wh.MODELS_AS_TABLES:
+        return [exp.Create(this=name, kind="VIEW", replace=True, expression=query)]
+    return [
+        exp.Drop(tables=[name.copy()], kind="TABLE", exists=True),
+        exp.Create(this=name, kind="TABLE", expression=query),
+    ]

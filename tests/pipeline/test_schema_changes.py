@@ -179,6 +179,7 @@ def test_replay_after_a_type_fix_loads_the_rows_that_now_pass_once(
     said = " ".join(replayed.stdout.split())
     assert "2 rows tried, 1 loaded" in said and "1 still bad" in said, said
     assert stored(root, ["id", "code"]) == [("1", "5"), ("2", "abc")]
-    assert "nothing to replay" in tidegate(root, "replay", "--all").stdout
+    again = " ".join(tidegate(root, "replay", "--all").stdout.split())
+    assert "1 rows tried, 0 loaded" in again and "1 still bad" in again, again
     assert stored(root, ["id", "code"]) == [("1", "5"), ("2", "abc")]
     assert ("widen", "code") in changes(root)

@@ -63,6 +63,9 @@ class Warehouse(ABC):
     SUPPORTS_MERGE: ClassVar[bool] = False
     MAX_IDENTIFIER_LENGTH: ClassVar[int] = 63
 
+    # Models are views, unless a view cannot read another schema (then tables, remade).
+    MODELS_AS_TABLES: ClassVar[bool] = False
+
     # Other processes may change the catalog (a server): forget it at every file.
     SHARED_CATALOG: ClassVar[bool] = False
 

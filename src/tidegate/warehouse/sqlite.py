@@ -108,6 +108,7 @@ class SQLiteWarehouse(Warehouse):
     NAME: ClassVar[str] = "sqlite"
     DIALECT: ClassVar[str] = "sqlite"
     SUPPORTS_MERGE: ClassVar[bool] = False  # INSERT ... ON CONFLICT, not MERGE
+    MODELS_AS_TABLES: ClassVar[bool] = True  # a view may only read its own file's tables
     BATCH_ROWS: ClassVar[int] = 10_000
 
     _con: sqlite3.Connection | None = None
