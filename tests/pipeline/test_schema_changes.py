@@ -183,3 +183,28 @@ def test_replay_after_a_type_fix_loads_the_rows_that_now_pass_once(
     assert "1 rows tried, 0 loaded" in again and "1 still bad" in again, again
     assert stored(root, ["id", "code"]) == [("1", "5"), ("2", "abc")]
     assert ("widen", "code") in changes(root)
+
+
+def test_a_new_key_needs_migrate_which_checks_it(
+    tmp_path: Path, warehouse: Callable[[], str]
+) -> None:
+    root = new_project(tmp_path / "p", warehouse, items(code="varchar"))
+    land(root, "items_1.csv", csv(("1", "a", "1.00"), ("2", "a", "2.00")))
+    assert tidegate(root, "run").returncode == 0
+    (root / "targets/items.yml").write_text(items(code="varchar").replace("[id]", "[code]"))
+    land(root, "items_2.csv", csv(("3", "a", "3.00")))
+
+    stopped = tidegate(root, "run")
+    assert stopped.returncode == 2
+    said = " ".join(stopped.stderr.split())
+    assert "targets/items.yml:5: key ['code'] differs from key ['id']" in said, said
+    refused = tidegate(root, "migrate", "items")
+    assert refused.returncode == 2
+    assert "does not identify every row" in " ".join(refused.stderr.split())
+
+    with connect(load_project(root)) as wh:
+        fix = exp.update(table("items", "core"), {"code": exp.Literal.string("b")})
+        wh.execute(fix.where(col("id").eq(exp.Literal.number(2))))
+    assert tidegate(root, "migrate", "items").returncode == 0
+    assert tidegate(root, "run").returncode == 0
+    assert stored(root, ["id", "code"]) == [("2", "b"), ("3", "a")]
