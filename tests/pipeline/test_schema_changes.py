@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 from sqlglot import exp
@@ -92,15 +93,11 @@ def test_widened_types_load_with_the_next_file(
     done = tidegate(root, "run")
     assert done.returncode == 0, done.stdout + done.stderr
     assert not list((root / "landing").rglob("*.csv"))
-    assert stored(root, ["id", "code", "amount"]) == [
-        ("1", "5", "1.50"),
-        ("2", "x7", "1234567890.25"),
-    ]
+    loaded = [(i, c, Decimal(a)) for i, c, a in stored(root, ["id", "code", "amount"])]
+    assert loaded == [("1", "5", Decimal("1.5")), ("2", "x7", Decimal("1234567890.25"))]
     assert ("widen", "code") in changes(root) and ("widen", "amount") in changes(root)
-    assert stored(root, ["code", "total"], "totals", "marts") == [
-        ("5", "1.50"),
-        ("x7", "1234567890.25"),
-    ]
+    totals = [(c, Decimal(t)) for c, t in stored(root, ["code", "total"], "totals", "marts")]
+    assert totals == [("5", Decimal("1.5")), ("x7", Decimal("1234567890.25"))]
     again = tidegate(root, "check")
     assert again.returncode == 0 and "type to widen" not in again.stdout
 
