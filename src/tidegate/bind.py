@@ -209,11 +209,10 @@ def _output_problems(
                 f"{path}:{line}: outputs[{index}].columns.{column} `{_shown(sql)}` does not"
                 f" bind: {why}"
             )
-    if not problems and _bind(con, checked(READ, source.derive, output, target)) is not None:
-        why = _bind(con, checked(READ, source.derive, output, target))
-        problems.append(
-            f"{path}:{lines(('outputs', index))}: outputs[{index}] does not bind: {why}"
-        )
+    whole = None if problems else _bind(con, checked(READ, source.derive, output, target))
+    if whole is not None:  # parts bind, the output as a whole does not
+        line = lines(("outputs", index))
+        problems.append(f"{path}:{line}: outputs[{index}] does not bind: {whole}")
     return problems
 
 

@@ -26,7 +26,7 @@ from tidegate import compute
 from tidegate.clock import utcnow
 from tidegate.config.loader import yaml_lines
 from tidegate.config.models import Project, TargetConfig
-from tidegate.errors import ConfigError
+from tidegate.errors import ConfigError, WarehouseError
 from tidegate.sql import col, table
 from tidegate.transform.types import as_text, cast, expected
 from tidegate.warehouse import connect, ledger
@@ -222,8 +222,10 @@ def _rebuild(
         wh.ensure_table(name, wh.schemas.core, target_columns(target))  # new columns
         _reindex(wh, name, target)
         written = wh.write(name, wh.schemas.core, Rows(con, converted))
-    if written != before:
-        raise ConfigError("migrate", f"{before} rows in {name} before, {written} written back")
+    if written != before:  # raised inside the transaction: nothing changes
+        raise WarehouseError(
+            f"migrate {name}: {before} rows before, {written} written back; nothing was changed"
+        )
     return written
 
 
