@@ -378,17 +378,21 @@ def check(project: ProjectOption = Path(".")) -> None:
     """Validate the project: configuration, expressions, connectivity. No data moves."""
     from sqlglot import exp
 
-    from tidegate.samples import check_samples
+    from tidegate.bind import bind_problems
+    from tidegate.samples import check_samples, check_tables
     from tidegate.warehouse import connect
 
     with handled():
         loaded = _project(project)
-        problems = check_samples(loaded)
-        for problem in problems:
-            say(err, "[red]error:[/] {}", problem)
+        problems = check_samples(loaded) + bind_problems(loaded)
         with connect(loaded) as wh:
             wh.execute(exp.select(exp.Literal.number(1)))
-        if problems:
+            unsafe, notes = check_tables(wh, loaded)
+        for note in notes:
+            say(out, "[yellow]change:[/] {}", note)
+        for problem in problems + unsafe:
+            say(err, "[red]error:[/] {}", problem)
+        if problems or unsafe:
             raise typer.Exit(EXIT_CONFIG)
         say(
             out,
@@ -1087,6 +1091,34 @@ def replay(
                 r.duplicate,
                 r.still_bad,
             )
+
+
+@app.command()
+def migrate(
+    target: Annotated[str, typer.Argument(help="The target whose table to rebuild.")],
+    project: ProjectOption = Path("."),
+    as_json: JsonOption = False,
+) -> None:
+    """Rebuild a target's table under its YAML's types and key, every row and version kept."""
+    from tidegate.schema import migrate as migrate_table
+
+    with handled():
+        done = migrate_table(_project(project), target)
+        if as_json:
+            _print_json(
+                {
+                    "target": done.target,
+                    "rows": done.rows,
+                    "changes": [asdict(d) for d in done.changes],
+                }
+            )
+            return
+        if not done.changes:
+            out.print(f"{done.target}: the table already matches its YAML ({done.rows} rows)")
+            return
+        for change in done.changes:
+            out.print(f"{done.target}: {change.describe()}", highlight=False)
+        out.print(f"{done.target}: rebuilt, {done.rows} rows kept")
 
 
 @app.command()

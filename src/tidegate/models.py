@@ -1,4 +1,5 @@
-"""SQL models: ``models/<name>.sql`` becomes the view ``marts.<name>`` after every run.
+"""SQL models: ``models/<name>.sql`` becomes the view ``marts.<name>`` after every run
+(a table on SQLite, whose views cannot read another schema's tables).
 
 Models are written in DuckDB's dialect, like mappings, and transpiled to the warehouse's.
 A model may read another; they are created in dependency order.
@@ -54,13 +55,22 @@ def build_models(wh: Warehouse, project: Project) -> list[str]:
     built: list[str] = []
     for name in order:
         if not _inputs_exist(wh, trees[name], set(trees), built):
-            continue  # reads a target no file has created yet (a run of other sources only)
+            continue  # reads a table that does not exist (yet)
         built.append(name)
-        view = exp.Create(
-            this=table(name, schema), kind="VIEW", replace=True, expression=trees[name]
-        )
-        wh.execute(view)
+        for statement in model_statements(wh, table(name, schema), trees[name]):
+            wh.execute(statement)
     return built
+
+
+def model_statements(wh: Warehouse, name: exp.Table, query: exp.Query) -> list[exp.Expression]:
+    """``CREATE OR REPLACE VIEW``; where views cannot read another schema (SQLite), the
+    model is a table made again after every run."""
+    if not wh.MODELS_AS_TABLES:
+        return [exp.Create(this=name, kind="VIEW", replace=True, expression=query)]
+    return [
+        exp.Drop(tables=[name.copy()], kind="TABLE", exists=True),
+        exp.Create(this=name, kind="TABLE", expression=query),
+    ]
 
 
 def _inputs_exist(wh: Warehouse, tree: exp.Query, models: set[str], built: list[str]) -> bool:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from tidegate import __version__, archive, compute, log, preview
+from tidegate import __version__, archive, compute, log, preview, schema
 from tidegate.clock import utcnow as now
 from tidegate.config.models import Project, SourceConfig
 from tidegate.deliver import Delivery, deliver
@@ -223,6 +223,8 @@ class Pipeline:
 
     def run(self) -> RunResult:
         started = now()
+        if not self.dry_run:  # every table exists, and no change of a contract is unsafe
+            schema.prepare(self.wh, self.project, self.run_id)
         landing = self.project.path("landing")
         files = scan(landing, self.project.config.settle_seconds)
         if not self.dry_run:

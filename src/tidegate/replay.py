@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from tidegate import compute
+from tidegate import compute, schema
 from tidegate.clock import utcnow
 from tidegate.config.models import Project
 from tidegate.deliver import Delivery, deliver
@@ -63,6 +63,7 @@ def replay(project: Project, file_id: str | None = None) -> list[Replayed]:
     """Replay the open quarantine of one file, or of every file."""
     with connect(project) as wh:
         ledger.ensure(wh)
+        schema.prepare(wh, project, None)  # a type fix widens the table; an unsafe one stops
         con = compute.engine(wh, project)
         groups: dict[tuple[str, str], dict[int, QuarantineRecord]] = defaultdict(dict)
         for record in ledger.list_quarantine(wh, file_id=file_id, status="open"):

@@ -297,3 +297,34 @@ def test_write_arrow_sends_one_parameterised_insert(
 def test_where_true_is_rendered_for_tsql() -> None:
     query = exp.select(col("a")).from_(table("t")).where(col("ok").eq(lit(True)))
     assert tsql(query) == "SELECT [a] FROM [t] WHERE [ok] = 1"
+
+
+# --------------------------------------------------------------------------- changing types
+
+
+def test_a_wider_type_is_altered_in_place(wh: Recorder) -> None:
+    wh.alter_types("t", "core", [("code", data_type("varchar")), ("n", data_type("decimal(12,2)"))])
+    assert wh.sent == [
+        "ALTER TABLE [core].[t] ALTER COLUMN [code] NVARCHAR(MAX)",
+        "ALTER TABLE [core].[t] ALTER COLUMN [n] NUMERIC(12, 2)",
+    ]
+    for sql in wh.sent:
+        parses(sql)
+
+
+def test_declared_types_compare_with_the_catalogs(wh: Recorder) -> None:
+    from tidegate.warehouse.mssql import type_text
+
+    pairs = [
+        ("varchar", type_text("nvarchar", -1, None, None)),
+        ("decimal(10,2)", type_text("decimal", None, 10, 2)),
+        ("decimal", type_text("decimal", None, 18, 3)),  # DuckDB's default, as tables get it
+        ("integer", type_text("int", None, 10, 0)),
+        ("timestamp", type_text("datetime2", None, None, None)),
+    ]
+    for declared, catalog in pairs:
+        assert wh.same_type(wh.declared_type(data_type(declared)), wh.parse_type(catalog)), (
+            declared,
+            catalog,
+        )
+    assert not wh.same_type(wh.declared_type(data_type("bigint")), wh.parse_type("INT"))

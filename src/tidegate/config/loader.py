@@ -15,7 +15,7 @@ import difflib
 import os
 import re
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -41,7 +41,7 @@ from tidegate.config.redact import hide_passwords
 from tidegate.errors import ConfigError
 from tidegate.privacy.checks import privacy_problems, subject_problems
 
-__all__ = ["json_schema", "load_project"]
+__all__ = ["json_schema", "load_project", "yaml_lines"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -711,3 +711,9 @@ def locate(root: Path, folder: str, name: str, path: YamlPath) -> tuple[Path, in
         return file, _parse_yaml(file).line(path)
     except ConfigError:  # changed or removed since the project was loaded
         return file, 1
+
+
+def yaml_lines(file: Path) -> Callable[[YamlPath], int]:
+    """The line of a location (its keys and list indexes from the root) in a project file,
+    for problems found after loading it, as ``tidegate check`` finds them."""
+    return _parse_yaml(file).line

@@ -110,6 +110,11 @@ def _source(read_table: str, derive: Mapping[str, str], output: OutputConfig) ->
     ).from_(base.subquery("_tg_derived"))
 
 
+def source_rows(read_table: str, derive: Mapping[str, str], output: OutputConfig) -> exp.Select:
+    """What an output's expressions read: the records with derived values (and ``unnest``)."""
+    return _source(read_table, derive, output)
+
+
 def mapped(
     read_table: str, derive: Mapping[str, str], output: OutputConfig, target: TargetConfig
 ) -> exp.Select:

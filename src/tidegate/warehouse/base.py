@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import duckdb
 import pyarrow as pa
+import sqlglot
 from sqlglot import exp
 
 from tidegate.config.models import WarehouseConfig
@@ -62,6 +63,9 @@ class Warehouse(ABC):
     SUPPORTS_MERGE: ClassVar[bool] = False
     MAX_IDENTIFIER_LENGTH: ClassVar[int] = 63
 
+    # Models are views, unless a view cannot read another schema (then tables, remade).
+    MODELS_AS_TABLES: ClassVar[bool] = False
+
     # Other processes may change the catalog (a server): forget it at every file.
     SHARED_CATALOG: ClassVar[bool] = False
 
@@ -70,6 +74,8 @@ class Warehouse(ABC):
         self.root = root
         self.schemas = config.schemas
         self._catalog: dict[tuple[str, str], dict[str, str] | None] = {}
+        self._types: dict[tuple[str, str], dict[str, exp.DataType] | None] = {}
+        self._declared: dict[str, exp.DataType] = {}
         self._schemas: set[str] = set()
 
     # -- connection -------------------------------------------------------------------
@@ -102,6 +108,7 @@ class Warehouse(ABC):
         if isinstance(expression, exp.Create | exp.Alter | exp.Drop):
             for named in expression.find_all(exp.Table):
                 self._catalog.pop((named.db, named.name), None)
+                self._types.pop((named.db, named.name), None)
         return self._run(self.render(expression))
 
     @abstractmethod
@@ -147,6 +154,7 @@ class Warehouse(ABC):
 
     def forget_catalog(self) -> None:
         self._catalog.clear()
+        self._types.clear()
         self._schemas.clear()
 
     def file_started(self) -> None:
@@ -190,6 +198,98 @@ class Warehouse(ABC):
             actions=[exp.ColumnDef(this=ident(column), kind=kind)],
         )
         self.execute(alter)
+
+    # -- column types -------------------------------------------------------------------
+
+    # The precision a DECIMAL without one gets, as the catalog then reports it (None: the
+    # catalog keeps it unbounded, as PostgreSQL's NUMERIC).
+    DEFAULT_DECIMAL: ClassVar[tuple[int, int] | None] = None
+
+    def column_types(self, name: str, schema: str) -> dict[str, exp.DataType] | None:
+        """Column name -> declared type of an existing table (None: no such table), in the
+        form ``declared_type`` gives, so that the two compare; cached like ``columns_of``."""
+        key = (schema, name)
+        if key not in self._types:
+            found = self._column_types(name, schema)
+            self._types[key] = (
+                None if found is None else {c: self.parse_type(t) for c, t in found.items()}
+            )
+        known = self._types[key]
+        return dict(known) if known is not None else None
+
+    def _column_types(self, name: str, schema: str) -> dict[str, str] | None:
+        """Column name -> the catalog's text of its type, precision and length included."""
+        return self.columns_of(name, schema)
+
+    def parse_type(self, text: str) -> exp.DataType:
+        """A type as the catalog spells it, in a form that compares with ``declared_type``."""
+        return self._normal(exp.DataType.build(text, dialect=self.DIALECT, udt=True))
+
+    def declared_type(self, kind: exp.DataType) -> exp.DataType:
+        """The type this warehouse gives a column declared as ``kind`` (a target type),
+        found by rendering a ``CREATE TABLE`` exactly as tables are created (once per type)."""
+        key = kind.sql(dialect="duckdb")
+        if key not in self._declared:
+            self._declared[key] = self._declare(kind)
+        return self._declared[key]
+
+    def _declare(self, kind: exp.DataType) -> exp.DataType:
+        created = sqlglot.parse_one(
+            self.render(create_table(table("_tg_t"), [("c", kind)])), read=self.DIALECT
+        )
+        column = created.find(exp.ColumnDef)
+        found = column.args.get("kind") if column is not None else None
+        if not isinstance(found, exp.DataType):
+            return kind
+        return self._normal(found)
+
+    def type_text(self, kind: exp.DataType) -> str:
+        return kind.sql(dialect=self.DIALECT)
+
+    def same_type(self, left: exp.DataType, right: exp.DataType) -> bool:
+        return self.type_text(left).upper() == self.type_text(right).upper()
+
+    def _normal(self, kind: exp.DataType) -> exp.DataType:
+        if kind.this == exp.DType.DECIMAL and not kind.expressions and self.DEFAULT_DECIMAL:
+            precision, scale = self.DEFAULT_DECIMAL
+            return exp.DataType.build(f"DECIMAL({precision}, {scale})")
+        return kind
+
+    def alter_types(
+        self, name: str, schema: str, changes: Sequence[tuple[str, exp.DataType]]
+    ) -> None:
+        """Give existing columns new types, converting their values, in the caller's
+        transaction. Each warehouse does it its own way; this is the standard statement."""
+        for column, kind in changes:
+            self.execute(alter_column(table(name, schema), column, kind))
+
+    def rebuild(self, name: str, schema: str, changes: Sequence[tuple[str, exp.DataType]]) -> None:
+        """Give columns new types by copying the table: a new one with the new types, every
+        row converted into it, the old one dropped and the new one renamed in its place.
+
+        For warehouses that cannot alter a column's type where it is (SQLite), or not
+        while an index covers the table (DuckDB). Indexes are made again by the caller.
+        """
+        existing = self.column_types(name, schema)
+        if existing is None:
+            return
+        wanted = dict(changes)
+        columns = [(c, wanted.get(c, kind)) for c, kind in existing.items()]
+        interim = f"{name}__tg_rebuild"
+        self.execute(exp.Drop(tables=[table(interim, schema)], kind="TABLE", exists=True))
+        self.execute(create_table(table(interim, schema), columns))
+        values = [exp.cast(col(c), kind) if c in wanted else col(c) for c, kind in columns]
+        copy = exp.select(*values).from_(table(name, schema))
+        self.execute(
+            exp.insert(copy, table(interim, schema), columns=[ident(c) for c, _ in columns])
+        )
+        self.execute(exp.Drop(tables=[table(name, schema)], kind="TABLE"))
+        rename = exp.AlterRename(this=table(name))
+        self.execute(exp.Alter(this=table(interim, schema), kind="TABLE", actions=[rename]))
+
+    def indexes_of(self, name: str, schema: str) -> dict[str, list[str]]:
+        """Index name -> its columns, of one table (an empty dict where indexes are unknown)."""
+        return {}
 
     def count(self, name: str, schema: str, where: exp.Expression | None = None) -> int:
         query = exp.select(exp.Count(this=exp.Star())).from_(table(name, schema))
@@ -262,6 +362,11 @@ class Warehouse(ABC):
         node = exp.Index(this=named, table=table(name, schema), params=params)
         self.execute(exp.Create(this=node, kind="INDEX", exists=True))
 
+    def drop_index(self, name: str, schema: str, index: str) -> None:
+        """``DROP INDEX IF EXISTS``; the index is named in the table's schema."""
+        named = table(self.index_name(index), schema)
+        self.execute(exp.Drop(tables=[named], kind="INDEX", exists=True))
+
     def index_name(self, name: str) -> str:
         if len(name) <= self.MAX_IDENTIFIER_LENGTH:
             return name
@@ -304,3 +409,13 @@ class Warehouse(ABC):
         Embedded warehouses keep their connection; server adapters reconnect when it was lost.
         """
         return None
+
+
+def alter_column(target: exp.Table, column: str, kind: exp.DataType) -> exp.Alter:
+    """``ALTER TABLE t ALTER COLUMN c SET DATA TYPE kind USING CAST(c AS kind)``.
+
+    >>> alter_column(table("t", "s"), "c", exp.DataType.build("bigint")).sql("postgres")
+    'ALTER TABLE "s"."t" ALTER COLUMN "c" SET DATA TYPE BIGINT USING CAST("c" AS BIGINT)'
+    """
+    action = exp.AlterColumn(this=ident(column), dtype=kind, using=exp.cast(col(column), kind))
+    return exp.Alter(this=target, kind="TABLE", actions=[action])

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import duckdb
 import pyarrow as pa
+import sqlglot
 from sqlglot import exp
 
 from tidegate.errors import ConnectionFailed, WarehouseError
-from tidegate.sql import ident, lit, table
+from tidegate.sql import col, ident, lit, table
 from tidegate.warehouse.base import Row, Rows, Warehouse
 
 LOCK_WAIT_SECONDS = 30.0
@@ -23,6 +25,7 @@ class DuckDBWarehouse(Warehouse):
     NAME: ClassVar[str] = "duckdb"
     DIALECT: ClassVar[str] = "duckdb"
     SUPPORTS_MERGE: ClassVar[bool] = True
+    DEFAULT_DECIMAL: ClassVar[tuple[int, int] | None] = (18, 3)
 
     _con: duckdb.DuckDBPyConnection | None = None
 
@@ -66,6 +69,33 @@ class DuckDBWarehouse(Warehouse):
             return result.fetchall() if result.description else []
         except duckdb.Error as exc:
             raise WarehouseError(f"{self.description}: {_first_line(exc)}") from exc
+
+    def alter_types(
+        self, name: str, schema: str, changes: Sequence[tuple[str, exp.DataType]]
+    ) -> None:
+        """DuckDB alters no column of a table that has an index, even one dropped earlier in
+        the same transaction: such a table is copied with the new types, its indexes made
+        again."""
+        indexes = self.indexes_of(name, schema)
+        if not indexes:
+            super().alter_types(name, schema, changes)
+            return
+        self.rebuild(name, schema, changes)
+        for index, columns in indexes.items():
+            self.ensure_index(name, schema, index, columns)
+
+    def indexes_of(self, name: str, schema: str) -> dict[str, list[str]]:
+        query = (
+            exp.select(col("index_name"), col("sql"))
+            .from_(exp.Table(this=exp.Anonymous(this="duckdb_indexes", expressions=[])))
+            .where(col("schema_name").eq(lit(schema)))
+            .where(col("table_name").eq(lit(name)))
+        )
+        found: dict[str, list[str]] = {}
+        for index, text in self.execute(query):
+            created = sqlglot.parse_one(str(text), read=self.DIALECT)
+            found[str(index)] = [c.name for c in created.find_all(exp.Column)]
+        return found
 
     def engine(self, memory_limit: str) -> duckdb.DuckDBPyConnection:
         """The warehouse file's connection computes too, within one memory limit."""

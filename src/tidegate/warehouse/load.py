@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from tidegate.config.models import TargetConfig
 from tidegate.sql import col, lit, table
+from tidegate.warehouse import evolve
 from tidegate.warehouse import merge as merging
 from tidegate.warehouse import scd2 as history
 from tidegate.warehouse.base import Batches, Warehouse
@@ -112,18 +113,29 @@ def target_columns(target: TargetConfig) -> Columns:
     return mode_of(target).columns(target)
 
 
-def ensure_target(wh: Warehouse, name: str, target: TargetConfig) -> None:
-    """Create the table (or add the columns it lacks), then its indexes and side tables."""
+def ensure_target(
+    wh: Warehouse,
+    name: str,
+    target: TargetConfig,
+    file_id: str | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Create the table, or make the safe changes it needs (new columns, wider types), then
+    its indexes and side tables; every change is recorded with the file or run that made it."""
     wh.ensure_schema(wh.schemas.core)
     created = wh.columns_of(name, wh.schemas.core) is None
-    wh.ensure_table(name, wh.schemas.core, target_columns(target))
+    if created:
+        wh.ensure_table(name, wh.schemas.core, target_columns(target))
+        evolve.record_created(wh, name, target, file_id, run_id)
+    else:
+        evolve.apply(wh, name, target, target_columns(target), file_id)
     mode_of(target).prepare(wh, name, target, created)
 
 
 def apply(
     wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
 ) -> Applied:
-    ensure_target(wh, name, target)
+    ensure_target(wh, name, target, ctx.file_id)
     return mode_of(target).load(wh, name, target, rows, ctx)
 
 

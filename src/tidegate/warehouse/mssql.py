@@ -169,6 +169,33 @@ class MSSQLWarehouse(Warehouse):
         rows = self.execute(columns_query(name, schema))
         return {str(r[0]): str(r[1]) for r in rows} if rows else None
 
+    def drop_index(self, name: str, schema: str, index: str) -> None:
+        """T-SQL names the index's table: ``DROP INDEX IF EXISTS i ON s.t``."""
+        on = exp.OnProperty(this=table(name, schema))
+        named = table(self.index_name(index))
+        self.execute(exp.Drop(tables=[named], kind="INDEX", exists=True, cluster=on))
+
+    # -- column types -------------------------------------------------------------------
+
+    DEFAULT_DECIMAL: ClassVar[tuple[int, int] | None] = (18, 0)
+
+    def _declare(self, kind: exp.DataType) -> exp.DataType:
+        """Tables are created inside ``EXEC('...')``: size the type as that statement does."""
+        column = _sized_types(exp.ColumnDef(this=ident("c"), kind=kind.copy()))
+        sized = column.args.get("kind")
+        return self._normal(sized if isinstance(sized, exp.DataType) else kind)
+
+    def _column_types(self, name: str, schema: str) -> dict[str, str] | None:
+        rows = self.execute(column_types_query(name, schema))
+        return {str(r[0]): type_text(*r[1:]) for r in rows} if rows else None
+
+    def alter_types(
+        self, name: str, schema: str, changes: Sequence[tuple[str, exp.DataType]]
+    ) -> None:
+        """``ALTER TABLE t ALTER COLUMN c <type>``: T-SQL converts the values itself."""
+        for column, kind in changes:
+            self.execute(alter_column(table(name, schema), column, self.declared_type(kind)))
+
     # -- bulk -------------------------------------------------------------------------
 
     def write_arrow(self, name: str, schema: str, batches: pa.RecordBatchReader) -> int:
@@ -265,6 +292,46 @@ def columns_query(name: str, schema: str) -> exp.Select:
         .where(col("TABLE_NAME").eq(lit(name)))
         .order_by(col("ORDINAL_POSITION"))
     )
+
+
+def column_types_query(name: str, schema: str) -> exp.Select:
+    """Each column's type with its length, precision and scale."""
+    parts = ("DATA_TYPE", "CHARACTER_MAXIMUM_LENGTH", "NUMERIC_PRECISION", "NUMERIC_SCALE")
+    return (
+        exp.select(col("COLUMN_NAME"), *[col(part) for part in parts])
+        .from_(table("COLUMNS", "INFORMATION_SCHEMA"))
+        .where(col("TABLE_SCHEMA").eq(lit(schema)))
+        .where(col("TABLE_NAME").eq(lit(name)))
+        .order_by(col("ORDINAL_POSITION"))
+    )
+
+
+SIZED = frozenset({"nvarchar", "varchar", "nchar", "char"})
+EXACT = frozenset({"decimal", "numeric"})
+
+
+def type_text(kind: Any, length: Any, precision: Any, scale: Any) -> str:
+    """The catalog's parts of a type as one declaration: ``NVARCHAR(MAX)``, ``DECIMAL(12, 2)``.
+
+    >>> type_text("nvarchar", -1, None, None), type_text("decimal", None, 12, 2)
+    ('NVARCHAR(MAX)', 'DECIMAL(12, 2)')
+    """
+    name = str(kind).lower()
+    if name in SIZED and length is not None:
+        return f"{name.upper()}({'MAX' if int(length) == -1 else int(length)})"
+    if name in EXACT and precision is not None:
+        return f"DECIMAL({int(precision)}, {int(scale or 0)})"
+    return name.upper()
+
+
+def alter_column(target: exp.Table, column: str, kind: exp.DataType) -> exp.Alter:
+    """``ALTER TABLE t ALTER COLUMN c type`` (T-SQL has no ``USING``).
+
+    >>> tsql(alter_column(table("t", "s"), "c", exp.DataType.build("NVARCHAR(MAX)", dialect="tsql")))
+    'ALTER TABLE [s].[t] ALTER COLUMN [c] NVARCHAR(MAX)'
+    """
+    action = exp.AlterColumn(this=ident(column), dtype=kind)
+    return exp.Alter(this=target, kind="TABLE", actions=[action])
 
 
 def insert_statement(target: exp.Table, columns: Sequence[str]) -> exp.Insert:

@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import sqlglot
 from psycopg import pq
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.string import TextLoader
@@ -191,6 +192,40 @@ class PostgresWarehouse(Warehouse):
             self.forget_catalog()  # another process may have changed it while we waited
             return super().ensure_table(name, schema, columns, primary_key)
 
+    def _column_types(self, name: str, schema: str) -> dict[str, str] | None:
+        """``format_type`` spells a type with its precision or length, as it was declared."""
+        rows = self.execute(_types_query(name, schema))
+        return {str(r[0]): str(r[1]) for r in rows} if rows else None
+
+    def alter_types(
+        self, name: str, schema: str, changes: Sequence[tuple[str, exp.DataType]]
+    ) -> None:
+        """PostgreSQL alters no column a view reads: the views over the table (and the
+        views over those) are dropped and made again from their definitions around it."""
+        with self._ddl_lock():
+            views = self._dependent_views(schema, name, [])
+            for view_schema, view, _ in reversed(views):
+                self.execute(exp.Drop(tables=[table(view, view_schema)], kind="VIEW"))
+            super().alter_types(name, schema, changes)
+            for view_schema, view, definition in views:
+                query = sqlglot.parse_one(definition, read=self.DIALECT)
+                self.execute(
+                    exp.Create(this=table(view, view_schema), kind="VIEW", expression=query)
+                )
+
+    def _dependent_views(
+        self, schema: str, name: str, found: list[tuple[str, str, str]]
+    ) -> list[tuple[str, str, str]]:
+        """(schema, view, definition) of every view that reads the relation, directly or
+        through other views, each after the views it reads."""
+        for view_schema, view, definition in self.execute(_views_query(schema, name)):
+            entry = (str(view_schema), str(view), str(definition))
+            if entry in found:
+                found.remove(entry)
+            found.append(entry)
+            self._dependent_views(entry[0], entry[1], found)
+        return found
+
     def ensure_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:
         if schema == self.TEMP_SCHEMA:  # private to this session: nobody to collide with
             super().ensure_index(name, schema, index, columns)
@@ -320,6 +355,45 @@ def _retyped(expression: exp.Expression) -> exp.Expression:
         return node
 
     return expression.transform(swap)
+
+
+_TYPES = """
+SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+FROM pg_catalog.pg_attribute AS a
+JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND c.relname = :name AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+
+# Views are rules in pg_rewrite; each depends on the relations it reads (pg_depend).
+_VIEWS = """
+SELECT DISTINCT vn.nspname, v.relname, pg_get_viewdef(v.oid)
+FROM pg_catalog.pg_depend AS d
+JOIN pg_catalog.pg_rewrite AS r ON r.oid = d.objid
+JOIN pg_catalog.pg_class AS v ON v.oid = r.ev_class
+JOIN pg_catalog.pg_namespace AS vn ON vn.oid = v.relnamespace
+JOIN pg_catalog.pg_class AS t ON t.oid = d.refobjid
+JOIN pg_catalog.pg_namespace AS tn ON tn.oid = t.relnamespace
+WHERE tn.nspname = :schema AND t.relname = :name AND v.oid <> t.oid AND v.relkind = 'v'
+"""
+
+
+def _types_query(name: str, schema: str) -> exp.Expression:
+    return _catalog_query(_TYPES, schema, name)
+
+
+def _views_query(schema: str, name: str) -> exp.Expression:
+    return _catalog_query(_VIEWS, schema, name)
+
+
+def _catalog_query(text: str, schema: str, name: str) -> exp.Expression:
+    """A catalog query, parsed, with the relation's schema and name as literals."""
+    query = exp.replace_placeholders(
+        sqlglot.parse_one(text, read="postgres"), schema=lit(schema), name=lit(name)
+    )
+    assert isinstance(query, exp.Expression)
+    return query
 
 
 def _missing(existing: dict[str, str], columns: Sequence[tuple[str, exp.DataType]]) -> bool:

@@ -108,6 +108,7 @@ class SQLiteWarehouse(Warehouse):
     NAME: ClassVar[str] = "sqlite"
     DIALECT: ClassVar[str] = "sqlite"
     SUPPORTS_MERGE: ClassVar[bool] = False  # INSERT ... ON CONFLICT, not MERGE
+    MODELS_AS_TABLES: ClassVar[bool] = True  # a view may only read its own file's tables
     BATCH_ROWS: ClassVar[int] = 10_000
 
     _con: sqlite3.Connection | None = None
@@ -253,6 +254,41 @@ class SQLiteWarehouse(Warehouse):
         rows = self.execute(query)
         return {str(r[0]): str(r[1]) for r in rows} if rows else None
 
+    def type_text(self, kind: exp.DataType) -> str:
+        """Declared types are DuckDB's spelling (see ``_with_declared_types``): SQLite's own
+        would call a DECIMAL REAL and a BIGINT INTEGER."""
+        return kind.sql(dialect="duckdb")
+
+    def alter_types(
+        self, name: str, schema: str, changes: Sequence[tuple[str, exp.DataType]]
+    ) -> None:
+        """SQLite cannot alter a column's type: the table is copied with the new types.
+
+        With ``legacy_alter_table`` the rename does not check the views of the schema,
+        which still name the dropped table until the copy takes its name.
+        """
+        indexes = self.indexes_of(name, schema)
+        self.execute(_legacy_alter(True))
+        try:
+            self.rebuild(name, schema, changes)
+        finally:
+            self.execute(_legacy_alter(False))
+        for index, columns in indexes.items():
+            self.ensure_index(name, schema, index, columns)
+
+    def indexes_of(self, name: str, schema: str) -> dict[str, list[str]]:
+        """Indexes made by ``CREATE INDEX`` (not those SQLite makes for a primary key)."""
+        listed = exp.Anonymous(this="pragma_index_list", expressions=[lit(name), lit(schema)])
+        query = (
+            exp.select(col("name")).from_(exp.Table(this=listed)).where(col("origin").eq(lit("c")))
+        )
+        found: dict[str, list[str]] = {}
+        for (index,) in self.execute(query):
+            info = exp.Anonymous(this="pragma_index_info", expressions=[lit(index), lit(schema)])
+            columns = exp.select(col("name")).from_(exp.Table(this=info)).order_by(col("seqno"))
+            found[str(index)] = [str(c) for (c,) in self.execute(columns)]
+        return found
+
     def ensure_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:
         """SQLite names the schema on the index, never on its table: ``"core"."i" ON "t"``."""
         params = exp.IndexParameters(columns=[col(c) for c in columns])
@@ -354,6 +390,11 @@ def _with_declared_types(expression: exp.Expression) -> exp.Expression:
             name = TYPE_NAMES.get(kind.this) or kind.sql(dialect="duckdb")
             column.set("kind", exp.DataType(this=exp.DType.USERDEFINED, kind=name))
     return expression
+
+
+def _legacy_alter(on: bool) -> exp.Pragma:
+    setting = exp.EQ(this=exp.var("legacy_alter_table"), expression=exp.var("ON" if on else "OFF"))
+    return exp.Pragma(this=setting)
 
 
 def _try_flock(path: Path) -> int | None:
