@@ -453,6 +453,16 @@ def erase(
         out.print(f"  archives: {len(report.touched['archives'])} files")
         for path in report.not_rewritten:
             err.print(f"[yellow]not rewritten (format):[/] {path}", highlight=False)
+        _print_erasure_warnings(report)
+
+
+def _print_erasure_warnings(report: Any) -> None:
+    """Identifiers that found nobody (by name: the value is never echoed), and targets the
+    erasure could not reach."""
+    for name in report.unmatched:
+        err.print(f"[yellow]matched nobody:[/] --subject {name}=...", highlight=False)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 @app.command()
