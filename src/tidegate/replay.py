@@ -118,6 +118,7 @@ def _replay_file(
     assert file.source is not None
     source = project.sources[file.source]
     read = _records_table(con, records)
+    privacy.restore(con, wh, project, file.file_id, read)
     partitions = partitions_of(Path(file.path))
     set_file_values(con, mapping.file_values(file.name, file.path, file.started_at, partitions))
     lookup = privacy.lookup(wh, project)

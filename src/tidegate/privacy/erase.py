@@ -14,6 +14,7 @@ One request, inside the caller's transaction:
                like that target's rows (by record) and treated by its ``erase`` policy:
                emptied and marked ``erased``, or their personal fields set to null; a
                line that could not be read is searched for the subject's known values
+    originals  the sealed originals of the subject's quarantined values
     vault      tokens of the subject's values that no row uses any more
     log        one row of ``erasures`` (hashes only) and the hashes in ``erased_keys``
 
@@ -152,12 +153,12 @@ def resolve(wh: Warehouse, privacy: Privacy, request: Request) -> Scope:
 
 
 def _indexed(wh: Warehouse, hashed: str) -> bool:
-    """Whether a file record ever carried this hash, or an erasure already took it."""
+    """Whether a file record ever carried this hash (the index outlives an erasure, so an
+    erased subject is still known; ``erased_keys`` alone is not: it also keeps the hashes
+    of requests that matched nobody, for the files that may bring them later)."""
     index = exp.select(lit(1)).from_(table(tables.SUBJECT_RECORDS, wh.schemas.meta))
     index = index.where(exp.or_(col("subject").eq(lit(hashed)), col("identifier").eq(lit(hashed))))
-    erased = exp.select(lit(1)).from_(table(tables.ERASED_KEYS, wh.schemas.meta))
-    erased = erased.where(col("hash").eq(lit(hashed)))
-    return any(wh.execute(q.limit(1)) for q in (index, erased))
+    return bool(wh.execute(index.limit(1)))
 
 
 def _key_held(wh: Warehouse, privacy: Privacy, root: str, stored: str) -> bool:
@@ -309,6 +310,7 @@ def erase(wh: Warehouse, privacy: Privacy, scope: Scope) -> Result:
     for name in privacy.project.sources:
         _erase_raw(wh, privacy, scope, name, touched)
     touched.quarantine = _erase_quarantine(wh, privacy, scope)
+    _forget_originals(wh, scope)
     touched.vault = vault.forget(wh, _unused(wh, privacy, tokens))
     files = _files(wh, scope)
     touched.archives = sorted(set(_archive_paths(wh, files)) | set(scope.archives))
@@ -534,6 +536,15 @@ def _nulled_reasons(reasons: str, personal: set[str]) -> str:
 def _reason_columns(reason: dict[str, object]) -> set[str]:
     """The columns a reason is about (a composite key or reference names several)."""
     return {c.strip() for c in str(reason.get("column") or "").split(",")}
+
+
+def _forget_originals(wh: Warehouse, scope: Scope) -> None:
+    """The sealed originals of the subject's quarantined records go, whatever target the
+    rows were headed for: nothing could bring the person's values back."""
+    originals = table(tables.ORIGINALS, wh.schemas.meta)
+    where = record_condition(wh, scope, full_col(originals, "file_id"), full_col(originals, "row"))
+    if count_of(wh, originals, where):
+        wh.execute(exp.delete(originals.copy(), where=where))
 
 
 def _erase_unread_lines(wh: Warehouse, scope: Scope) -> int:
