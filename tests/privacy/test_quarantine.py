@@ -120,3 +120,17 @@ def test_without_a_vault_key_nothing_is_sealed(shop: Path) -> None:
     run(load_project(shop))
     assert rows_of(shop, "meta", "quarantine_originals") == []
     assert FILES  # the shop's other files are unchanged
+
+
+def test_erasure_forgets_a_token_only_the_quarantine_held(shop: Path) -> None:
+    config = FILES["tidegate.yml"].replace("raw_pii: protect", "raw_pii: keep")
+    write(shop, {"tidegate.yml": config, "landing/orders_1.jsonl": ""})
+    run(load_project(shop))
+    token = Keys.derive(SECRET).token_of(GRACE["name"])
+    assert json.loads(str(grace_in_quarantine(shop)["record"]))["Name"] == token
+    assert [r["token"] for r in rows_of(shop, "meta", "vault") if r["token"] == token]
+
+    report = erase_subject(load_project(shop), [f"id={GRACE['id']}"], "r-1")
+
+    assert report.touched["vault"] == 1
+    assert not [r for r in rows_of(shop, "meta", "vault") if r["token"] == token]

@@ -28,6 +28,7 @@ an erasure cannot reach.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,6 +53,7 @@ from tidegate.warehouse.batch import FILE_ID, ROW, count_of, full_col
 
 Qualify = Callable[[str], exp.Expr]
 QUARANTINE = "quarantine"
+TOKEN = re.compile(r"tok_[0-9a-f]{24}")  # keys.TOKEN_PREFIX and TOKEN_HEX hex digits
 CHUNK = 500
 
 
@@ -304,7 +306,7 @@ def erase(wh: Warehouse, privacy: Privacy, scope: Scope) -> Result:
     tables.ensure(wh)
     touched = Touched()
     touched.records = _note_records(wh, privacy, scope)
-    tokens = _tokens_in_use(wh, privacy, scope)
+    tokens = sorted(set(_tokens_in_use(wh, privacy, scope)) | _quarantined_tokens(wh, scope))
     for name in privacy.graph.children_first():
         _erase_target(wh, privacy, scope, name, touched)
     for name in privacy.project.sources:
@@ -605,9 +607,39 @@ def _tokens_in_use(wh: Warehouse, privacy: Privacy, scope: Scope) -> list[str]:
     return sorted(tokens)
 
 
+def _quarantined_tokens(wh: Warehouse, scope: Scope) -> set[str]:
+    """Tokens in the subject's quarantine rows (a record or a reason may hold one that no
+    target or raw row does), found before the rows change."""
+    quarantine = table(QUARANTINE, wh.schemas.meta)
+    if wh.columns_of(QUARANTINE, wh.schemas.meta) is None:
+        return set()
+    query = exp.select(col("record"), col("reasons")).from_(quarantine.copy())
+    found: set[str] = set()
+    for row in wh.execute(query.where(_open_quarantine(wh, scope))):
+        found |= {t for text in row for t in TOKEN.findall(str(text or ""))}
+    return found
+
+
+def _in_quarantine(wh: Warehouse, tokens: set[str]) -> set[str]:
+    """The tokens some quarantine row still shows."""
+    if not tokens or wh.columns_of(QUARANTINE, wh.schemas.meta) is None:
+        return set()
+    quarantine = table(QUARANTINE, wh.schemas.meta)
+    held = set()
+    for token in sorted(tokens):
+        shows = [
+            exp.GT(this=exp.StrPosition(this=col(c), substr=lit(token)), expression=lit(0))
+            for c in ("record", "reasons")
+        ]
+        if wh.execute(exp.select(lit(1)).from_(quarantine.copy()).where(exp.or_(*shows)).limit(1)):
+            held.add(token)
+    return held
+
+
 def _unused(wh: Warehouse, privacy: Privacy, tokens: list[str]) -> list[str]:
     """The tokens no row holds any more (equal values share a token)."""
     left = set(tokens)
+    left -= _in_quarantine(wh, left)
     for kind, name, column in _token_columns(privacy):
         schema = _schema(wh, kind)
         present = wh.columns_of(name, schema)

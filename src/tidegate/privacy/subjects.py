@@ -167,7 +167,8 @@ class Graph:
         return list(dict.fromkeys(found))
 
     def protected_columns(self, name: str) -> set[str]:
-        """Columns whose values never appear in messages (quarantine reasons)."""
+        """Columns whose values an anonymised quarantine row's reasons no longer show:
+        the personal columns, and every column of an erase target."""
         target = self.targets[name]
         columns = {c for c, spec in target.columns.items() if spec.pii}
         if target.load == "erase":
