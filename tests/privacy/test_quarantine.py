@@ -17,7 +17,7 @@ from tidegate.privacy.commands import erase_subject
 from tidegate.privacy.keys import Keys
 from tidegate.replay import Replayed, replay
 
-from .conftest import CUSTOMERS, FILES, PROJECT, SECRET, rows_of, shop_on, tidegate, write
+from .conftest import CUSTOMERS, FILES, SECRET, rows_of, shop_on, tidegate, write
 
 GRACE = {"id": "000003", "name": "Grace Hopper", "email": "not-an-email"}
 STRICT = "email:   {type: varchar, pii: hash, pattern: '^[^@]+@[^@]+$'}"
@@ -111,15 +111,33 @@ def test_erasure_takes_the_sealed_originals(tmp_path: Path, warehouse: Callable[
     assert grace_in_quarantine(shop)["status"] == "erased"
 
 
-def test_without_a_vault_key_nothing_is_sealed(shop: Path) -> None:
+def test_without_a_vault_key_a_protected_row_is_held_back_not_protected_twice(
+    tmp_path: Path, warehouse: Callable[[], str]
+) -> None:
+    shop = shop_on(tmp_path / "shop", warehouse())
     no_tokens = CUSTOMERS.replace(
         "name:    {type: varchar, pii: tokenize}", "name: {type: varchar}"
     )
-    config = PROJECT.replace("  vault_key: ${TIDEGATE_VAULT_KEY:-}\n", "")
+    config = (
+        (shop / "tidegate.yml").read_text().replace("  vault_key: ${TIDEGATE_VAULT_KEY:-}\n", "")
+    )
     write(shop, {"targets/customers.yml": no_tokens, "tidegate.yml": config})
     run(load_project(shop))
-    assert rows_of(shop, "meta", "quarantine_originals") == []
-    assert FILES  # the shop's other files are unchanged
+    before = grace_in_quarantine(shop)
+    noted = rows_of(shop, "meta", "quarantine_originals")
+    assert {r["field"] for r in noted} == {"Email", "Phone", "Born"}
+    assert {r["ciphertext"] for r in noted} == {None}  # noted, nothing kept
+    write(shop, {"targets/customers.yml": no_tokens.replace(STRICT, RELAXED)})
+
+    done = customers_replayed(shop)
+
+    assert (done.loaded, done.still_bad) == (0, 1)
+    assert sorted(r["id"] for r in rows_of(shop, "core", "customers")) == ["000002", "067318"]
+    after = grace_in_quarantine(shop)
+    assert (after["status"], after["record"]) == ("open", before["record"])
+    reasons = json.loads(str(after["reasons"]))
+    assert reasons[:-1] == json.loads(str(before["reasons"]))  # as they were, and why
+    assert reasons[-1]["rule"] == "sealed" and "vault_key" in reasons[-1]["message"]
 
 
 def test_erasure_forgets_a_token_only_the_quarantine_held(shop: Path) -> None:

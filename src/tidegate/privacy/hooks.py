@@ -31,6 +31,7 @@ from tidegate.sql import col, data_type, lit, table
 from tidegate.transform.evaluate import Outcome, run
 from tidegate.transform.mapping import ROW
 from tidegate.transform.references import Lookup
+from tidegate.warehouse import ledger
 from tidegate.warehouse.base import Rows, Warehouse
 from tidegate.warehouse.ledger import FileRecord
 from tidegate.warehouse.lookup import existing
@@ -86,15 +87,21 @@ def restore(
     if not privacy.active:
         return 0
     protect.create_originals(con)
-    vault_key = project.config.privacy.vault_key
-    if not vault_key or wh.columns_of(tables.ORIGINALS, wh.schemas.meta) is None:
+    if wh.columns_of(tables.ORIGINALS, wh.schemas.meta) is None:
         return 0
     rows = [int(str(r[0])) for r in run(con, exp.select(col(ROW)).from_(table(read.table)))]
     sealed = _sealed(wh, file_id, rows)
-    if not sealed:
+    vault_key = project.config.privacy.vault_key
+    unsealed = sorted({r for r, _, c in sealed if c is None or not vault_key})
+    if unsealed:
+        protect.note_unsealed(con, _open_rows(wh, file_id, unsealed))
+    sealed = [(r, f, c) for r, f, c in sealed if c is not None and vault_key]
+    if not sealed or not vault_key:
         return 0
     aes = vault.cipher(vault_key)
-    opened = [(row, f, vault.decrypt(aes, _binding(file_id, row, f), c)) for row, f, c in sealed]
+    opened = [
+        (row, f, vault.decrypt(aes, _binding(file_id, row, f), str(c))) for row, f, c in sealed
+    ]
     batch = pa.table(
         {
             ROW: pa.array([r for r, _, _ in opened], pa.int64()),
@@ -102,14 +109,14 @@ def restore(
             "value": pa.array([v for _, _, v in opened], pa.string()),
         }
     )
-    con.register("_tg_privacy_unsealed", batch)
+    con.register("_tg_privacy_opened", batch)
     run(
         con,
         exp.insert(
-            exp.select(exp.Star()).from_(table("_tg_privacy_unsealed")), table(protect.ORIGINALS)
+            exp.select(exp.Star()).from_(table("_tg_privacy_opened")), table(protect.ORIGINALS)
         ),
     )
-    con.unregister("_tg_privacy_unsealed")
+    con.unregister("_tg_privacy_opened")
     _put_back(con, read.table, sorted({f for _, f, _ in opened} & set(read.columns)))
     return len(opened)
 
@@ -119,14 +126,32 @@ def _binding(file_id: str, row: int, field: str) -> str:
     return f"quarantine{SEPARATOR}{file_id}{SEPARATOR}{row}{SEPARATOR}{field}"
 
 
-def _sealed(wh: Warehouse, file_id: str, rows: list[int]) -> list[tuple[int, str, str]]:
-    found: list[tuple[int, str, str]] = []
+def _sealed(wh: Warehouse, file_id: str, rows: list[int]) -> list[tuple[int, str, str | None]]:
+    found: list[tuple[int, str, str | None]] = []
     originals = table(tables.ORIGINALS, wh.schemas.meta)
     for start in range(0, len(rows), CHUNK):
         chunk = [lit(r) for r in rows[start : start + CHUNK]]
         query = exp.select(col("row"), col("field"), col("ciphertext")).from_(originals.copy())
         query = query.where(col("file_id").eq(lit(file_id)), col("row").isin(*chunk))
-        found += [(int(str(r)), str(f), str(c)) for r, f, c in wh.execute(query)]
+        found += [
+            (int(str(r)), str(f), None if c is None else str(c)) for r, f, c in wh.execute(query)
+        ]
+    return found
+
+
+def _open_rows(wh: Warehouse, file_id: str, rows: list[int]) -> list[tuple[int, str | None, str]]:
+    """(row, target, reasons) of these records' open quarantine rows."""
+    quarantine = table(ledger.QUARANTINE, wh.schemas.meta)
+    found: list[tuple[int, str | None, str]] = []
+    for start in range(0, len(rows), CHUNK):
+        chunk = [lit(r) for r in rows[start : start + CHUNK]]
+        query = exp.select(col("row"), col("target"), col("reasons")).from_(quarantine.copy())
+        query = query.where(
+            col("file_id").eq(lit(file_id)), col("status").eq(lit("open")), col("row").isin(*chunk)
+        )
+        found += [
+            (int(str(r)), None if t is None else str(t), str(j)) for r, t, j in wh.execute(query)
+        ]
     return found
 
 
@@ -233,14 +258,18 @@ def _store_originals(
         chunk = [lit(r) for r in handled[start : start + CHUNK]]
         where = exp.and_(col("file_id").eq(lit(file_id)), col("row").isin(*chunk))
         wh.execute(exp.delete(originals.copy(), where=where))
-    vault_key = privacy.project.config.privacy.vault_key
     values = exp.select(col(ROW), col("field"), col("value")).from_(table(protect.ORIGINALS))
-    found = run(con, values) if vault_key else []
-    if not found:
+    rows = [(int(str(r)), str(f), str(v)) for r, f, v in run(con, values)]
+    if not rows:
         return
-    aes = vault.cipher(vault_key)
-    rows = [(int(str(r)), str(f), str(v)) for r, f, v in found]
-    sealed = [vault.encrypt(aes, _binding(file_id, r, f), v) for r, f, v in rows]
+    # Without the vault key a value is kept protected only: its row is noted (with no
+    # ciphertext), so that replay holds it back instead of protecting it a second time.
+    vault_key = privacy.project.config.privacy.vault_key
+    aes = vault.cipher(vault_key) if vault_key else None
+    sealed = [
+        vault.encrypt(aes, _binding(file_id, r, f), v) if aes is not None else None
+        for r, f, v in rows
+    ]
     batch = pa.table(
         {
             "file_id": pa.array([file_id] * len(rows), pa.string()),

@@ -34,7 +34,7 @@ from tidegate.read import ReadResult
 from tidegate.sql import col, column_defs, data_type, lit, table
 from tidegate.transform.evaluate import BAD, Outcome, run, temp_table
 from tidegate.transform.mapping import REASONS, ROW, mapped, typed
-from tidegate.transform.rules import RAW_SUFFIX
+from tidegate.transform.rules import RAW_SUFFIX, reason_struct
 
 SUBJECTS = "_tg_privacy_subjects"  # _row, target, subject, identifier
 TOKENS = "_tg_privacy_tokens"  # token, value
@@ -42,6 +42,11 @@ REQUESTS = "_tg_privacy_requests"  # target, tbl: the good rows of erase targets
 ORIGINALS = "_tg_privacy_originals"  # _row, field, value: quarantined personal values
 RECORDS = "_tg_privacy_records"  # the records as quarantine keeps them, under raw_pii: keep
 HANDLED = "_tg_privacy_handled"  # _row: the records a replay re-evaluated
+UNSEALED = "_tg_privacy_unsealed"  # _row, field: a replay's values kept protected only
+UNSEALED_REASON = (
+    "its personal values were kept protected only (no privacy.vault_key when it was"
+    " quarantined): replaying the protected value would load it protected twice"
+)
 WITHHELD_LINE = "<withheld: raw_pii is protect>"
 TEMPORARY = exp.Properties(expressions=[exp.TemporaryProperty()])
 
@@ -71,6 +76,8 @@ def prepare(
     ]
     bad = outcome.bad_table or BAD
     _redact_reasons(con, privacy, bad, [o.target for o in source.outputs])
+    if replay:
+        _hold_unsealed(con, outcome, bad)
     feeds = _fed(source, privacy, read)
     if replay:  # the records whose originals came back: sealed again, or not at all
         restored = exp.select(col(ROW)).distinct().from_(table(ORIGINALS))
@@ -149,6 +156,48 @@ def _reset(con: duckdb.DuckDBPyConnection, *, replay: bool = False) -> None:
 
 def create_originals(con: duckdb.DuckDBPyConnection) -> None:
     _create(con, ORIGINALS, [(ROW, "bigint"), ("field", "varchar"), ("value", "varchar")])
+    _create(con, UNSEALED, [(ROW, "bigint"), ("target", "varchar"), ("reasons", "varchar")])
+
+
+def note_unsealed(con: duckdb.DuckDBPyConnection, rows: list[tuple[int, str | None, str]]) -> None:
+    """The replayed records kept protected only, with their quarantine rows as they are:
+    (row, target, reasons as JSON)."""
+    _create(con, UNSEALED, [(ROW, "bigint"), ("target", "varchar"), ("reasons", "varchar")])
+    values = exp.values([(lit(r), lit(t), lit(j)) for r, t, j in rows])
+    run(con, exp.insert(values, table(UNSEALED)))
+
+
+def _hold_unsealed(con: duckdb.DuckDBPyConnection, outcome: Outcome, bad: str) -> None:
+    """A replayed record whose personal values were kept protected only is not replayed:
+    evaluating the protected value would load it, or explain it, protected twice. Its
+    quarantine rows come back as they were, with one reason more that says why."""
+    held = exp.select(col(ROW)).distinct().from_(table(UNSEALED))
+    if not run(con, held):
+        return
+    run(con, exp.delete(table(bad), where=col(ROW).isin(query=held.copy())))
+    kind = 'STRUCT("rule" VARCHAR, "column" VARCHAR, "value" VARCHAR, "message" VARCHAR)[]'
+    parsed = exp.func("from_json", col("reasons"), lit(json_shape()))
+    why = reason_struct("sealed", "", exp.cast(exp.null(), "varchar"), lit(UNSEALED_REASON))
+    reasons = exp.func(
+        "list_append", exp.cast(parsed, exp.DataType.build(kind, dialect="duckdb")), why
+    )
+    rows = exp.select(col(ROW), col("target"), reasons).from_(table(UNSEALED))
+    run(con, exp.insert(rows, table(bad)))
+    kept = []
+    for index, (output, good) in enumerate(outcome.outputs):
+        name = f"_tg_privacy_kept_{index}"
+        others = exp.select(exp.Star()).from_(table(good))
+        temp_table(con, name, others.where(exp.not_(col(ROW).isin(query=held.copy()))))
+        kept.append((output, name))
+    outcome.outputs = kept
+    counted = exp.select(exp.Count(this=exp.Distinct(expressions=[col(ROW)]))).from_(table(bad))
+    outcome.rows_quarantined = int(str(run(con, counted)[0][0]))
+
+
+def json_shape() -> str:
+    """The JSON shape of a list of reasons, for ``from_json``."""
+    fields = ", ".join(f'"{k}": "VARCHAR"' for k in ("rule", "column", "value", "message"))
+    return f"[{{{fields}}}]"
 
 
 # --------------------------------------------------------------------------- index
