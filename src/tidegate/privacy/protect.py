@@ -42,7 +42,8 @@ REQUESTS = "_tg_privacy_requests"  # target, tbl: the good rows of erase targets
 ORIGINALS = "_tg_privacy_originals"  # _row, field, value: quarantined personal values
 RECORDS = "_tg_privacy_records"  # the records as quarantine keeps them, under raw_pii: keep
 HANDLED = "_tg_privacy_handled"  # _row: the records a replay re-evaluated
-UNSEALED = "_tg_privacy_unsealed"  # _row, field: a replay's values kept protected only
+UNSEALED = "_tg_privacy_unsealed"  # _row, target, reasons: a replay's records kept
+# protected only, with their quarantine reasons as they were
 UNSEALED_REASON = (
     "its personal values were kept protected only (no privacy.vault_key when it was"
     " quarantined): replaying the protected value would load it protected twice"
@@ -76,26 +77,38 @@ def prepare(
     ]
     bad = outcome.bad_table or BAD
     _redact_reasons(con, privacy, bad, [o.target for o in source.outputs])
+    feeds = _fed(source, privacy, read)
     if replay:
         _hold_unsealed(con, outcome, bad)
-    feeds = _fed(source, privacy, read)
-    if replay:  # the records whose originals came back: sealed again, or not at all
+        # the records whose originals came back: sealed again below, or not at all
         restored = exp.select(col(ROW)).distinct().from_(table(ORIGINALS))
         run(con, exp.insert(restored, table(HANDLED)))
+        _protect_records(con, privacy, read.table, feeds, only_restored=True)
     else:
         _keep_originals(con, read.table, feeds, bad)
-    if privacy.protect_raw or replay:
-        _protect_records(con, privacy, read.table, feeds, only_restored=replay)
-    else:
-        # raw keeps the records as read; quarantine keeps its own, protected, copy
-        quarantined = exp.select(exp.Star()).from_(table(read.table))
-        quarantined = quarantined.where(col(ROW).isin(query=_bad_rows(bad)))
-        temp_table(con, RECORDS, quarantined)
-        _protect_records(con, privacy, RECORDS, feeds, only_restored=False)
-    if not replay and privacy.protect_raw:
+        _protect_file(con, privacy, read, feeds, bad)
+    # only the records still quarantined keep their originals
+    run(con, exp.delete(table(ORIGINALS), where=exp.not_(col(ROW).isin(query=_bad_rows(bad)))))
+
+
+def _protect_file(
+    con: duckdb.DuckDBPyConnection,
+    privacy: Privacy,
+    read: ReadResult,
+    feeds: dict[str, ColumnSpec],
+    bad: str,
+) -> None:
+    """The records as raw and quarantine keep them: with ``raw_pii: protect`` the read
+    table itself (and unreadable lines withheld); with ``keep`` a protected copy of the
+    quarantined records only, since the raw layer keeps them as read."""
+    if privacy.protect_raw:
+        _protect_records(con, privacy, read.table, feeds, only_restored=False)
         for index, line in enumerate(read.bad):
             read.bad[index] = replace(line, raw=WITHHELD_LINE)
-    run(con, exp.delete(table(ORIGINALS), where=exp.not_(col(ROW).isin(query=_bad_rows(bad)))))
+        return
+    quarantined = exp.select(exp.Star()).from_(table(read.table))
+    temp_table(con, RECORDS, quarantined.where(col(ROW).isin(query=_bad_rows(bad))))
+    _protect_records(con, privacy, RECORDS, feeds, only_restored=False)
 
 
 def quarantined_records(con: duckdb.DuckDBPyConnection, read_table: str) -> str:
@@ -175,12 +188,9 @@ def _hold_unsealed(con: duckdb.DuckDBPyConnection, outcome: Outcome, bad: str) -
     if not run(con, held):
         return
     run(con, exp.delete(table(bad), where=col(ROW).isin(query=held.copy())))
-    kind = 'STRUCT("rule" VARCHAR, "column" VARCHAR, "value" VARCHAR, "message" VARCHAR)[]'
     parsed = exp.func("from_json", col("reasons"), lit(json_shape()))
     why = reason_struct("sealed", "", exp.cast(exp.null(), "varchar"), lit(UNSEALED_REASON))
-    reasons = exp.func(
-        "list_append", exp.cast(parsed, exp.DataType.build(kind, dialect="duckdb")), why
-    )
+    reasons = exp.func("list_append", parsed, why)
     rows = exp.select(col(ROW), col("target"), reasons).from_(table(UNSEALED))
     run(con, exp.insert(rows, table(bad)))
     kept = []
