@@ -1149,6 +1149,16 @@ def erase(
         say(out, "  archives: {} files", len(report.touched["archives"]))
         for path in report.not_rewritten:
             say(err, "[yellow]not rewritten (format):[/] {}", path)
+        _print_erasure_warnings(report)
+
+
+def _print_erasure_warnings(report: Any) -> None:
+    """Identifiers that found nobody (by name: the value is never echoed), and targets the
+    erasure could not reach."""
+    for name in report.unmatched:
+        say(err, "[yellow]matched nobody:[/] --subject {}=...", name)
+    for warning in report.warnings:
+        say(err, "[yellow]warning:[/] {}", warning)
 
 
 @app.command()

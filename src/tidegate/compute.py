@@ -25,6 +25,7 @@ from tidegate.errors import (
     TidegateError,
     TransientComputeError,
 )
+from tidegate.privacy.hooks import quarantined_records
 from tidegate.read import BadRecord, ReadResult
 from tidegate.sql import col, data_type, ident, lit, parse, table
 from tidegate.transform.evaluate import BAD, Outcome, run, scalar
@@ -145,7 +146,9 @@ def write_quarantine(
         )
         .from_(exp.alias_(table(outcome.bad_table or BAD), "b"))
         .join(
-            exp.alias_(table(read.table), "r"), on=col(ROW, "b").eq(col(ROW, "r")), join_type="left"
+            exp.alias_(table(quarantined_records(con, read)), "r"),
+            on=col(ROW, "b").eq(col(ROW, "r")),
+            join_type="left",
         )
         .order_by(col(ROW, "b"))
     )

@@ -150,6 +150,7 @@ def _replay_rows(
 ) -> Replayed:
     assert file.source is not None
     read = _records_table(con, records)
+    privacy.restore(con, wh, project, file.file_id, read)  # the sealed originals, if any
     outcome = _evaluated(con, wh, project, file, read)
     bad, duplicate = _rows_of(con, BAD), _rows_of(con, DUPLICATE) - _rows_of(con, BAD)
     passed = set(records) - bad

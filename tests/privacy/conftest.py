@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +197,105 @@ def archived_texts(root: Path) -> Iterator[tuple[str, str]]:
 def found(needles: list[str], haystack: Iterator[tuple[str, str]]) -> list[tuple[str, str]]:
     """Where any needle occurs as a substring."""
     return [(where, n) for where, text in haystack for n in needles if n in text]
+
+
+# Two targets that hold a customer's id but declare no subject: tickets by the key's name,
+# invoices by mapping lineage (``buyer`` is mapped from the orders' customer_id).
+TICKETS = """\
+columns:
+  ticket_id:   {type: varchar, required: true}
+  customer_id: {type: varchar}
+  priority:    {type: integer, min: 1}
+key: [ticket_id]
+"""
+
+INVOICES = """\
+columns:
+  order_id: {type: varchar, required: true}
+  buyer:    {type: varchar}
+  total:    {type: "decimal(10,2)", check: "total < 10"}
+"""
+
+TICKET_SOURCE = """\
+match: "tickets*.jsonl"
+outputs:
+  - target: tickets
+    columns: {ticket_id: ticket_id, customer_id: customer_id, priority: priority}
+"""
+
+ORDER_SOURCE_WITH_INVOICES = (
+    ORDER_SOURCE
+    + """\
+  - target: invoices
+    columns: {order_id: order_id, buyer: customer_id, total: total}
+"""
+)
+
+TICKETS_JSONL = [
+    {"ticket_id": "t1", "customer_id": "067318", "priority": 1},
+    {"ticket_id": "t2", "customer_id": "067318", "priority": 0},  # quarantined
+    {"ticket_id": "t3", "customer_id": "000002", "priority": 0},  # quarantined
+]
+
+UNDECLARED = {
+    "targets/tickets.yml": TICKETS,
+    "targets/invoices.yml": INVOICES,
+    "sources/tickets.yml": TICKET_SOURCE,
+    "sources/orders.yml": ORDER_SOURCE_WITH_INVOICES,
+}
+
+WAREHOUSES = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
+
+
+@pytest.fixture(params=WAREHOUSES)
+def warehouse(request: pytest.FixtureRequest) -> Callable[[], str]:
+    """Makes the ``warehouse:`` line of a new project's tidegate.yml, one per call."""
+    kind = request.param
+    if kind == "postgres":
+        make_database = request.getfixturevalue("new_postgres_database")
+        return lambda: f'warehouse: {{type: postgres, url: "{make_database()}"}}'
+    if kind == "sqlite":
+        return lambda: "warehouse: {type: sqlite, path: warehouse.sqlite}"
+    return lambda: "warehouse: {type: duckdb, path: warehouse.duckdb}"
+
+
+def shop_on(root: Path, warehouse_line: str, extra: dict[str, str] | None = None) -> Path:
+    """The shop (with ``extra`` files) on another warehouse, its files landed."""
+    files = {**FILES, **(extra or {})}
+    files["tidegate.yml"] = PROJECT.replace(
+        "warehouse: {type: duckdb, path: warehouse.duckdb}", warehouse_line
+    )
+    write(root, files)
+    landed = {"customers_1.csv": CUSTOMERS_CSV, "orders_1.jsonl": jsonl(ORDERS_JSONL)}
+    if extra and "sources/tickets.yml" in extra:
+        landed["tickets_1.jsonl"] = jsonl(TICKETS_JSONL)
+    write(root / "landing", landed)
+    return root
+
+
+def rows_of(root: Path, kind: str, name: str, without: frozenset[str] = frozenset()) -> Any:
+    """Every row of ``kind`` (core, raw, meta) ``name`` in any warehouse, as sorted dicts of
+    text; None when the table does not exist."""
+    from sqlglot import exp
+
+    from tidegate.config import load_project
+    from tidegate.sql import col, table
+    from tidegate.warehouse import connect
+
+    with connect(load_project(root)) as wh:
+        schema = getattr(wh.schemas, kind)
+        columns = wh.columns_of(name, schema)
+        if columns is None:
+            return None
+        kept = sorted(c for c in columns if c not in without)
+        found = wh.execute(exp.select(*[col(c) for c in kept]).from_(table(name, schema)))
+    rows = [{c: _text(v) for c, v in zip(kept, row, strict=True)} for row in found]
+    return sorted(rows, key=repr)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)

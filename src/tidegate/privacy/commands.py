@@ -23,6 +23,8 @@ class ErasureReport:
     subject: str | None
     touched: dict[str, Any]
     not_rewritten: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # identifier names that found nobody
+    warnings: list[str] = field(default_factory=list)  # targets the erasure cannot reach
 
 
 def parse_identifiers(pairs: list[str]) -> dict[str, str]:
@@ -49,7 +51,10 @@ def erase_subject(project: Project, pairs: list[str], request_id: str | None) ->
             result = erase.erase_request(wh, privacy, request)
         failed = archives.rewrite(wh, privacy, result.files)
     touched = dict(result.touched.__dict__)
-    return ErasureReport(result.request_id, result.subject, touched, failed)
+    unmatched = list(result.touched.unmatched)
+    return ErasureReport(
+        result.request_id, result.subject, touched, failed, unmatched, result.warnings
+    )
 
 
 def reveal_tokens(project: Project, tokens: list[str]) -> dict[str, str]:

@@ -10,17 +10,25 @@ One request, inside the caller's transaction:
                declares a subject, children first: deleted, or anonymised (personal
                columns NULL, keys and facts kept) by the target's ``erase`` policy
     raw        the subject's records in ``raw.<source>``: deleted or anonymised
-    quarantine the subject's quarantined records: emptied and marked ``erased``
+    quarantine the quarantined rows headed for a target that declares a subject, matched
+               like that target's rows (by record) and treated by its ``erase`` policy:
+               emptied and marked ``erased``, or their personal fields set to null; a
+               line that could not be read is searched for the subject's known values
+    originals  the sealed originals of the subject's quarantined values
     vault      tokens of the subject's values that no row uses any more
     log        one row of ``erasures`` (hashes only) and the hashes in ``erased_keys``
 
 Archived files are rewritten after the commit (``archives.py``), from ``erased_records``.
 Everything is idempotent: a second run of a request finds nothing left and logs that.
+The result also names the identifiers given that matched nobody, and the targets that
+hold the subject's values (by mapping lineage or by name) but declare no subject, which
+an erasure cannot reach.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,14 +40,20 @@ from tidegate.errors import ConfigError
 from tidegate.privacy import tables, vault
 from tidegate.privacy.context import Privacy, canonical
 from tidegate.privacy.policies import stored_value
-from tidegate.privacy.subjects import erased_file_columns, personal_file_columns, record_policy
-from tidegate.sql import col, lit, table
+from tidegate.privacy.subjects import (
+    erased_file_columns,
+    personal_file_columns,
+    record_policy,
+    undeclared_holders,
+)
+from tidegate.sql import col, equals, lit, table, update
 from tidegate.warehouse import ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.batch import FILE_ID, ROW, count_of, full_col
 
 Qualify = Callable[[str], exp.Expr]
 QUARANTINE = "quarantine"
+TOKEN = re.compile(r"tok_[0-9a-f]{24}")  # keys.TOKEN_PREFIX and TOKEN_HEX hex digits
 CHUNK = 500
 
 
@@ -64,7 +78,8 @@ class Scope:
     keys: list[str] = field(default_factory=list)  # stored values of the subject column
     hashes: set[str] = field(default_factory=set)  # subject and identifier hashes
     subject_hashes: set[str] = field(default_factory=set)
-    needles: list[str] = field(default_factory=list)  # plaintext values, for quarantine
+    needles: list[str] = field(default_factory=list)  # plaintext values, for unread lines
+    unmatched: list[str] = field(default_factory=list)  # identifier names that found nobody
     file_id: str | None = None
     requested_at: datetime | None = None
     archives: list[str] = field(default_factory=list)  # copies not in the ledger yet
@@ -80,6 +95,7 @@ class Touched:
     vault: int = 0
     records: int = 0
     archives: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # names only, never values
 
     def as_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True)
@@ -91,13 +107,20 @@ class Result:
     subject: str | None  # keyed hash(es) of the subject, comma-separated
     touched: Touched
     files: list[str]  # file ids whose archived copies need rewriting
+    warnings: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- resolve
 
 
 def resolve(wh: Warehouse, privacy: Privacy, request: Request) -> Scope:
-    """The subject a request names, as stored keys and keyed hashes."""
+    """The subject a request names, as stored keys and keyed hashes.
+
+    Every identifier given leads to the same subject, and the subject to all its
+    identifiers: its keys, the hashes of its other identifiers held in its rows, and every
+    hash the subject index holds beside those. So ``email=...`` and ``customer_id=...`` of
+    one person reach the same rows, whichever was given.
+    """
     keys, graph = privacy.need_keys(), privacy.graph
     if not request.identifiers:
         raise ConfigError("subject", "an erasure needs at least one identifier: NAME=VALUE")
@@ -113,15 +136,61 @@ def resolve(wh: Warehouse, privacy: Privacy, request: Request) -> Scope:
         stored = stored_value(spec, canonical(spec, request.identifiers[name]), keys)
         scope.needles.append(request.identifiers[name])
         if identifier.is_key(graph):
-            scope.keys.append(stored)
+            hashed, held = keys.subject_hash(root, stored), [stored]
+            known = _key_held(wh, privacy, root, stored)
         else:
-            scope.hashes.add(keys.identifier_hash(root, identifier.column, stored))
-            scope.keys += _keys_where(wh, privacy, root, identifier.column, stored)
+            hashed = keys.identifier_hash(root, identifier.column, stored)
+            held = _keys_where(wh, privacy, root, identifier.column, stored)
+            known = bool(held)
+        scope.keys += held
+        scope.hashes.add(hashed)
+        if not known and not _indexed(wh, hashed):
+            scope.unmatched.append(name)
     scope.keys = sorted(set(scope.keys))
     scope.subject_hashes = {keys.subject_hash(root, k) for k in scope.keys}
     scope.hashes |= scope.subject_hashes | _identifier_hashes(wh, privacy, root, scope.keys)
+    scope.needles = sorted(set(scope.needles) | _plain_identifiers(wh, privacy, root, scope.keys))
     _close_over_index(wh, scope)
     return scope
+
+
+def _indexed(wh: Warehouse, hashed: str) -> bool:
+    """Whether a file record ever carried this hash (the index outlives an erasure, so an
+    erased subject is still known; ``erased_keys`` alone is not: it also keeps the hashes
+    of requests that matched nobody, for the files that may bring them later)."""
+    index = exp.select(lit(1)).from_(table(tables.SUBJECT_RECORDS, wh.schemas.meta))
+    index = index.where(exp.or_(col("subject").eq(lit(hashed)), col("identifier").eq(lit(hashed))))
+    return bool(wh.execute(index.limit(1)))
+
+
+def _key_held(wh: Warehouse, privacy: Privacy, root: str, stored: str) -> bool:
+    """Whether the subject target, or a target linked to its key, holds this key value."""
+    graph = privacy.graph
+    holders = [(root, graph.key_of(root))] + [
+        (name, str(graph.column_of(name)))
+        for name in graph.bearing
+        if name != root and graph.is_direct(name) and graph.root_of(name) == root
+    ]
+    for name, column in holders:
+        if _exists(wh, name, wh.schemas.core):
+            query = exp.select(lit(1)).from_(table(name, wh.schemas.core))
+            if wh.execute(query.where(col(column).eq(lit(stored))).limit(1)):
+                return True
+    return False
+
+
+def _plain_identifiers(wh: Warehouse, privacy: Privacy, root: str, stored: list[str]) -> set[str]:
+    """The subject's identifiers stored as given (no ``pii`` policy): what a line that could
+    not be read is searched for."""
+    columns = privacy.targets[root].columns
+    plain = [c for c in privacy.graph.identifiers_of(root) if columns[c].pii is None]
+    found = set(stored) if privacy.graph.key_of(root) in plain else set()
+    others = [c for c in plain if c != privacy.graph.key_of(root)]
+    if not stored or not others or not _exists(wh, root, wh.schemas.core):
+        return found
+    query = exp.select(*[col(c) for c in others]).distinct().from_(table(root, wh.schemas.core))
+    query = query.where(col(privacy.graph.key_of(root)).isin(*[lit(k) for k in stored]))
+    return found | {str(v) for row in wh.execute(query) for v in row if v is not None}
 
 
 def _exists(wh: Warehouse, name: str, schema: str) -> bool:
@@ -237,19 +306,41 @@ def erase(wh: Warehouse, privacy: Privacy, scope: Scope) -> Result:
     tables.ensure(wh)
     touched = Touched()
     touched.records = _note_records(wh, privacy, scope)
-    tokens = _tokens_in_use(wh, privacy, scope)
+    tokens = sorted(set(_tokens_in_use(wh, privacy, scope)) | _quarantined_tokens(wh, scope))
     for name in privacy.graph.children_first():
         _erase_target(wh, privacy, scope, name, touched)
     for name in privacy.project.sources:
         _erase_raw(wh, privacy, scope, name, touched)
-    touched.quarantine = _erase_quarantine(wh, scope)
+    touched.quarantine = _erase_quarantine(wh, privacy, scope)
+    _forget_originals(wh, scope)
     touched.vault = vault.forget(wh, _unused(wh, privacy, tokens))
     files = _files(wh, scope)
     touched.archives = sorted(set(_archive_paths(wh, files)) | set(scope.archives))
+    touched.unmatched = list(scope.unmatched)
     _remember(wh, scope)
     subject = ",".join(sorted(scope.subject_hashes or scope.hashes)) or None
     _log(wh, scope, subject, touched)
-    return Result(scope.request_id, subject, touched, files)
+    return Result(scope.request_id, subject, touched, files, _unreached(wh, privacy, scope))
+
+
+def _unreached(wh: Warehouse, privacy: Privacy, scope: Scope) -> list[str]:
+    """Loaded targets that hold the subject's values but declare no subject: an erasure
+    does not reach them (their rows, raw records and quarantine stay), so it says so."""
+    if scope.subject is None:
+        return []
+    held = undeclared_holders(scope.subject, privacy.graph, privacy.project.sources)
+    found = []
+    for name, columns in sorted(held.items()):
+        if not _exists(wh, name, wh.schemas.core):
+            continue
+        listed = "; ".join(f"{c} ({why})" for c, why in columns.items())
+        first = next(iter(columns))
+        found.append(
+            f"target {name!r} declares no subject but holds values of {scope.subject}: {listed};"
+            f" its rows, raw records and quarantine were not erased (declare"
+            f" `subject: {{column: {first}, of: {scope.subject}}}` to reach them)"
+        )
+    return found
 
 
 def _note_records(wh: Warehouse, privacy: Privacy, scope: Scope) -> int:
@@ -361,19 +452,36 @@ def _erase_raw(wh: Warehouse, privacy: Privacy, scope: Scope, name: str, touched
         touched.raw[name] = {"action": policy, "rows": count}
 
 
-def _erase_quarantine(wh: Warehouse, scope: Scope) -> int:
-    present = wh.columns_of(QUARANTINE, wh.schemas.meta)
-    if present is None:
+def _erase_quarantine(wh: Warehouse, privacy: Privacy, scope: Scope) -> int:
+    """Quarantined rows, treated like the rows of the target they were headed for: only a
+    target that declares a subject (or takes erasure requests) is reached, its rows by
+    the records that carry the subject, and its ``erase`` policy says what happens."""
+    if wh.columns_of(QUARANTINE, wh.schemas.meta) is None:
         return 0
+    graph, count = privacy.graph, 0
+    for name in [*graph.children_first(), *graph.erase_targets]:
+        policy = "delete" if name in graph.erase_targets else privacy.targets[name].erase
+        where = exp.and_(_open_quarantine(wh, scope), col("target").eq(lit(name)))
+        if policy == "delete":
+            count += _empty_quarantine(wh, where)
+        else:
+            count += _anonymise_quarantine(wh, privacy, where, name)
+    return count + _erase_unread_lines(wh, scope)
+
+
+def _open_quarantine(wh: Warehouse, scope: Scope) -> exp.Expr:
+    """Quarantine rows not erased yet whose record carries the subject."""
     quarantine = table(QUARANTINE, wh.schemas.meta)
-    matches = [
-        record_condition(wh, scope, full_col(quarantine, "file_id"), full_col(quarantine, "row"))
-    ]
-    for needle in scope.needles:
-        for text in (json.dumps(needle), json.dumps(json.dumps(needle))[1:-1]):
-            found = exp.StrPosition(this=col("record"), substr=lit(text))
-            matches.append(exp.GT(this=found, expression=lit(0)))
-    where = exp.and_(col("status").neq(lit("erased")), exp.or_(*matches))
+    carries = record_condition(
+        wh, scope, full_col(quarantine, "file_id"), full_col(quarantine, "row")
+    )
+    return exp.and_(col("status").neq(lit("erased")), carries)
+
+
+def _empty_quarantine(wh: Warehouse, where: exp.Expr) -> int:
+    """``record`` ``{}``, ``reasons`` ``[]``, ``erased``: the ledger's counts still add up,
+    and replay skips the row."""
+    quarantine = table(QUARANTINE, wh.schemas.meta)
     count = count_of(wh, quarantine, where)
     if count:
         values = {"record": "{}", "reasons": "[]", "status": "erased"}
@@ -382,6 +490,79 @@ def _erase_quarantine(wh: Warehouse, scope: Scope) -> int:
             exp.Update(this=quarantine, expressions=assignments, where=exp.Where(this=where))
         )
     return count
+
+
+def _anonymise_quarantine(wh: Warehouse, privacy: Privacy, where: exp.Expr, name: str) -> int:
+    """As the target keeps its anonymised rows: the record's fields that feed personal
+    columns (as in ``raw``) and the values of the reasons on personal columns become null;
+    the rest stays, still open for replay."""
+    quarantine = table(QUARANTINE, wh.schemas.meta)
+    keys = ("file_id", "row", "status")
+    query = exp.select(*[col(c) for c in (*keys, "source", "record", "reasons")])
+    count = 0
+    for file_id, row, status, source, record, reasons in wh.execute(
+        query.from_(quarantine.copy()).where(where)
+    ):
+        spec = privacy.project.sources.get(str(source))
+        wanted = erased_file_columns(spec, privacy.graph) if spec is not None else set()
+        personal = privacy.graph.protected_columns(name)
+        values = {
+            "record": _nulled_fields(str(record), {c.lower() for c in wanted}),
+            "reasons": _nulled_reasons(str(reasons), personal),
+        }
+        if values == {"record": record, "reasons": reasons}:
+            continue
+        identity = {"file_id": file_id, "row": row, "status": status, "target": name}
+        wh.execute(update(quarantine.copy(), values, equals(identity)))
+        count += 1
+    return count
+
+
+def _nulled_fields(record: str, wanted: set[str]) -> str:
+    fields = json.loads(record)
+    if not isinstance(fields, dict) or not any(k.lower() in wanted for k in fields):
+        return record
+    kept = {k: (None if k.lower() in wanted else v) for k, v in fields.items()}
+    return record if kept == fields else json.dumps(kept, ensure_ascii=False)
+
+
+def _nulled_reasons(reasons: str, personal: set[str]) -> str:
+    listed = json.loads(reasons)
+    hidden = [
+        {**r, "value": None} if isinstance(r, dict) and _reason_columns(r) & personal else r
+        for r in listed
+    ]
+    return reasons if hidden == listed else json.dumps(hidden, ensure_ascii=False)
+
+
+def _reason_columns(reason: dict[str, object]) -> set[str]:
+    """The columns a reason is about (a composite key or reference names several)."""
+    return {c.strip() for c in str(reason.get("column") or "").split(",")}
+
+
+def _forget_originals(wh: Warehouse, scope: Scope) -> None:
+    """The sealed originals of the subject's quarantined records go, whatever target the
+    rows were headed for: nothing could bring the person's values back."""
+    originals = table(tables.ORIGINALS, wh.schemas.meta)
+    where = record_condition(wh, scope, full_col(originals, "file_id"), full_col(originals, "row"))
+    if count_of(wh, originals, where):
+        wh.execute(exp.delete(originals.copy(), where=where))
+
+
+def _erase_unread_lines(wh: Warehouse, scope: Scope) -> int:
+    """A line that could not be read belongs to no target and no subject index: it is
+    emptied when it holds one of the subject's known values (``raw_pii: keep`` keeps it)."""
+    if not scope.needles:
+        return 0
+    matches = []
+    for needle in scope.needles:
+        for text in (json.dumps(needle), json.dumps(json.dumps(needle))[1:-1]):
+            found = exp.StrPosition(this=col("record"), substr=lit(text))
+            matches.append(exp.GT(this=found, expression=lit(0)))
+    where = exp.and_(
+        col("status").neq(lit("erased")), col("target").is_(exp.null()), exp.or_(*matches)
+    )
+    return _empty_quarantine(wh, where)
 
 
 # --------------------------------------------------------------------------- tokens
@@ -426,9 +607,39 @@ def _tokens_in_use(wh: Warehouse, privacy: Privacy, scope: Scope) -> list[str]:
     return sorted(tokens)
 
 
+def _quarantined_tokens(wh: Warehouse, scope: Scope) -> set[str]:
+    """Tokens in the subject's quarantine rows (a record or a reason may hold one that no
+    target or raw row does), found before the rows change."""
+    quarantine = table(QUARANTINE, wh.schemas.meta)
+    if wh.columns_of(QUARANTINE, wh.schemas.meta) is None:
+        return set()
+    query = exp.select(col("record"), col("reasons")).from_(quarantine.copy())
+    found: set[str] = set()
+    for row in wh.execute(query.where(_open_quarantine(wh, scope))):
+        found |= {t for text in row for t in TOKEN.findall(str(text or ""))}
+    return found
+
+
+def _in_quarantine(wh: Warehouse, tokens: set[str]) -> set[str]:
+    """The tokens some quarantine row still shows."""
+    if not tokens or wh.columns_of(QUARANTINE, wh.schemas.meta) is None:
+        return set()
+    quarantine = table(QUARANTINE, wh.schemas.meta)
+    held = set()
+    for token in sorted(tokens):
+        shows = [
+            exp.GT(this=exp.StrPosition(this=col(c), substr=lit(token)), expression=lit(0))
+            for c in ("record", "reasons")
+        ]
+        if wh.execute(exp.select(lit(1)).from_(quarantine.copy()).where(exp.or_(*shows)).limit(1)):
+            held.add(token)
+    return held
+
+
 def _unused(wh: Warehouse, privacy: Privacy, tokens: list[str]) -> list[str]:
     """The tokens no row holds any more (equal values share a token)."""
     left = set(tokens)
+    left -= _in_quarantine(wh, left)
     for kind, name, column in _token_columns(privacy):
         schema = _schema(wh, kind)
         present = wh.columns_of(name, schema)

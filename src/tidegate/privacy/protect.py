@@ -6,12 +6,16 @@ Run on the evaluated file (``prepare``), before anything is written:
     requests   the rows of ``load: erase`` targets leave the outputs: they are applied as
                erasures in the file's transaction (``hooks.committing``), never stored
     targets    each good row's pii columns get their policy (hash, mask, tokenize, drop)
-    reasons    quarantine reasons never show a personal value: masked or ``hmac:...``
-    raw        with ``raw_pii: protect``, the file columns that feed pii columns get the
-               strictest of those policies in the records kept in ``raw.<source>`` and in
-               quarantine; a line that could not be read is withheld
+    reasons    a quarantine reason shows its value as the target column would store it:
+               its ``pii`` policy (a hash, a mask, a token, nothing), as given without one
+    records    the file columns that feed pii columns get the strictest of those policies
+               in the records kept in quarantine, and with ``raw_pii: protect`` in
+               ``raw.<source>`` too; a line that could not be read is withheld (protect)
+    originals  the personal values of quarantined records, before their policy: sealed
+               with the vault key at the commit, so that replay can restore them
 
-Tokens and index rows wait in temporary tables of the compute engine until the commit.
+Tokens, index rows and originals wait in temporary tables of the compute engine until the
+commit.
 """
 
 from __future__ import annotations
@@ -30,11 +34,20 @@ from tidegate.read import ReadResult
 from tidegate.sql import col, column_defs, data_type, lit, table
 from tidegate.transform.evaluate import BAD, Outcome, run, temp_table
 from tidegate.transform.mapping import REASONS, ROW, mapped, typed
-from tidegate.transform.rules import RAW_SUFFIX
+from tidegate.transform.rules import RAW_SUFFIX, reason_struct
 
 SUBJECTS = "_tg_privacy_subjects"  # _row, target, subject, identifier
 TOKENS = "_tg_privacy_tokens"  # token, value
 REQUESTS = "_tg_privacy_requests"  # target, tbl: the good rows of erase targets
+ORIGINALS = "_tg_privacy_originals"  # _row, field, value: quarantined personal values
+RECORDS = "_tg_privacy_records"  # the records as quarantine keeps them, under raw_pii: keep
+HANDLED = "_tg_privacy_handled"  # _row: the records a replay re-evaluated
+UNSEALED = "_tg_privacy_unsealed"  # _row, target, reasons: a replay's records kept
+# protected only, with their quarantine reasons as they were
+UNSEALED_REASON = (
+    "its personal values were kept protected only (no privacy.vault_key when it was"
+    " quarantined): replaying the protected value would load it protected twice"
+)
 WITHHELD_LINE = "<withheld: raw_pii is protect>"
 TEMPORARY = exp.Properties(expressions=[exp.TemporaryProperty()])
 
@@ -48,10 +61,12 @@ def prepare(
     *,
     replay: bool = False,
 ) -> None:
-    """Protect one evaluated file in place (see the module docstring)."""
+    """Protect one evaluated file in place (see the module docstring). A replay's records
+    hold the originals ``restore`` could unseal (listed in ``ORIGINALS``): only those are
+    protected again, so a value kept protected is never protected twice."""
     if not privacy.active:
         return
-    _reset(con)
+    _reset(con, replay=replay)
     keys = privacy.keys
     if not replay and keys is not None:
         _index(con, privacy, keys, source, read)
@@ -60,9 +75,74 @@ def prepare(
         (output, _apply_policies(con, privacy, output, good, index))
         for index, (output, good) in enumerate(outcome.outputs)
     ]
-    _redact_reasons(con, privacy, outcome.bad_table or BAD, [o.target for o in source.outputs])
-    if not replay and privacy.protect_raw:
-        _protect_records(con, privacy, source, read)
+    bad = outcome.bad_table or BAD
+    _redact_reasons(con, privacy, bad, [o.target for o in source.outputs])
+    feeds = _fed(source, privacy, read)
+    if replay:
+        _hold_unsealed(con, outcome, bad)
+        # the records whose originals came back: sealed again below, or not at all
+        restored = exp.select(col(ROW)).distinct().from_(table(ORIGINALS))
+        run(con, exp.insert(restored, table(HANDLED)))
+        _protect_records(con, privacy, read.table, feeds, only_restored=True)
+    else:
+        _keep_originals(con, read.table, feeds, bad)
+        _protect_file(con, privacy, read, feeds, bad)
+    # only the records still quarantined keep their originals
+    run(con, exp.delete(table(ORIGINALS), where=exp.not_(col(ROW).isin(query=_bad_rows(bad)))))
+
+
+def _protect_file(
+    con: duckdb.DuckDBPyConnection,
+    privacy: Privacy,
+    read: ReadResult,
+    feeds: dict[str, ColumnSpec],
+    bad: str,
+) -> None:
+    """The records as raw and quarantine keep them: with ``raw_pii: protect`` the read
+    table itself (and unreadable lines withheld); with ``keep`` a protected copy of the
+    quarantined records only, since the raw layer keeps them as read."""
+    if privacy.protect_raw:
+        _protect_records(con, privacy, read.table, feeds, only_restored=False)
+        for index, line in enumerate(read.bad):
+            read.bad[index] = replace(line, raw=WITHHELD_LINE)
+        return
+    quarantined = exp.select(exp.Star()).from_(table(read.table))
+    temp_table(con, RECORDS, quarantined.where(col(ROW).isin(query=_bad_rows(bad))))
+    _protect_records(con, privacy, RECORDS, feeds, only_restored=False)
+
+
+def quarantined_records(con: duckdb.DuckDBPyConnection, read_table: str) -> str:
+    """The table quarantine takes a file's records from: its own protected copy when
+    ``raw_pii: keep`` leaves the read table as read, else the read table itself."""
+    found = run(
+        con,
+        exp.select(lit(1))
+        .from_(exp.func("duckdb_tables"))
+        .where(exp.and_(col("table_name").eq(lit(RECORDS)), col("temporary"))),
+    )
+    return RECORDS if found else read_table
+
+
+def _bad_rows(bad: str) -> exp.Select:
+    return exp.select(col(ROW)).distinct().from_(table(bad))
+
+
+def _fed(source: SourceConfig, privacy: Privacy, read: ReadResult) -> dict[str, ColumnSpec]:
+    """Read column (as the file spells it) -> the strictest pii spec among what it feeds."""
+    names = {c.lower(): c for c in read.columns}
+    feeds = personal_file_columns(source, privacy.targets)
+    return {names[c.lower()]: spec for c, spec in feeds.items() if c.lower() in names}
+
+
+def _keep_originals(
+    con: duckdb.DuckDBPyConnection, read_table: str, feeds: dict[str, ColumnSpec], bad: str
+) -> None:
+    """The personal values of the quarantined records, before any policy, as text."""
+    for column in feeds:
+        value = exp.cast(col(column), "varchar")
+        query = exp.select(col(ROW), lit(column), value).from_(table(read_table))
+        query = query.where(col(ROW).isin(query=_bad_rows(bad)), exp.not_(value.is_(exp.null())))
+        run(con, exp.insert(query, table(ORIGINALS)))
 
 
 def _create(con: duckdb.DuckDBPyConnection, name: str, columns: list[tuple[str, str]]) -> None:
@@ -73,7 +153,7 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, columns: list[tuple[str, 
     run(con, exp.Create(this=schema, kind="TABLE", properties=TEMPORARY))
 
 
-def _reset(con: duckdb.DuckDBPyConnection) -> None:
+def _reset(con: duckdb.DuckDBPyConnection, *, replay: bool = False) -> None:
     _create(
         con,
         SUBJECTS,
@@ -81,6 +161,53 @@ def _reset(con: duckdb.DuckDBPyConnection) -> None:
     )
     _create(con, TOKENS, [("token", "varchar"), ("value", "varchar")])
     _create(con, REQUESTS, [("target", "varchar"), ("tbl", "varchar")])
+    _create(con, HANDLED, [(ROW, "bigint")])
+    run(con, exp.Drop(tables=[table(RECORDS)], kind="TABLE", exists=True))
+    if not replay:  # a replay's originals were restored before its evaluation
+        create_originals(con)
+
+
+def create_originals(con: duckdb.DuckDBPyConnection) -> None:
+    _create(con, ORIGINALS, [(ROW, "bigint"), ("field", "varchar"), ("value", "varchar")])
+    _create(con, UNSEALED, [(ROW, "bigint"), ("target", "varchar"), ("reasons", "varchar")])
+
+
+def note_unsealed(con: duckdb.DuckDBPyConnection, rows: list[tuple[int, str | None, str]]) -> None:
+    """The replayed records kept protected only, with their quarantine rows as they are:
+    (row, target, reasons as JSON)."""
+    _create(con, UNSEALED, [(ROW, "bigint"), ("target", "varchar"), ("reasons", "varchar")])
+    values = exp.values([(lit(r), lit(t), lit(j)) for r, t, j in rows])
+    run(con, exp.insert(values, table(UNSEALED)))
+
+
+def _hold_unsealed(con: duckdb.DuckDBPyConnection, outcome: Outcome, bad: str) -> None:
+    """A replayed record whose personal values were kept protected only is not replayed:
+    evaluating the protected value would load it, or explain it, protected twice. Its
+    quarantine rows come back as they were, with one reason more that says why."""
+    held = exp.select(col(ROW)).distinct().from_(table(UNSEALED))
+    if not run(con, held):
+        return
+    run(con, exp.delete(table(bad), where=col(ROW).isin(query=held.copy())))
+    parsed = exp.func("from_json", col("reasons"), lit(json_shape()))
+    why = reason_struct("sealed", "", exp.cast(exp.null(), "varchar"), lit(UNSEALED_REASON))
+    reasons = exp.func("list_append", parsed, why)
+    rows = exp.select(col(ROW), col("target"), reasons).from_(table(UNSEALED))
+    run(con, exp.insert(rows, table(bad)))
+    kept = []
+    for index, (output, good) in enumerate(outcome.outputs):
+        name = f"_tg_privacy_kept_{index}"
+        others = exp.select(exp.Star()).from_(table(good))
+        temp_table(con, name, others.where(exp.not_(col(ROW).isin(query=held.copy()))))
+        kept.append((output, name))
+    outcome.outputs = kept
+    counted = exp.select(exp.Count(this=exp.Distinct(expressions=[col(ROW)]))).from_(table(bad))
+    outcome.rows_quarantined = int(str(run(con, counted)[0][0]))
+
+
+def json_shape() -> str:
+    """The JSON shape of a list of reasons, for ``from_json``."""
+    fields = ", ".join(f'"{k}": "VARCHAR"' for k in ("rule", "column", "value", "message"))
+    return f"[{{{fields}}}]"
 
 
 # --------------------------------------------------------------------------- index
@@ -234,12 +361,17 @@ def _collect_tokens(
 
 
 def _reasons_for(privacy: Privacy, target: TargetConfig, name: str) -> dict[str, ColumnSpec | None]:
-    """Reason column labels whose values are personal, with the spec that says how to hide them."""
-    protected = privacy.graph.protected_columns(name)
-    labels: dict[str, ColumnSpec | None] = {c: target.columns.get(c) for c in protected}
+    """Reason column labels whose values are hidden, with the spec that says how: a pii
+    column's own policy; a composite label with a pii column, or a column of an erase
+    target without a policy (its values are never stored anywhere), by a short keyed hash.
+    A subject's identifier without a ``pii`` policy is stored as given, so shown as given."""
+    labels: dict[str, ColumnSpec | None] = {c: s for c, s in target.columns.items() if s.pii}
+    if target.load == "erase":
+        labels |= {c: None for c, s in target.columns.items() if not s.pii}
+    personal = set(labels)
     composite = [target.key, *[r.columns for r in target.references]]
     for columns in composite:
-        if len(columns) > 1 and protected & set(columns):
+        if len(columns) > 1 and personal & set(columns):
             labels[", ".join(columns)] = None
     return labels
 
@@ -248,10 +380,16 @@ def _field(key: str) -> exp.Expr:
     return exp.func("struct_extract", exp.column("_tg_r"), lit(key))
 
 
+def _shown(spec: ColumnSpec | None, keys: Keys | None) -> exp.Expr:
+    """A reason's value as the column stores it (its policy), or a short keyed hash."""
+    if spec is None:
+        return redaction_sql(None, _field("value"), keys)
+    return policy_sql(spec.model_copy(update={"type": "varchar"}), _field("value"), keys)
+
+
 def _redacted_reason(spec: ColumnSpec | None, keys: Keys | None) -> exp.Struct:
-    """The reason struct with its value hidden the way the column's policy hides it."""
-    value = redaction_sql(spec if spec is not None and spec.pii else None, _field("value"), keys)
-    fields = {"rule": _field("rule"), "column": _field("column"), "value": value}
+    """The reason struct with its value as quarantine may show it."""
+    fields = {"rule": _field("rule"), "column": _field("column"), "value": _shown(spec, keys)}
     fields["message"] = _field("message")
     return exp.Struct(
         expressions=[
@@ -263,12 +401,15 @@ def _redacted_reason(spec: ColumnSpec | None, keys: Keys | None) -> exp.Struct:
 def _redact_reasons(
     con: duckdb.DuckDBPyConnection, privacy: Privacy, bad: str, names: list[str]
 ) -> None:
-    """Reasons of pii and identifying columns show a mask or ``hmac:...``, never the value."""
+    """Reasons of pii columns show what the column would store, never the value itself."""
     present = run(con, exp.select(col("target")).distinct().from_(table(bad)))
     for name in sorted({str(r[0]) for r in present} & set(names)):
         labels = _reasons_for(privacy, privacy.targets[name], name)
         if not labels:
             continue
+        for label, spec in labels.items():
+            if spec is not None and spec.pii == "tokenize":
+                _collect_reason_tokens(con, privacy.need_keys(), bad, name, label)
         ifs = [
             exp.If(this=_field("column").eq(lit(label)), true=_redacted_reason(spec, privacy.keys))
             for label, spec in labels.items()
@@ -286,10 +427,23 @@ def _redact_reasons(
         run(con, update)
 
 
+def _collect_reason_tokens(
+    con: duckdb.DuckDBPyConnection, keys: Keys, bad: str, target: str, label: str
+) -> None:
+    """A token shown in a reason can be revealed like the column's: its value goes to the
+    vault too."""
+    reasons = exp.select(exp.alias_(exp.func("unnest", col(REASONS)), "_tg_r")).from_(table(bad))
+    reasons = reasons.where(col("target").eq(lit(target)))
+    values = exp.select(exp.alias_(_field("value"), "value")).from_(reasons.subquery("_tg_u"))
+    values = values.where(_field("column").eq(lit(label)))
+    temp_table(con, "_tg_privacy_reason_values", values)
+    _collect_tokens(con, keys, col("value"), "_tg_privacy_reason_values")
+
+
 # --------------------------------------------------------------------------- raw
 
 
-def _as_text(con: duckdb.DuckDBPyConnection, name: str, column: str) -> None:
+def as_text(con: duckdb.DuckDBPyConnection, name: str, column: str) -> None:
     retype = exp.AlterColumn(
         this=exp.to_identifier(column, quoted=True), dtype=data_type("varchar")
     )
@@ -297,28 +451,34 @@ def _as_text(con: duckdb.DuckDBPyConnection, name: str, column: str) -> None:
 
 
 def _protect_records(
-    con: duckdb.DuckDBPyConnection, privacy: Privacy, source: SourceConfig, read: ReadResult
+    con: duckdb.DuckDBPyConnection,
+    privacy: Privacy,
+    name: str,
+    feeds: dict[str, ColumnSpec],
+    *,
+    only_restored: bool,
 ) -> None:
-    """The records as kept in raw and quarantine: pii-feeding file columns protected."""
-    feeds = personal_file_columns(source, privacy.targets)
-    if not feeds:
-        return
-    names = {c.lower(): c for c in read.columns}
-    kinds = {str(r[0]): str(r[1]) for r in run(con, exp.Describe(this=table(read.table)))}
+    """Records with their pii-feeding file columns under the strictest policy they feed;
+    ``only_restored``: just the values listed in ``ORIGINALS`` (a replay's unsealed ones)."""
+    kinds = {str(r[0]): str(r[1]) for r in run(con, exp.Describe(this=table(name)))}
     assignments = []
     for column, spec in feeds.items():
-        actual = names.get(column.lower())
-        if actual is None:
-            continue
-        value = exp.cast(col(actual), "varchar")
+        value = exp.cast(col(column), "varchar")
         if spec.pii == "tokenize":
-            _collect_tokens(con, privacy.need_keys(), value, read.table)
+            _collect_tokens(con, privacy.need_keys(), value, name)
         text_spec = spec.model_copy(update={"type": "varchar"})
         protected = policy_sql(text_spec, value.copy(), privacy.keys)
-        if kinds.get(actual, "").upper() != "VARCHAR":
-            _as_text(con, read.table, actual)  # a hash or token of a nested value is text
-        assignments.append(exp.EQ(this=col(actual), expression=protected))
+        if only_restored:
+            restored = exp.select(lit(1)).from_(table(ORIGINALS).as_("_tg_o"))
+            restored = restored.where(
+                col(ROW, "_tg_o").eq(col(ROW, name)), col("field", "_tg_o").eq(lit(column))
+            )
+            protected = exp.Case(
+                ifs=[exp.If(this=exp.Exists(this=restored), true=protected)],
+                default=value.copy(),
+            )
+        if kinds.get(column, "").upper() != "VARCHAR":
+            as_text(con, name, column)  # a hash or token of a nested value is text
+        assignments.append(exp.EQ(this=col(column), expression=protected))
     if assignments:
-        run(con, exp.Update(this=table(read.table), expressions=assignments))
-    for index, bad in enumerate(read.bad):
-        read.bad[index] = replace(bad, raw=WITHHELD_LINE)
+        run(con, exp.Update(this=table(name), expressions=assignments))

@@ -167,7 +167,8 @@ class Graph:
         return list(dict.fromkeys(found))
 
     def protected_columns(self, name: str) -> set[str]:
-        """Columns whose values never appear in messages (quarantine reasons)."""
+        """Columns whose values an anonymised quarantine row's reasons no longer show:
+        the personal columns, and every column of an erase target."""
         target = self.targets[name]
         columns = {c for c, spec in target.columns.items() if spec.pii}
         if target.load == "erase":
@@ -244,3 +245,65 @@ def record_policy(source: SourceConfig, graph: Graph) -> str:
     if target is None or target.load == "erase" or first not in graph.bearing:
         return "delete" if target is not None and target.load == "erase" else "anonymise"
     return target.erase
+
+
+def identifying_columns(name: str, graph: Graph) -> list[str]:
+    """The columns of a subject-bearing target that hold a subject's identifier."""
+    if name in graph.roots:
+        return graph.identifiers_of(name)
+    column = graph.column_of(name)
+    return [column] if column is not None and graph.is_direct(name) else []
+
+
+def key_names(root: str, graph: Graph) -> set[str]:
+    """Names a column holding the subject key goes by elsewhere: the links to it
+    (``customer_id``) and the subject target's name and key (``customer_id``, ``customers_id``)."""
+    key = graph.key_of(root)
+    names = {f"{root}_{key}", f"{root.removesuffix('s')}_{key}", f"{root}.{key}"}
+    for name in graph.bearing:
+        if name != root and graph.parent(name) == root and graph.is_direct(name):
+            names.add(str(graph.column_of(name)))
+    return names
+
+
+def undeclared_holders(
+    root: str, graph: Graph, sources: Mapping[str, SourceConfig]
+) -> dict[str, dict[str, str]]:
+    """Targets that declare no subject but hold the subject's values: target -> column ->
+    why (the key's name, or the file column it is mapped from like an identifier)."""
+    undeclared = [
+        n for n in graph.targets if n not in graph.bearing and n not in graph.erase_targets
+    ]
+    found: dict[str, dict[str, str]] = {}
+    names = key_names(root, graph)
+    for name in undeclared:
+        for column in graph.targets[name].columns:
+            if column in names:
+                found.setdefault(name, {})[column] = f"named like the key of {root}"
+    for label, source in sources.items():
+        for target, columns in _mapped_like_identifiers(root, graph, label, source).items():
+            for column, why in columns.items():
+                found.setdefault(target, {}).setdefault(column, why)
+    return found
+
+
+def _mapped_like_identifiers(
+    root: str, graph: Graph, label: str, source: SourceConfig
+) -> dict[str, dict[str, str]]:
+    """Columns of undeclared targets mapped from a file column that feeds an identifier."""
+    feeding: dict[str, str] = {}  # file column -> "target.column" of the identifier it feeds
+    for index, name in outputs_of(source):
+        if name in graph.targets and name in graph.bearing and graph.root_of(name) == root:
+            for column in identifying_columns(name, graph):
+                for read in file_columns(source, index, [column]):
+                    feeding.setdefault(read.lower(), f"{name}.{column}")
+    found: dict[str, dict[str, str]] = {}
+    for index, name in outputs_of(source):
+        if name not in graph.targets or name in graph.bearing or name in graph.erase_targets:
+            continue
+        for column in graph.targets[name].columns:
+            reads = {r.lower() for r in file_columns(source, index, [column])}
+            for read in sorted(reads & set(feeding)):
+                why = f"mapped from {label}'s {read!r} like {feeding[read]}"
+                found.setdefault(name, {}).setdefault(column, why)
+    return found

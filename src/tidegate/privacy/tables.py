@@ -9,6 +9,10 @@ erased_keys      keyed hashes of every erased subject and identifier: a later fi
                  carrying one of them is erased again on load
 erased_records   the file records whose personal values were erased, so that archived
                  copies (and re-delivered copies of them) are rewritten the same way
+quarantine_originals
+                 the personal values of quarantined records before their policy, each
+                 sealed with the vault key (AES-GCM, bound to its file, row and field):
+                 what replay restores; erased with the subject
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ SUBJECT_RECORDS = "subject_records"
 ERASURES = "erasures"
 ERASED_KEYS = "erased_keys"
 ERASED_RECORDS = "erased_records"
+ORIGINALS = "quarantine_originals"
 
 Columns = list[tuple[str, exp.DataType]]
 
@@ -48,11 +53,13 @@ TABLES: dict[str, Columns] = {
     ),
     ERASED_KEYS: _columns(hash="varchar", request_id="varchar"),
     ERASED_RECORDS: _columns(file_id="varchar", row="bigint", request_id="varchar"),
+    ORIGINALS: _columns(file_id="varchar", row="bigint", field="varchar", ciphertext="varchar"),
 }
 INDEXES = {
     SUBJECT_RECORDS: [["file_id", "row"], ["subject"], ["identifier"]],
     ERASED_RECORDS: [["file_id", "row"], ["request_id"]],
     ERASED_KEYS: [["hash"]],
+    ORIGINALS: [["file_id", "row"]],
 }
 
 
@@ -70,9 +77,9 @@ class Erasure:
 
 def ensure(wh: Warehouse) -> None:
     """Create the privacy tables and their indexes (idempotent); the vault comes last, so
-    when it exists, so does everything else."""
+    when it exists, so does everything else (the originals table came later: asked too)."""
     meta = wh.schemas.meta
-    if wh.columns_of(vault.VAULT, meta) is not None:
+    if wh.columns_of(vault.VAULT, meta) is not None and wh.columns_of(ORIGINALS, meta):
         return
     wh.ensure_schema(meta)
     for name, columns in TABLES.items():
