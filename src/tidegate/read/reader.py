@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,7 +12,9 @@ import duckdb
 
 from tidegate.config.models import ReadOptions
 from tidegate.errors import FileError, ReadError
-from tidegate.read import csv, excel, json, parquet
+from tidegate.read import csv as csv_reader
+from tidegate.read import excel, json, parquet
+from tidegate.read.failures import explain
 from tidegate.read.formats import source_format
 from tidegate.read.result import ReadResult
 from tidegate.read.source import Source, open_source
@@ -21,8 +24,8 @@ Reader = Callable[[duckdb.DuckDBPyConnection, Source, ReadOptions, str, str, Pat
 Peeker = Callable[[Source, ReadOptions, str, Path], list[str]]
 
 READERS: dict[str, tuple[Reader, Peeker]] = {
-    "csv": (csv.read, csv.peek),
-    "tsv": (csv.read, csv.peek),
+    "csv": (csv_reader.read, csv_reader.peek),
+    "tsv": (csv_reader.read, csv_reader.peek),
     "json": (json.read, json.peek),
     "jsonl": (json.read, json.peek),
     "parquet": (parquet.read, parquet.peek),
@@ -47,7 +50,7 @@ def read_file(
         source = open_source(Path(path), workdir)
         kind = source_format(source, fmt)
         try:
-            with _translated(source):
+            with _translated(source, kind):
                 return READERS[kind][0](con, source, options, kind, table, workdir)
         except FileError:
             drop(con, table)  # never leave half a file behind
@@ -60,21 +63,17 @@ def peek_columns(path: Path, options: ReadOptions, fmt: str = "auto") -> list[st
         workdir = Path(scratch)
         source = open_source(Path(path), workdir)
         kind = source_format(source, fmt)
-        with _translated(source):
+        with _translated(source, kind):
             return READERS[kind][1](source, options, kind, workdir)
 
 
 @contextmanager
-def _translated(source: Source) -> Iterator[None]:
-    """DuckDB and decoder failures become ``ReadError`` naming the file, in this one place."""
+def _translated(source: Source, kind: str) -> Iterator[None]:
+    """Engine, parser and decoder failures become ``ReadError`` naming the file, in this one
+    place, with a user's reason (``failures.py``)."""
     try:
         yield
     except FileError:
         raise
-    except (duckdb.Error, UnicodeError, OSError, ValueError) as exc:
-        raise ReadError(source.label, _message(exc)) from exc
-
-
-def _message(exc: BaseException) -> str:
-    first = str(exc).strip().splitlines()
-    return first[0] if first else type(exc).__name__
+    except (duckdb.Error, UnicodeError, OSError, ValueError, RecursionError, csv.Error) as exc:
+        raise ReadError(source.label, explain(exc, kind)) from exc
