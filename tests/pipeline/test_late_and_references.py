@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from tidegate.config import load_project
 from tidegate.pipeline import run
+from tidegate.scaffold import draft
 from tidegate.sql import col, table
 from tidegate.warehouse import connect
 
@@ -242,3 +243,21 @@ def test_replace_without_an_effective_time_takes_the_last_file(
     run(load_project(root))
 
     assert len(rows(root, "prices", ["sku"])) == 1
+
+
+def test_init_from_and_run_read_a_cp1252_file_with_mixed_endings(tmp_path: Path) -> None:
+    text = '"id";"full\r\nname";"city"\r\n1;"Zoë";"Köln"\n2;"André";"Genève"\r\n3;"Bo";"Malmö"\n'
+    sample = tmp_path / "kunden.csv"
+    sample.write_bytes(text.encode("cp1252"))
+    root = tmp_path / "p"
+
+    draft(root, [sample])
+    [file] = run(load_project(root)).files
+
+    assert (file.status, file.rows_read, file.rows_loaded, file.rows_quarantined) == (
+        "loaded",
+        3,
+        3,
+        0,
+    )
+    assert rows(root, "kunden", ["city"]) == [("Genève",), ("Köln",), ("Malmö",)]
