@@ -338,6 +338,8 @@ def _too_deep(con: duckdb.DuckDBPyConnection, records: str, good: str) -> list[B
         exp.select(col(ROW, "r"), col(LINE, "r"), text)
         .from_(exp.alias_(table(records), "r"))
         .join(exp.alias_(table(good), "g"), on=col(ROW, "r").eq(col(ROW, "g")))
+        # The length test first: it is cheap and rules out nearly every record.
+        .where(exp.func("length", text.copy()) > exp.Literal.number(2 * MAX_DEPTH))
         .where(brackets > exp.Literal.number(MAX_DEPTH))
     )
     deep = [

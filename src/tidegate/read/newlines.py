@@ -82,9 +82,12 @@ def endings(read: Callable[[int], bytes], chunk: int = CHUNK) -> Endings:
     cr = lf = crlf = 0
     last = b""
     while block := read(chunk):
-        cr += block.count(b"\r")
         lf += block.count(b"\n")
-        crlf += block.count(b"\r\n") + int(last == b"\r" and block[:1] == b"\n")
+        here = block.count(b"\r")
+        if here or last == b"\r":
+            # Only blocks with a CR pay for the two-byte search (LF files never do).
+            cr += here
+            crlf += block.count(b"\r\n") + int(last == b"\r" and block[:1] == b"\n")
         last = block[-1:]
     return Endings(cr, lf, crlf)
 

@@ -131,10 +131,10 @@ def _settled(
     found: set[tuple[object, ...]],
     sibling: tuple[TargetConfig, str],
     bad: str,
+    values: Values,
 ) -> set[tuple[object, ...]]:
     """What exists once the file's own parents are counted, to a fixed point: a parent
     whose record fails this very check does not load, so its children fail too."""
-    values = _distinct_values(con, rows, reference)
     parent, parent_rows = sibling
     failing: set[int] = set()
     while True:
@@ -172,5 +172,5 @@ def check_references(
         found = lookup(reference, values) if values else set()
         sibling = (same_file or {}).get(reference.target)
         if sibling is not None:
-            found = _settled(con, rows, output_target, reference, found, sibling, bad)
+            found = _settled(con, rows, output_target, reference, found, sibling, bad, values)
         _missing(con, rows, output_target, reference, found, bad)
