@@ -13,6 +13,7 @@ import pytest
 from tidegate.config.models import ReadOptions
 from tidegate.errors import ReadError
 from tidegate.read import read_file
+from tidegate.read.failures import explain
 from tidegate.read.json import MAX_DEPTH
 from tidegate.read.newlines import normalise_text
 
@@ -186,3 +187,30 @@ def test_an_engine_error_is_a_read_error_in_the_users_terms(tmp_path: Path) -> N
     assert message.startswith(f"{path}: ")
     assert "Error:" not in message and "state machine" not in message
     assert message.endswith("not valid JSON at byte 21: unexpected character")
+
+
+@pytest.mark.parametrize(
+    ("engine", "reason"),
+    [
+        (
+            "Invalid Input Error: The CSV Parser state machine reached an invalid state.\n"
+            "This can happen when ...",
+            "the records cannot be split with the dialect found; "
+            "check read.delimiter, read.quote and read.escape",
+        ),
+        (
+            "Invalid Input Error: CSV Error on Line: 12\nOriginal Line: a;b",
+            "the records cannot be split at line 12; "
+            "check read.delimiter, read.quote and read.escape",
+        ),
+        (
+            'Invalid Input Error: Malformed JSON in file "x.json", at byte 3 in record/value 2: '
+            "unexpected character.",
+            "not valid JSON at byte 3: unexpected character",
+        ),
+        ("Binder Error: something odd", "cannot be read as CSV: something odd"),
+    ],
+    ids=["state-machine", "csv-line", "json", "other"],
+)
+def test_engine_wording_becomes_a_reason(engine: str, reason: str) -> None:
+    assert explain(duckdb.InvalidInputException(engine), "csv") == reason
