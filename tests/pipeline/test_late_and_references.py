@@ -261,3 +261,49 @@ def test_init_from_and_run_read_a_cp1252_file_with_mixed_endings(tmp_path: Path)
         0,
     )
     assert rows(root, "kunden", ["city"]) == [("Genève",), ("Köln",), ("Malmö",)]
+
+
+NOTES_TARGET = """\
+columns:
+  id:   {type: integer, required: true}
+  body: {type: varchar}
+key: [id]
+load: append
+"""
+
+
+def test_a_long_field_and_a_deep_json_line_do_not_stop_a_run(
+    tmp_path: Path, warehouse: Callable[[], str]
+) -> None:
+    root = new_project(
+        tmp_path / "p",
+        warehouse,
+        {
+            "targets/notes.yml": NOTES_TARGET,
+            "sources/notes_csv.yml": 'match: "notes*.csv"\noutputs:\n'
+            "  - target: notes\n    columns: {id: id, body: body}\n",
+            "sources/notes_json.yml": 'match: "notes*.jsonl"\noutputs:\n'
+            "  - target: notes\n    columns: {id: id, body: body}\n",
+        },
+    )
+    big = "x" * (200 * 1024)
+    land(root, "notes_1.csv", f'id,body\n1,"{big}"\n2,short\n')
+    deep = '{"id": 4, "body": ' + "[" * 10_000 + "]" * 10_000 + "}"
+    land(root, "notes_2.jsonl", '{"id": 3, "body": "fine"}\n' + deep + "\n")
+
+    results = sorted(
+        (f.name, f.status, f.rows_read, f.rows_loaded, f.rows_quarantined)
+        for f in run(load_project(root)).files
+    )
+
+    assert results == [
+        ("notes_1.csv", "loaded", 2, 2, 0),
+        ("notes_2.jsonl", "loaded", 2, 1, 1),
+    ]
+    with connect(load_project(root)) as wh:
+        lengths = wh.execute(
+            exp.select(col("id"), exp.func("length", col("body")))
+            .from_(table("notes", "core"))
+            .order_by(col("id"))
+        )
+    assert [tuple(int(v) for v in row) for row in lengths] == [(1, len(big)), (2, 5), (3, 4)]

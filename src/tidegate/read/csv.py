@@ -56,10 +56,7 @@ def read(
 ) -> ReadResult:
     """Read a delimited file into ``table_name``; see the module docstring."""
     text = prepare(source, options.encoding, workdir)
-    dialect = fix_header(
-        text, sniff(con, text.source.path, text.source.compression, text.head, options, fmt)
-    )
-    text, dialect = uniform_endings(text, dialect, workdir)
+    text, dialect = _dialect(con, text, options, fmt, workdir)
     names = header_names(text, dialect)
     dialect = replace(dialect, width=len(names))
     rejects = load(con, text, dialect, names, options, table_name)
@@ -74,6 +71,24 @@ def read(
     rows = count(con, table_name)
     _verify(con, text.label, table_name, rows, bad)
     return ReadResult(table_name, names, rows, bad, fmt, text.encoding.name, dialect.describe())
+
+
+def _dialect(
+    con: duckdb.DuckDBPyConnection, text: Text, options: ReadOptions, fmt: str, workdir: Path
+) -> tuple[Text, Dialect]:
+    """Sniff, and make the record endings one kind; a rewritten file is sniffed again, since
+    the mixed endings may have misled the first look."""
+    dialect = _sniffed(con, text, options, fmt)
+    text, dialect = uniform_endings(text, dialect, workdir)
+    if dialect.ending is None:
+        return text, dialect
+    again = _sniffed(con, text, options, fmt)
+    return text, replace(again, newline=dialect.newline, ending=dialect.ending)
+
+
+def _sniffed(con: duckdb.DuckDBPyConnection, text: Text, options: ReadOptions, fmt: str) -> Dialect:
+    found = sniff(con, text.source.path, text.source.compression, text.head, options, fmt)
+    return fix_header(text, found)
 
 
 def peek(source: Source, options: ReadOptions, fmt: str, workdir: Path) -> list[str]:
