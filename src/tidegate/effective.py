@@ -39,6 +39,15 @@ def parse_time(text: str) -> datetime | None:
     return None
 
 
+def is_set(history: HistoryConfig) -> bool:
+    """Whether rows carry an effective time of their own (anything but the load time).
+
+    Merge and replace targets then keep it in ``history.columns.valid_from``, so that a
+    file that arrives late never overwrites what a newer one wrote.
+    """
+    return history.effective.partition(":")[0] != "run_time"
+
+
 def row_column(history: HistoryConfig) -> str | None:
     """The target column that carries each row's effective time, if any."""
     kind, _, value = history.effective.partition(":")

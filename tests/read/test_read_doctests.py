@@ -7,7 +7,15 @@ import importlib
 
 import pytest
 
-MODULES = ["tidegate.read", "tidegate.read.names", "tidegate.read.tables", "tidegate.read.excel"]
+MODULES = [
+    "tidegate.read",
+    "tidegate.read.names",
+    "tidegate.read.tables",
+    "tidegate.read.excel",
+    "tidegate.read.newlines",
+    "tidegate.read.failures",
+    "tidegate.read.json",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,7 +1,8 @@
 """CSV and TSV: every value as text, every record kept (good ones in the table, bad ones listed).
 
 1. The encoding is detected and anything but UTF-8 is transcoded (``text.py``).
-2. The dialect is sniffed and the header parsed (``dialect.py``).
+2. The dialect is sniffed and the header parsed (``dialect.py``); a file that mixes CR, LF
+   and CRLF record endings is rewritten with LF ones (``newlines.py``).
 3. DuckDB reads with the explicit dialect and explicit VARCHAR columns, in parallel and in
    file order, into the temp table; ragged or malformed records land in rejects tables.
 4. ``_row`` is set from rowid and the ordinals of the rejects (``lines.py``, ``tables.py``).
@@ -26,6 +27,7 @@ from tidegate.errors import EmptyFileError, ReadError
 from tidegate.read.dialect import Dialect, fix_header, header_names, sniff
 from tidegate.read.encoding import UTF8
 from tidegate.read.lines import Reject, field_count, locate
+from tidegate.read.newlines import uniform_endings
 from tidegate.read.result import ROW, BadRecord, ReadResult
 from tidegate.read.source import Source
 from tidegate.read.tables import count, create_temp_table, drop, number_rows, run, scratch_name
@@ -33,11 +35,14 @@ from tidegate.read.text import Text, prepare, redetect
 from tidegate.sql import col, table
 
 INVALID_ENCODING = "INVALID ENCODING"
+MAX_LINE = 1 << 26
 REASONS = {
     "UNQUOTED VALUE": "a quoted field is not closed, or text follows its closing quote",
-    "LINE SIZE OVER MAXIMUM": "the record is longer than the maximum line size",
+    "LINE SIZE OVER MAXIMUM": f"the record is longer than {MAX_LINE >> 20} MiB",
     INVALID_ENCODING: "the record holds bytes that are not valid UTF-8; set read.encoding",
 }
+# The endings DuckDB takes as an option; a file of CR alone is left to its detection.
+LINE_TERMINATORS = {"\n": "\\n", "\r\n": "\\r\\n"}
 RAGGED = ("MISSING COLUMNS", "TOO MANY COLUMNS")
 
 
@@ -51,15 +56,14 @@ def read(
 ) -> ReadResult:
     """Read a delimited file into ``table_name``; see the module docstring."""
     text = prepare(source, options.encoding, workdir)
-    dialect = fix_header(
-        text, sniff(con, text.source.path, text.source.compression, text.head, options, fmt)
-    )
+    text, dialect = _dialect(con, text, options, fmt, workdir)
     names = header_names(text, dialect)
     dialect = replace(dialect, width=len(names))
     rejects = load(con, text, dialect, names, options, table_name)
     invalid = [r.offset for r in rejects if INVALID_ENCODING in r.errors]
     if invalid and text.detected and text.encoding.name == UTF8:
         text = redetect(text, invalid[0], source, workdir)
+        text, dialect = uniform_endings(text, dialect, workdir)
         names = header_names(text, dialect)
         rejects = load(con, text, dialect, names, options, table_name)
     bad = bad_records(text, dialect, rejects)
@@ -67,6 +71,24 @@ def read(
     rows = count(con, table_name)
     _verify(con, text.label, table_name, rows, bad)
     return ReadResult(table_name, names, rows, bad, fmt, text.encoding.name, dialect.describe())
+
+
+def _dialect(
+    con: duckdb.DuckDBPyConnection, text: Text, options: ReadOptions, fmt: str, workdir: Path
+) -> tuple[Text, Dialect]:
+    """Sniff, and make the record endings one kind; a rewritten file is sniffed again, since
+    the mixed endings may have misled the first look."""
+    dialect = _sniffed(con, text, options, fmt)
+    text, dialect = uniform_endings(text, dialect, workdir)
+    if dialect.ending is None:
+        return text, dialect
+    again = _sniffed(con, text, options, fmt)
+    return text, replace(again, newline=dialect.newline, ending=dialect.ending)
+
+
+def _sniffed(con: duckdb.DuckDBPyConnection, text: Text, options: ReadOptions, fmt: str) -> Dialect:
+    found = sniff(con, text.source.path, text.source.compression, text.head, options, fmt)
+    return fix_header(text, found)
 
 
 def peek(source: Source, options: ReadOptions, fmt: str, workdir: Path) -> list[str]:
@@ -130,6 +152,9 @@ def _arguments(
         "quotechar": dialect.quote,
         "escapechar": dialect.escape,
         "skiprows": dialect.skip,
+        # DuckDB's default (2 MB) would turn a long text field into a bad record.
+        "max_line_size": MAX_LINE,
+        **_line_terminator(dialect.newline),
         "compression": compression,
         # A landing path like date=2024-01-01/ must not add columns.
         "hive_partitioning": False,
@@ -139,6 +164,12 @@ def _arguments(
         "parallel": _preserves_order(con),
         **nulls,
     }
+
+
+def _line_terminator(newline: str) -> dict[str, str]:
+    """Given, not detected: a line break in a quoted header cell misleads DuckDB's guess."""
+    known = LINE_TERMINATORS.get(newline)
+    return {} if known is None else {"lineterminator": known}
 
 
 def _preserves_order(con: duckdb.DuckDBPyConnection) -> bool:

@@ -22,6 +22,7 @@ from sqlglot import exp
 
 from tidegate.config.models import ReadOptions
 from tidegate.errors import EmptyFileError, ReadError
+from tidegate.read.lines import records
 from tidegate.read.names import column_names
 from tidegate.read.text import Text
 
@@ -42,6 +43,8 @@ class Dialect:
     header: bool
     skip: int
     width: int
+    # The records' own ending when the file was rewritten with LF ones (``newlines.py``).
+    ending: str | None = None
 
     @property
     def first_line(self) -> int:
@@ -53,7 +56,7 @@ class Dialect:
             "delimiter": self.delimiter,
             "quote": self.quote,
             "escape": self.escape,
-            "newline": self.newline,
+            "newline": self.ending or self.newline,
             "header": "true" if self.header else "false",
         }
 
@@ -170,7 +173,7 @@ def _fallback(head: str, quote: str | None) -> Sniffed | None:
     best: Sniffed | None = None
     best_score = 0
     for candidate in CANDIDATES:
-        reader = csv.reader(
+        reader = records(
             io.StringIO(sample, newline=""),
             delimiter=candidate,
             quotechar=quote or '"',
@@ -238,4 +241,4 @@ def _without_trailing_blanks(header: list[str], data: Iterator[list[str]]) -> li
 
 
 def _records(head: str, dialect: Dialect) -> Iterator[list[str]]:
-    return csv.reader(io.StringIO(head, newline=""), **dialect.reader_options())
+    return records(io.StringIO(head, newline=""), **dialect.reader_options())

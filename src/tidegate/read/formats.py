@@ -108,6 +108,9 @@ def json_kind(sample: bytes) -> str | None:
         whole = isinstance(json.loads(first), dict)
     except ValueError:
         return "json"
+    except RecursionError:
+        # Nested too deeply for Python's parser; the reader judges the record itself.
+        whole = first.rstrip().endswith("}")
     return "jsonl" if whole and rest.strip() else "json"
 
 

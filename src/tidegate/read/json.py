@@ -9,6 +9,10 @@ json functions and unnest. Keys are unioned across records, in order of first ap
 A document is an array of objects, a single object, or holds the records at the
 ``records`` path. JSON Lines are read as lines of text first so that a line which is not
 JSON becomes a bad record instead of failing the file.
+
+A record nested deeper than ``MAX_DEPTH`` levels is a bad record too: Python's parser (and
+every tool that later parses the value recursively) would fail on it, and no real record is
+that deep.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 LINE = "_line"
 TEXT = "_text"
 DOC = "_j"
+MAX_DEPTH = 500
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def read(
@@ -119,11 +127,11 @@ def _plain_object(line: str) -> dict[str, Any] | None:
     """The object on a line, or None for anything else: not JSON, not an object, a key
     given twice, NaN or Infinity, an escaped surrogate (DuckDB's parser may judge those
     differently from Python's)."""
-    if SURROGATE.search(line):
+    if SURROGATE.search(line) or too_deep(line):
         return None
     try:
         value = pyjson.loads(line, object_pairs_hook=_unique_keys, parse_constant=_refuse)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -309,16 +317,71 @@ def _split(con: duckdb.DuckDBPyConnection, records: str, good: str) -> list[BadR
     run(
         con, exp.Create(this=table(good), kind="TABLE", expression=objects, properties=_temporary())
     )
-    if count(con, good) == count(con, records):
+    deep = _too_deep(con, records, good)
+    if not deep and count(con, good) == count(con, records):
         return []
     others = exp.select(col(ROW), col(LINE), col(TEXT), kind).from_(table(records))
     others = others.where(exp.func("coalesce", is_object, exp.false()).not_()).order_by(col(ROW))
-    return [_bad(int(r), line, str(raw), kind) for r, line, raw, kind in run(con, others)]
+    bad = [_bad(int(r), line, str(raw), kind) for r, line, raw, kind in run(con, others)]
+    return sorted(bad + deep, key=lambda record: record.row)
+
+
+def _too_deep(con: duckdb.DuckDBPyConnection, records: str, good: str) -> list[BadRecord]:
+    """Objects nested deeper than ``MAX_DEPTH``, moved from ``good`` to the bad records.
+
+    Only a record with more than ``MAX_DEPTH`` opening brackets can be that deep; DuckDB
+    finds those, and Python measures just them.
+    """
+    text = col(TEXT, "r")
+    brackets = exp.func("length", text) - exp.func("length", _without(_without(text, "["), "{"))
+    query = (
+        exp.select(col(ROW, "r"), col(LINE, "r"), text)
+        .from_(exp.alias_(table(records), "r"))
+        .join(exp.alias_(table(good), "g"), on=col(ROW, "r").eq(col(ROW, "g")))
+        # The length test first: it is cheap and rules out nearly every record.
+        .where(exp.func("length", text.copy()) > exp.Literal.number(2 * MAX_DEPTH))
+        .where(brackets > exp.Literal.number(MAX_DEPTH))
+    )
+    deep = [
+        BadRecord(int(row), line, TOO_DEEP, str(raw))
+        for row, line, raw in run(con, query)
+        if depth(str(raw)) > MAX_DEPTH
+    ]
+    if deep:
+        rows = [exp.Literal.number(record.row) for record in deep]
+        run(con, exp.delete(table(good), where=exp.In(this=col(ROW), expressions=rows)))
+    return deep
+
+
+def _without(text: exp.Expr, char: str) -> exp.Expr:
+    return exp.func("replace", text, exp.Literal.string(char), exp.Literal.string(""))
+
+
+def too_deep(text: str) -> bool:
+    """Whether a JSON text nests deeper than ``MAX_DEPTH`` (cheap when it plainly cannot)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    return depth(text) > MAX_DEPTH
+
+
+def depth(text: str) -> int:
+    """How deeply a JSON text nests arrays and objects, without recursion.
+
+    >>> depth('{"a": [1, {"b": "[[["}]}')
+    3
+    """
+    level = deepest = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub("", text)):
+        level += 1 if bracket in "[{" else -1
+        deepest = max(deepest, level)
+    return deepest
 
 
 def _bad(row: int, line: int | None, raw: str, kind: str | None) -> BadRecord:
     if kind is not None:
         return BadRecord(row, line, f"expected a JSON object, found {kind.lower()}", raw)
+    if too_deep(raw):
+        return BadRecord(row, line, TOO_DEEP, raw)
     try:
         pyjson.loads(raw)
         why = "not valid JSON"
@@ -415,9 +478,11 @@ def _pointers(keys: Sequence[str]) -> exp.Expr:
 
 
 def _object(line: str) -> dict[str, Any] | None:
+    if too_deep(line):
+        return None
     try:
         value = pyjson.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -22,6 +22,8 @@ CHUNK = 1 << 20
 # An empty line in each newline style (one search per chunk: these scans run at memory speed).
 BLANK_LINE = {"\n": b"\n\n", "\r\n": b"\n\r\n", "\r": b"\r\r"}
 NEWLINES = "\r\n"
+# The largest field Python's csv module may return (a C long on every platform).
+FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
 
 Opener = Callable[[], BinaryIO]
 
@@ -117,9 +119,9 @@ def _scan_records(
     ordinals: dict[int, int] = {}
     last = max(wanted)
     blanks = 0
-    with opener() as stream, _unlimited_fields():
+    with opener() as stream:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-        for index, record in enumerate(csv.reader(text, **reader_options), start=1):
+        for index, record in enumerate(records(text, **reader_options), start=1):
             if index in wanted:
                 ordinals[index] = index - first_line + 1 - blanks
             if not record and index >= first_line:
@@ -132,19 +134,18 @@ def _scan_records(
 def field_count(raw: str, reader_options: Mapping[str, Any]) -> int | None:
     """How many fields a record's text holds, or None if it does not parse."""
     try:
-        with _unlimited_fields():
-            record = next(csv.reader(io.StringIO(raw, newline=""), **reader_options), [])
+        record = next(records(io.StringIO(raw, newline=""), **reader_options), [])
     except csv.Error:
         return None
     return len(record)
 
 
-@contextmanager
-def _unlimited_fields() -> Iterator[None]:
-    """csv refuses fields over 128 KiB by default; DuckDB does not."""
-    previous = csv.field_size_limit()
-    csv.field_size_limit(sys.maxsize)
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)
+def records(stream: Iterable[str], **options: Any) -> Iterator[list[str]]:
+    """Python's csv reader without its 128 KiB field limit: a long field is data.
+
+    The limit is process-wide; it is raised once and never lowered again, so reads on
+    other threads never see it change under them.
+    """
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
+    return csv.reader(stream, **options)

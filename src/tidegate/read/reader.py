@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from tidegate.config.models import ReadOptions
 from tidegate.errors import FileError, ReadError
-from tidegate.read import csv, excel, json, parquet
+from tidegate.read import csv as csv_reader
+from tidegate.read import excel, json, parquet
+from tidegate.read.failures import explain
 from tidegate.read.formats import source_format
 from tidegate.read.result import ReadResult
 from tidegate.read.source import Source, open_source
 from tidegate.read.tables import drop
 
+# What reading may raise besides our own errors: the engine's, the parsers', the decoders'.
+READ_FAILURES = (
+    duckdb.Error,
+    pa.ArrowException,
+    UnicodeError,
+    OSError,
+    EOFError,
+    ValueError,
+    RecursionError,
+    csv.Error,
+)
+
 Reader = Callable[[duckdb.DuckDBPyConnection, Source, ReadOptions, str, str, Path], ReadResult]
 Peeker = Callable[[Source, ReadOptions, str, Path], list[str]]
 
 READERS: dict[str, tuple[Reader, Peeker]] = {
-    "csv": (csv.read, csv.peek),
-    "tsv": (csv.read, csv.peek),
+    "csv": (csv_reader.read, csv_reader.peek),
+    "tsv": (csv_reader.read, csv_reader.peek),
     "json": (json.read, json.peek),
     "jsonl": (json.read, json.peek),
     "parquet": (parquet.read, parquet.peek),
@@ -44,10 +60,11 @@ def read_file(
     """
     with tempfile.TemporaryDirectory(prefix="tidegate-read-") as scratch:
         workdir = Path(scratch)
-        source = open_source(Path(path), workdir)
-        kind = source_format(source, fmt)
+        with _translated(str(path), fmt):
+            source = open_source(Path(path), workdir)
+            kind = source_format(source, fmt)
         try:
-            with _translated(source):
+            with _translated(source.label, kind):
                 return READERS[kind][0](con, source, options, kind, table, workdir)
         except FileError:
             drop(con, table)  # never leave half a file behind
@@ -58,23 +75,20 @@ def peek_columns(path: Path, options: ReadOptions, fmt: str = "auto") -> list[st
     """The column names a read would give, from the header or first records only."""
     with tempfile.TemporaryDirectory(prefix="tidegate-peek-") as scratch:
         workdir = Path(scratch)
-        source = open_source(Path(path), workdir)
-        kind = source_format(source, fmt)
-        with _translated(source):
+        with _translated(str(path), fmt):
+            source = open_source(Path(path), workdir)
+            kind = source_format(source, fmt)
+        with _translated(source.label, kind):
             return READERS[kind][1](source, options, kind, workdir)
 
 
 @contextmanager
-def _translated(source: Source) -> Iterator[None]:
-    """DuckDB and decoder failures become ``ReadError`` naming the file, in this one place."""
+def _translated(label: str, kind: str) -> Iterator[None]:
+    """Engine, parser and decoder failures become ``ReadError`` naming the file, in this one
+    place, with a user's reason (``failures.py``)."""
     try:
         yield
     except FileError:
         raise
-    except (duckdb.Error, UnicodeError, OSError, ValueError) as exc:
-        raise ReadError(source.label, _message(exc)) from exc
-
-
-def _message(exc: BaseException) -> str:
-    first = str(exc).strip().splitlines()
-    return first[0] if first else type(exc).__name__
+    except READ_FAILURES as exc:
+        raise ReadError(label, explain(exc, kind)) from exc

@@ -57,6 +57,13 @@ def redetect(text: Text, offset: int, original: Source, workdir: Path) -> Text:
     return _as_utf8(original, encoding, True, raw, complete, workdir)
 
 
+def rehead(text: Text, source: Source) -> Text:
+    """The same text read from ``source`` (a rewritten copy): its head taken anew."""
+    raw, complete = source.sample()
+    head = codecs.getincrementaldecoder("utf-8-sig")(errors="replace").decode(raw, final=complete)
+    return replace(text, source=source, head=head, complete=complete)
+
+
 def _as_utf8(
     source: Source,
     encoding: Encoding,

@@ -223,6 +223,13 @@ def _counts() -> exp.Select:
     return exp.select(bad.subquery(), duplicate.subquery())
 
 
+def _same_file(
+    source: SourceConfig, targets: Mapping[str, TargetConfig]
+) -> dict[str, tuple[TargetConfig, str]]:
+    """Each target this source's files yield: its config and the file's rows of it."""
+    return {o.target: (targets[o.target], out_table(i)) for i, o in enumerate(source.outputs)}
+
+
 def _sql(statements: list[exp.Expr]) -> list[str]:
     return [statement.sql(dialect="duckdb") for statement in statements]
 
@@ -278,7 +285,15 @@ def evaluate(
     for index, output in enumerate(source.outputs):
         target = targets[output.target]
         if target.references and lookup is not None:
-            check_references(con, out_table(index), output.target, target, BAD, lookup)
+            check_references(
+                con,
+                out_table(index),
+                output.target,
+                target,
+                BAD,
+                lookup,
+                _same_file(source, targets),
+            )
     for statement in steps.settle:
         con.execute(statement)
     counted = con.execute(steps.counts).fetchone()

@@ -1,7 +1,8 @@
 """Applying one file's rows to a target table, by the target's load mode.
 
     append    rows are added
-    replace   the table becomes the file's rows (atomic with the caller's transaction)
+    replace   the table becomes the file's rows (atomic with the caller's transaction),
+              unless, with ``history.effective`` set, the table holds a newer snapshot
     merge     upsert by key (``merge.py``)
     scd2      versioned history by key (``scd2.py``)
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlglot import exp
 
@@ -33,8 +35,13 @@ from tidegate.warehouse.batch import (
     Columns,
     LoadContext,
     business_columns,
+    count_of,
+    history_names,
     lineage_columns,
+    only_columns,
 )
+
+REPLACE_STAGE = "_tg_replace_stage"
 
 __all__ = [
     "FILE_ID",
@@ -62,6 +69,11 @@ def plain_columns(target: TargetConfig) -> Columns:
     return [*business_columns(target), *lineage_columns()]
 
 
+def replace_columns(target: TargetConfig) -> Columns:
+    """A replace target also keeps its snapshot's effective time, when it has one."""
+    return [*plain_columns(target), *merging.timed_columns(target)]
+
+
 def append(
     wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
 ) -> Applied:
@@ -71,9 +83,40 @@ def append(
 def replace(
     wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
 ) -> Applied:
-    """The target becomes this file's content; atomic because the caller's transaction is."""
+    """The target becomes this file's content; atomic because the caller's transaction is.
+
+    With an effective time, a snapshot older than the table's (a file that arrived late)
+    changes nothing: its rows count as unchanged.
+    """
+    if not merging.timed_columns(target):
+        wh.execute(exp.delete(table(name, wh.schemas.core)))
+        return append(wh, name, target, rows, ctx)
+    columns = replace_columns(target)
+    rows = only_columns(
+        merging.with_time(rows, target, ctx.effective_at), [c for c, _ in columns], "replace"
+    )
+    staged = wh.stage(REPLACE_STAGE, columns, rows)
+    merging.stamp_rows(wh, staged, target)
+    vf = col(history_names(target).valid_from)
+    current = wh.scalar(exp.select(exp.Max(this=vf)).from_(table(name, wh.schemas.core)))
+    arriving = wh.scalar(exp.select(exp.Max(this=vf.copy())).from_(staged))
+    received = count_of(wh, staged)
+    if current is not None and arriving is not None and _as_time(arriving) < _as_time(current):
+        wh.drop_temp(REPLACE_STAGE)
+        return Applied(loaded=0, unchanged=received)
     wh.execute(exp.delete(table(name, wh.schemas.core)))
-    return append(wh, name, target, rows, ctx)
+    names = [exp.to_identifier(c, quoted=True) for c, _ in columns]
+    query = exp.select(*[col(c) for c, _ in columns]).from_(staged)
+    wh.execute(exp.insert(query, table(name, wh.schemas.core), columns=names))
+    wh.drop_temp(REPLACE_STAGE)
+    return Applied(loaded=received)
+
+
+def _as_time(value: object) -> datetime:
+    """A timestamp as the warehouse returns it (SQLite gives text)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return datetime.fromisoformat(str(value))
 
 
 def nothing_to_prepare(wh: Warehouse, name: str, target: TargetConfig, created: bool) -> None:
@@ -93,7 +136,7 @@ class Mode:
 
 MODES: dict[str, Mode] = {
     "append": Mode(plain_columns, nothing_to_prepare, append),
-    "replace": Mode(plain_columns, nothing_to_prepare, replace),
+    "replace": Mode(replace_columns, nothing_to_prepare, replace),
     "merge": Mode(merging.merge_columns, prepare_merge, merging.merge),
     "scd2": Mode(history.scd2_columns, history.prepare, history.scd2),
 }

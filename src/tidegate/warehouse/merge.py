@@ -7,15 +7,25 @@
     unchanged  keys present with the same hash: not rewritten
 
 Only keys of the batch are read or written (joins on the key, which is indexed).
+
+With ``history.effective`` set (``effective.is_set``) each row keeps its effective time in
+``history.columns.valid_from``, and "latest" means latest in effective time: a row older
+than the table's row of its key does not overwrite it (a file that arrived late) and is
+counted unchanged; a row with the table's values and a newer time only moves that time on,
+so a later late file is judged against the newest observation.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pyarrow as pa
 from sqlglot import exp
 
+from tidegate import effective
 from tidegate.config.models import TargetConfig
-from tidegate.sql import col, data_type, table
-from tidegate.warehouse.base import Batches, Warehouse
+from tidegate.sql import col, data_type, lit, table
+from tidegate.warehouse.base import Batches, Rows, Warehouse
 from tidegate.warehouse.batch import (
     Applied,
     Columns,
@@ -29,8 +39,10 @@ from tidegate.warehouse.batch import (
     last_first,
     last_of_each,
     lineage_columns,
+    names_of,
     only_columns,
     same_key,
+    with_column,
 )
 
 STAGE = "_tg_merge_stage"
@@ -39,9 +51,41 @@ T, S = "_tg_t", "_tg_s"
 
 
 def merge_columns(target: TargetConfig) -> Columns:
-    """The table's columns: business columns, lineage, row hash."""
+    """The table's columns: business columns, lineage, row hash (and effective time)."""
     row_hash = history_names(target).row_hash
-    return [*business_columns(target), *lineage_columns(), (row_hash, data_type("varchar"))]
+    columns = [*business_columns(target), *lineage_columns(), (row_hash, data_type("varchar"))]
+    return columns + timed_columns(target)
+
+
+def timed_columns(target: TargetConfig) -> Columns:
+    """The effective-time column of a merge or replace target, when it has one."""
+    if not effective.is_set(target.history):
+        return []
+    return [(history_names(target).valid_from, data_type("timestamp"))]
+
+
+def with_time(rows: Batches, target: TargetConfig, at: datetime) -> Batches:
+    """The rows with their effective-time column: the file's time, to be replaced by the
+    row's own (``stamp_rows``) where the time is a column."""
+    name = history_names(target).valid_from
+    if not effective.is_set(target.history) or name in names_of(rows):
+        return rows
+    if isinstance(rows, pa.RecordBatchReader):
+        return with_column(rows, name, at, pa.timestamp("us"))
+    when = exp.alias_(exp.cast(lit(at), "timestamp"), name, quoted=True)
+    query = exp.select(*[col(c) for c in rows.names], when).from_(rows.query.subquery("_tg_rows"))
+    return Rows(rows.con, query)
+
+
+def stamp_rows(wh: Warehouse, staged: exp.Table, target: TargetConfig) -> None:
+    """With ``effective: column:<name>``, a staged row's time is its value (if it has one)."""
+    column = effective.row_column(target.history)
+    if column is None:
+        return
+    when = exp.cast(col(column), "timestamp")
+    setting = [exp.EQ(this=col(history_names(target).valid_from), expression=when)]
+    present = exp.Where(this=exp.not_(col(column).is_(exp.null())))
+    wh.execute(exp.Update(this=staged.copy(), expressions=setting, where=present))
 
 
 def prepare(wh: Warehouse, name: str, target: TargetConfig) -> None:
@@ -52,16 +96,23 @@ def merge(
     wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
 ) -> Applied:
     columns = merge_columns(target)
-    rows = only_columns(rows, [c for c, _ in columns], "merge")
+    rows = only_columns(with_time(rows, target, ctx.effective_at), [c for c, _ in columns], "merge")
     staged = wh.stage(STAGE, columns, rows)
     check_keys(wh, staged, target.key, name)
+    stamp_rows(wh, staged, target)
     names = [c for c, _ in columns]
-    order = last_first(target)
+    order = [*_newest_first(target), *last_first(target)]
     latest = last_of_each(wh, staged, LATEST, names, target.key, order)
     applied = _upsert(wh, table(name, wh.schemas.core), target, latest, count_of(wh, staged))
     wh.drop_temp(LATEST)  # after a failure the caller's rollback removes them
     wh.drop_temp(STAGE)
     return applied
+
+
+def _newest_first(target: TargetConfig) -> list[exp.Ordered]:
+    """Within a file, the row of a key with the latest effective time wins."""
+    names = timed_columns(target)
+    return [exp.Ordered(this=col(name), desc=True, nulls_first=False) for name, _ in names]
 
 
 def _upsert(
@@ -72,9 +123,21 @@ def _upsert(
     new = count_of(wh, latest.as_(S), exp.not_(exists(_present(target_table, target))))
     changed = count_of(wh, latest.as_(S), exists(_changed(target_table, target, row_hash)))
     wh.execute(_update(target_table, target, latest, [c for c, _ in merge_columns(target)]))
+    if timed_columns(target):
+        wh.execute(_move_time_on(target_table, target, latest))
     wh.execute(_insert_new(target_table, target, latest))
     loaded = new + changed
     return Applied(loaded=loaded, unchanged=kept - loaded, superseded=received - kept)
+
+
+def _not_older(target: TargetConfig, table_col: exp.Column, staged_col: exp.Column) -> exp.Expr:
+    """The staged row is at least as recent as the table's (a row without a time is oldest).
+
+    Equal times: the file that arrived later wins, as without effective times.
+    """
+    if not timed_columns(target):
+        return exp.true()
+    return exp.or_(table_col.is_(exp.null()), exp.GTE(this=staged_col, expression=table_col))
 
 
 def _present(target_table: exp.Table, target: TargetConfig) -> exp.Select:
@@ -92,7 +155,27 @@ def _differs(row_hash: str, left: str, right: str) -> exp.Expr:
 
 
 def _changed(target_table: exp.Table, target: TargetConfig, row_hash: str) -> exp.Select:
-    return _present(target_table, target).where(_differs(row_hash, T, S))
+    vf = history_names(target).valid_from
+    newer = _not_older(target, col(vf, T), col(vf, S))
+    return _present(target_table, target).where(exp.and_(_differs(row_hash, T, S), newer))
+
+
+def _move_time_on(target_table: exp.Table, target: TargetConfig, latest: exp.Table) -> exp.Update:
+    """Same values seen again at a later time: only the row's time moves on."""
+    h = history_names(target)
+    full = target_table.copy()
+    match = exp.and_(*[full_col(full, k).eq(col(k, S)) for k in target.key])
+    same = full_col(full, h.row_hash).eq(col(h.row_hash, S))
+    later = exp.or_(
+        full_col(full, h.valid_from).is_(exp.null()),
+        exp.GT(this=col(h.valid_from, S), expression=full_col(full, h.valid_from)),
+    )
+    return exp.Update(
+        this=full,
+        expressions=[exp.EQ(this=col(h.valid_from), expression=col(h.valid_from, S))],
+        from_=exp.From(this=latest.as_(S)),
+        where=exp.Where(this=exp.and_(match, same, later)),
+    )
 
 
 def _update(
@@ -109,11 +192,13 @@ def _update(
     stale = exp.or_(
         full_col(full, row_hash).neq(col(row_hash, S)), full_col(full, row_hash).is_(exp.null())
     )
+    vf = history_names(target).valid_from
+    newer = _not_older(target, full_col(full, vf), col(vf, S))
     return exp.Update(
         this=full,
         expressions=setting,
         from_=exp.From(this=latest.as_(S)),
-        where=exp.Where(this=exp.and_(match, stale)),
+        where=exp.Where(this=exp.and_(match, stale, newer)),
     )
 
 
