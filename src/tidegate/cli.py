@@ -638,7 +638,7 @@ def report(
     ] = None,
 ) -> None:
     """Write a self-contained HTML report: runs, sources, quarantine reasons, history."""
-    from tidegate.durations import parse_duration
+    from tidegate.config.models import parse_duration
     from tidegate.report import write
 
     with handled():

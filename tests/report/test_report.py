@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,34 @@ def test_sorting_a_table_in_the_browser(loaded: Path, browser: Any, tmp_path: Pa
     values = [int(v) for v in page.eval_on_selector_all(first, "c => c.map(x => x.textContent)")]
     assert values == sorted(values, reverse=True)
     page.close()
+
+
+PROTECTED = {
+    "tidegate.yml": """\
+        warehouse: {type: duckdb, path: warehouse.duckdb}
+        settle_seconds: 0
+        privacy: {secret: report-test-secret-0123456789}
+        sources: {expect_every: 1s}
+        """,
+    "targets/people.yml": """\
+        columns:
+          id:     {type: integer, required: true}
+          name:   {type: varchar, required: true}
+          email:  {type: varchar, pattern: '^[^@]+@[^@]+$', pii: hash}
+          born:   {type: date, formats: ['%m/%d/%Y']}
+        key: [id]
+        """,
+}
+
+
+def test_personal_values_stay_protected_and_a_quiet_source_is_stale(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "protected", PROTECTED)
+    land(root, "people1.csv", people_csv(("1", "Ann", "ann.private-at-example", "")))
+    assert tidegate(root, "run").returncode == 0
+    time.sleep(1.5)  # longer than the source's expect_every
+    out = root / "report.html"
+    assert tidegate(root, "report", "--out", str(out)).returncode == 0
+    html = out.read_text(encoding="utf-8")
+    assert "pattern (people.email)" in html
+    assert "ann.private-at-example" not in html  # shown hashed, as the quarantine holds it
+    assert ">stale<" in html

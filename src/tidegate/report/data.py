@@ -172,10 +172,11 @@ def _sources(project: Project, files: list[FileRecord], now: datetime) -> list[S
 
 
 def _expect_every(project: Project, source: str) -> timedelta | None:
-    """The source's ``expect_every``, where the project declares one."""
+    """The source's ``expect_every`` (its own, else the project's default), if any."""
+    from tidegate.notify.stale import expect_every
+
     config = project.sources.get(source)
-    value = getattr(config, "expect_every", None) if config is not None else None
-    return value if isinstance(value, timedelta) else None
+    return expect_every(project, config) if config is not None else None
 
 
 def _quarantine(wh: Warehouse, start: datetime | None) -> list[QuarantineRecord]:
