@@ -104,6 +104,7 @@ DIGIT_RUN = re.compile(r"[0-9][0-9_.:-]*[0-9]|[0-9]")
 # fnmatch's metacharacters; routing matches names with fnmatch.
 GLOB_SPECIAL = re.compile(r"([*?\[\]])")
 COMPRESSED = (".gz", ".zip")
+CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 TRUE_FALSE = ("true", "false", "t", "f", "yes", "no", "y", "n")  # digits are numbers first
 IDENTIFIER_WORDS = frozenset(
     {"id", "key", "code", "sku", "number", "num", "no", "nr", "uuid", "guid", "ref"}
@@ -167,7 +168,9 @@ class Draft:
 
 
 def snake(name: str, position: int) -> str:
-    cleaned = re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
+    """``Order ID``, ``OrderID`` and ``order-id`` -> ``order_id``."""
+    spaced = CAMEL.sub(r"\1_\2", name)
+    cleaned = re.sub(r"[^0-9a-zA-Z]+", "_", spaced).strip("_").lower()
     if not cleaned:
         return f"column_{position}"
     return f"c_{cleaned}" if cleaned[0].isdigit() else cleaned
@@ -193,7 +196,7 @@ def _distinct(base: str, taken: set[str]) -> str:
 
 def _words(name: str) -> set[str]:
     """``OrderID`` and ``order_id`` -> {order, id}: the words a column's name is made of."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    spaced = CAMEL.sub(r"\1_\2", name)
     return {w for w in re.split(r"[^0-9a-zA-Z]+", spaced.lower()) if w}
 
 
