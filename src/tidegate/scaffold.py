@@ -194,19 +194,21 @@ def _distinct(base: str, taken: set[str]) -> str:
     return name
 
 
-def _words(name: str) -> set[str]:
-    """``OrderID`` and ``order_id`` -> {order, id}: the words a column's name is made of."""
+def _words(name: str) -> list[str]:
+    """``OrderID`` and ``order_id`` -> [order, id]: the words a column's name is made of."""
     spaced = CAMEL.sub(r"\1_\2", name)
-    return {w for w in re.split(r"[^0-9a-zA-Z]+", spaced.lower()) if w}
+    return [w for w in re.split(r"[^0-9a-zA-Z]+", spaced.lower()) if w]
 
 
 def named_like_identifier(name: str) -> bool:
-    words = _words(name)
-    return bool(words & IDENTIFIER_WORDS) and not looks_like_measure(name)
+    return bool(IDENTIFIER_WORDS.intersection(_words(name))) and not looks_like_measure(name)
 
 
 def looks_like_measure(name: str) -> bool:
-    return bool(_words(name) & MEASURE_WORDS) or bool(re.match(r"(?i)(n|num|number)_?of", name))
+    """``on_hand``, ``Total Amount``, ``number_of_items``: a quantity, however unique."""
+    words = _words(name)
+    counted = words[:1] in (["n"], ["num"], ["number"]) and words[1:2] == ["of"]
+    return counted or bool(MEASURE_WORDS.intersection(words))
 
 
 # --------------------------------------------------------------------------- types
@@ -411,9 +413,11 @@ def suggest_key(con: duckdb.DuckDBPyConnection, source: str, columns: list[Colum
     pair = _unique_pair(con, source, [c for c in keyable if c.distinct < total], total)
     if pair is not None:
         first, second = pair
+        named = [c.name for c in pair if named_like_identifier(c.source)]
         why = (
             f"{first.name} + {second.name}: unique together and filled over {_rows(total)}"
-            f" (neither is alone), and {first.name} is named like an identifier"
+            f" (neither is alone), and {' and '.join(named)}"
+            f" {'is named like an identifier' if len(named) == 1 else 'are named like identifiers'}"
         )
         return Key([first.name, second.name], why)
     return Key(

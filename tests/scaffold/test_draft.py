@@ -271,15 +271,26 @@ def test_a_pair_is_the_key_when_a_measure_is_unique_by_chance(tmp_path: Path) ->
     sample = write(
         tmp_path / "in",
         "stock.csv",
-        "sku,warehouse,on_hand\nA1,north,5\nA1,south,7\nB2,north,3\n",
+        "warehouse,sku,on_hand\nnorth,A1,5\nsouth,A1,7\nnorth,B2,3\n",
     )
     root, result = draft_and_run(tmp_path, sample)
     assert loaded(result) == {"stock.csv": 3}
-    assert only(root, "targets")["key"] == ["sku", "warehouse"]
+    assert only(root, "targets")["key"] == ["warehouse", "sku"]
     assert (
-        "# key: sku + warehouse: unique together and filled over 3 rows (neither is alone),"
+        "# key: warehouse + sku: unique together and filled over 3 rows (neither is alone),"
         " and sku is named like an identifier\n"
     ) in target_text(root)
+
+
+def test_two_identifiers_together_come_before_an_identifier_and_a_label(tmp_path: Path) -> None:
+    sample = write(
+        tmp_path / "in",
+        "lines.csv",
+        "note,order_id,line_no\nx,1,1\ny,1,2\nx,2,1\n",
+    )
+    root, _ = draft_and_run(tmp_path, sample)
+    assert only(root, "targets")["key"] == ["order_id", "line_no"]
+    assert "and order_id and line_no are named like identifiers\n" in target_text(root)
 
 
 def test_a_single_identifier_is_the_key_and_the_comment_says_why(tmp_path: Path) -> None:
