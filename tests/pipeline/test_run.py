@@ -342,7 +342,7 @@ def test_init_from_files_drafts_a_project_that_loads(tmp_path: Path) -> None:
     assert 'amount: {type: "decimal(18,2)"}' in target
     assert 'ordered_on: {type: date, formats: ["%m/%d/%Y"]}' in target
     assert "key: [order_id]" in target
-    assert 'match: "orders_*.csv"' in (root / "sources" / "orders.yml").read_text()
+    assert "orders_*.csv.gz" in (root / "sources" / "orders.yml").read_text()
     loaded = tidegate(root, "run", "--json")
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     assert sorted(f["status"] for f in json.loads(loaded.stdout)["files"]) == ["loaded", "loaded"]
