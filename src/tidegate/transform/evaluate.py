@@ -108,7 +108,9 @@ def _reasons(target: TargetConfig) -> exp.Expr:
     keep = exp.Lambda(
         this=exp.not_(exp.column("x").is_(exp.null())), expressions=[exp.to_identifier("x")]
     )
-    return exp.alias_(exp.func("list_filter", found, keep), REASONS, quoted=True, copy=False)
+    return exp.alias_(
+        exp.func("list_filter", found, keep, copy=False), REASONS, quoted=True, copy=False
+    )
 
 
 def _bad_rows(index: int, output: OutputConfig, target: TargetConfig) -> exp.Select:
@@ -267,7 +269,7 @@ def plan(read_table: str, source: SourceConfig, targets: Mapping[str, TargetConf
     for index, output in enumerate(source.outputs):
         target = targets[output.target]
         outputs.append((out_table(index), checked(read_table, source.derive, output, target)))
-        checks += [exp.insert(_bad_rows(index, output, target), table(BAD))]
+        checks += [exp.insert(_bad_rows(index, output, target), table(BAD), copy=False)]
         settle += _key_duplicates(index, output, target)
     settle += [temp_create(good_table(i), _good(i), "VIEW") for i in range(len(source.outputs))]
     return Plan(

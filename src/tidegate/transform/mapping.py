@@ -145,7 +145,9 @@ def reasons(target: TargetConfig) -> exp.Expr:
     keep = exp.Lambda(
         this=exp.not_(exp.column("x").is_(exp.null())), expressions=[exp.to_identifier("x")]
     )
-    return exp.alias_(exp.func("list_filter", found, keep), REASONS, quoted=True, copy=False)
+    return exp.alias_(
+        exp.func("list_filter", found, keep, copy=False), REASONS, quoted=True, copy=False
+    )
 
 
 def checked(
