@@ -245,3 +245,22 @@ def new_postgres_database(postgres_url: str) -> Iterator[Callable[[], str]]:
         for name in made:
             drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
             admin.execute(drop.format(sql.Identifier(name)))
+
+
+# --------------------------------------------------------------------------- warehouses
+
+WAREHOUSES = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
+"""Every warehouse the suite runs one body against: the one list for every test folder."""
+
+
+@pytest.fixture(params=WAREHOUSES)
+def warehouse(request: pytest.FixtureRequest) -> Callable[[], str]:
+    """Makes the ``warehouse:`` line of a new project's tidegate.yml, one per call (on
+    PostgreSQL a new database each)."""
+    kind = request.param
+    if kind == "postgres":
+        make_database = request.getfixturevalue("new_postgres_database")
+        return lambda: f'warehouse: {{type: postgres, url: "{make_database()}"}}'
+    if kind == "sqlite":
+        return lambda: "warehouse: {type: sqlite, path: warehouse.sqlite}"
+    return lambda: "warehouse: {type: duckdb, path: warehouse.duckdb}"

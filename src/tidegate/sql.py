@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -40,7 +41,13 @@ def parse(sql: str, dialect: str = COMPUTE_DIALECT) -> exp.Expr:
 
 
 def data_type(name: str) -> exp.DataType:
-    """A target column type (``varchar``, ``decimal(10,2)``, ``json``...) as a sqlglot type."""
+    """A target column type (``varchar``, ``decimal(10,2)``, ``json``...) as a sqlglot type,
+    a fresh node each time (parsed once per name: a wide file asks thousands of times)."""
+    return _parsed_type(name).copy()
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_type(name: str) -> exp.DataType:
     aliases = {"string": "varchar", "text": "varchar", "bool": "boolean", "int": "integer"}
     return exp.DataType.build(aliases.get(name, name), dialect=COMPUTE_DIALECT)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -49,8 +49,6 @@ outputs:
       name: '"Name"'
       email: '"E-mail"'
 """
-
-WAREHOUSES = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
 
 
 @dataclass
@@ -166,15 +164,3 @@ def land(root: Path, name: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
-
-
-@pytest.fixture(params=WAREHOUSES)
-def warehouse(request: pytest.FixtureRequest) -> Callable[[], str]:
-    """The ``warehouse:`` line of a new project, one per call (a new database each)."""
-    kind = request.param
-    if kind == "postgres":
-        make_database = request.getfixturevalue("new_postgres_database")
-        return lambda: f'warehouse: {{type: postgres, url: "{make_database()}"}}'
-    if kind == "sqlite":
-        return lambda: "warehouse: {type: sqlite, path: warehouse.sqlite}"
-    return lambda: "warehouse: {type: duckdb, path: warehouse.duckdb}"

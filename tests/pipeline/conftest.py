@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,21 +139,6 @@ def snapshot(root: Path) -> dict[str, Any]:
     for folder in ("landing", "archive", "rejected"):
         state[folder] = _folder(root / folder)
     return state
-
-
-WAREHOUSES = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
-
-
-@pytest.fixture(params=WAREHOUSES)
-def warehouse(request: pytest.FixtureRequest) -> Callable[[], str]:
-    """Makes the ``warehouse:`` line of a new project's tidegate.yml, one per call."""
-    kind = request.param
-    if kind == "postgres":
-        make_database = request.getfixturevalue("new_postgres_database")
-        return lambda: f'warehouse: {{type: postgres, url: "{make_database()}"}}'
-    if kind == "sqlite":
-        return lambda: "warehouse: {type: sqlite, path: warehouse.sqlite}"
-    return lambda: "warehouse: {type: duckdb, path: warehouse.duckdb}"
 
 
 @pytest.fixture

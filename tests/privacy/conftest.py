@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -243,20 +243,6 @@ UNDECLARED = {
     "sources/tickets.yml": TICKET_SOURCE,
     "sources/orders.yml": ORDER_SOURCE_WITH_INVOICES,
 }
-
-WAREHOUSES = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
-
-
-@pytest.fixture(params=WAREHOUSES)
-def warehouse(request: pytest.FixtureRequest) -> Callable[[], str]:
-    """Makes the ``warehouse:`` line of a new project's tidegate.yml, one per call."""
-    kind = request.param
-    if kind == "postgres":
-        make_database = request.getfixturevalue("new_postgres_database")
-        return lambda: f'warehouse: {{type: postgres, url: "{make_database()}"}}'
-    if kind == "sqlite":
-        return lambda: "warehouse: {type: sqlite, path: warehouse.sqlite}"
-    return lambda: "warehouse: {type: duckdb, path: warehouse.duckdb}"
 
 
 def shop_on(root: Path, warehouse_line: str, extra: dict[str, str] | None = None) -> Path:

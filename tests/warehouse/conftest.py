@@ -25,7 +25,9 @@ from tidegate.warehouse import adapter_class
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.load import Applied, LoadContext, apply, rows_of_file
 
-KINDS = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
+from ..conftest import WAREHOUSES
+
+KINDS = WAREHOUSES  # the suite's one list
 FILES = {"duckdb": "warehouse.duckdb", "sqlite": "warehouse.sqlite"}
 
 

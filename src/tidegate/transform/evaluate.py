@@ -16,6 +16,7 @@ into loaded and unchanged).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -107,7 +108,9 @@ def _reasons(target: TargetConfig) -> exp.Expr:
     keep = exp.Lambda(
         this=exp.not_(exp.column("x").is_(exp.null())), expressions=[exp.to_identifier("x")]
     )
-    return exp.alias_(exp.func("list_filter", found, keep), REASONS, quoted=True)
+    return exp.alias_(
+        exp.func("list_filter", found, keep, copy=False), REASONS, quoted=True, copy=False
+    )
 
 
 def _bad_rows(index: int, output: OutputConfig, target: TargetConfig) -> exp.Select:
@@ -115,15 +118,19 @@ def _bad_rows(index: int, output: OutputConfig, target: TargetConfig) -> exp.Sel
 
     Filtered by the rules' conditions first, so the reasons are listed for bad rows only.
     """
-    broken = [failure.condition for failure in _rules(target)]
+    broken = [failure.condition for failure in _rules(target)]  # built for this query alone
     failing = (
         exp.select(exp.Star())
         .from_(table(out_table(index)))
-        .where(exp.or_(*broken) if broken else exp.false())
+        .where(exp.or_(*broken, copy=False) if broken else exp.false(), copy=False)
     )
-    return exp.select(
-        col(ROW), exp.alias_(lit(output.target), "target", quoted=True), _reasons(target)
-    ).from_(failing.subquery("_tg_failing"))
+    select = exp.select(
+        col(ROW),
+        exp.alias_(lit(output.target), "target", quoted=True),
+        _reasons(target),
+        copy=False,
+    )
+    return select.from_(failing.subquery("_tg_failing", copy=False), copy=False)
 
 
 def _duplicate_reason(key: list[str], first_row: exp.Expr) -> exp.Expr:
@@ -230,20 +237,29 @@ def _same_file(
     return {o.target: (targets[o.target], out_table(i)) for i, o in enumerate(source.outputs)}
 
 
-def _sql(statements: list[exp.Expr]) -> list[str]:
-    return [statement.sql(dialect="duckdb") for statement in statements]
+def _sql(statements: list[exp.Expr], copy: bool = True) -> list[str]:
+    """SQL text; ``copy=False`` for statements rendered once and never used again."""
+    return [statement.sql(dialect="duckdb", copy=copy) for statement in statements]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Plan:
-    """A source's evaluation as SQL text: the outputs as views (large files) or tables
-    (small ones), the checks before and after the reference look-ups, the counts."""
+    """A source's evaluation: the outputs (as views for large files, tables for small ones,
+    each rendered the first time a file needs it), the checks before and after the
+    reference look-ups, the counts, as SQL text."""
 
-    views: list[str]
-    tables: list[str]
+    outputs: list[tuple[str, exp.Select]]
     checks: list[str]
     settle: list[str]
     counts: str
+
+    @functools.cached_property
+    def views(self) -> list[str]:
+        return _sql([temp_create(name, query, "VIEW") for name, query in self.outputs])
+
+    @functools.cached_property
+    def tables(self) -> list[str]:
+        return _sql([temp_create(name, query) for name, query in self.outputs])
 
 
 def plan(read_table: str, source: SourceConfig, targets: Mapping[str, TargetConfig]) -> Plan:
@@ -253,14 +269,13 @@ def plan(read_table: str, source: SourceConfig, targets: Mapping[str, TargetConf
     for index, output in enumerate(source.outputs):
         target = targets[output.target]
         outputs.append((out_table(index), checked(read_table, source.derive, output, target)))
-        checks += [exp.insert(_bad_rows(index, output, target), table(BAD))]
+        checks += [exp.insert(_bad_rows(index, output, target), table(BAD), copy=False)]
         settle += _key_duplicates(index, output, target)
     settle += [temp_create(good_table(i), _good(i), "VIEW") for i in range(len(source.outputs))]
     return Plan(
-        views=_sql([temp_create(name, query, "VIEW") for name, query in outputs]),
-        tables=_sql([temp_create(name, query) for name, query in outputs]),
-        checks=_sql(checks),
-        settle=_sql(settle),
+        outputs=outputs,
+        checks=_sql(checks, copy=False),
+        settle=_sql(settle, copy=False),
         counts=_counts().sql(dialect="duckdb"),
     )
 

@@ -120,21 +120,23 @@ def mapped(
 ) -> exp.Select:
     keys = [col(ROW)] + ([col(ITEM)] if output.unnest else [])
     values = [
-        exp.alias_(parse(sql) if sql else exp.null(), name + RAW_SUFFIX, quoted=True)
+        exp.alias_(parse(sql) if sql else exp.null(), name + RAW_SUFFIX, quoted=True, copy=False)
         for name, sql in ((n, output.columns.get(n)) for n in target.columns)
     ]
     source = _source(read_table, derive, output)
-    return exp.select(*keys, *values).from_(source.subquery(UNNESTED))
+    # Every part is built here for this query alone: no copies (a wide file has thousands).
+    return exp.select(*keys, *values, copy=False).from_(source.subquery(UNNESTED), copy=False)
 
 
 def typed(source: exp.Select, output: OutputConfig, target: TargetConfig) -> exp.Select:
     keys = [col(ROW)] + ([col(ITEM)] if output.unnest else [])
     values = [
-        exp.alias_(cast(col(name + RAW_SUFFIX), spec), name, quoted=True)
+        exp.alias_(cast(col(name + RAW_SUFFIX), spec), name, quoted=True, copy=False)
         for name, spec in target.columns.items()
     ]
     raws = [col(name + RAW_SUFFIX) for name in target.columns]
-    return exp.select(*keys, *values, *raws).from_(source.subquery("_tg_mapped"))
+    select = exp.select(*keys, *values, *raws, copy=False)
+    return select.from_(source.subquery("_tg_mapped", copy=False), copy=False)
 
 
 def reasons(target: TargetConfig) -> exp.Expr:
@@ -143,7 +145,9 @@ def reasons(target: TargetConfig) -> exp.Expr:
     keep = exp.Lambda(
         this=exp.not_(exp.column("x").is_(exp.null())), expressions=[exp.to_identifier("x")]
     )
-    return exp.alias_(exp.func("list_filter", found, keep), REASONS, quoted=True)
+    return exp.alias_(
+        exp.func("list_filter", found, keep, copy=False), REASONS, quoted=True, copy=False
+    )
 
 
 def checked(
@@ -151,4 +155,5 @@ def checked(
 ) -> exp.Select:
     """The whole pipeline of one output as one query."""
     rows = typed(mapped(read_table, derive, output, target), output, target)
-    return exp.select(exp.Star(), reasons(target)).from_(rows.subquery("_tg_typed"))
+    select = exp.select(exp.Star(), reasons(target), copy=False)
+    return select.from_(rows.subquery("_tg_typed", copy=False), copy=False)

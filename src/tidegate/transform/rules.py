@@ -42,7 +42,8 @@ def _present(column: str) -> exp.Expr:
 
 
 def type_failure(column: str, spec: ColumnSpec) -> Failure:
-    condition = exp.and_(exp.not_(raw(column).is_(exp.null())), col(column).is_(exp.null()))
+    present = exp.not_(raw(column).is_(exp.null()), copy=False)
+    condition = exp.and_(present, col(column).is_(exp.null()), copy=False)
     return Failure("type", column, condition, f"expected {expected(spec)}")
 
 
@@ -88,7 +89,7 @@ def _value_conditions(spec: ColumnSpec, value: exp.Column) -> list[tuple[str, ex
 def value_failures(column: str, spec: ColumnSpec) -> list[Failure]:
     """Rules on a present, well-typed value."""
     return [
-        Failure(rule, column, exp.and_(_present(column), condition), message)
+        Failure(rule, column, exp.and_(_present(column), condition, copy=False), message)
         for rule, condition, message in _value_conditions(spec, col(column))
     ]
 

@@ -6,6 +6,7 @@ caller compares it with the raw value to report a type failure for that row.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import sqlglot
@@ -19,11 +20,17 @@ FALSE_WORDS = ("false", "f", "no", "n", "0")
 
 
 def _template(sql: str, **values: exp.Expr) -> exp.Expr:
-    return exp.replace_placeholders(sqlglot.parse_one(sql, read=COMPUTE_DIALECT), **values)
+    """``sql`` with its ``:name`` placeholders filled (the text is parsed once)."""
+    return exp.replace_placeholders(_parsed(sql), **values)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(sql: str) -> exp.Expr:
+    return sqlglot.parse_one(sql, read=COMPUTE_DIALECT)  # filled in a copy, never itself
 
 
 def as_text(value: exp.Expr) -> exp.Expr:
-    return exp.cast(value, "varchar")
+    return exp.cast(value, data_type("varchar"), copy=False)
 
 
 def cast_boolean(value: exp.Expr, spec: ColumnSpec) -> exp.Expr:
