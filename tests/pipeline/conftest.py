@@ -38,6 +38,9 @@ key: [id]
 load: append
 """
 
+PEOPLE_SCD2_TARGET = PEOPLE_TARGET.replace("load: append", "load: scd2")  # with history
+
+
 PEOPLE_SOURCE = """\
 match: "people*.csv"
 outputs:

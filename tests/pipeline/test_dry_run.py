@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.pipeline.conftest import (
+    PEOPLE_SCD2_TARGET,
     land,
     people_csv,
     project_file,
@@ -16,19 +17,9 @@ from tests.pipeline.conftest import (
     write_project,
 )
 
-SCD2 = """\
-columns:
-  id:     {type: integer, required: true}
-  name:   {type: varchar, required: true}
-  email:  {type: varchar, pattern: '^[^@]+@[^@]+$'}
-  born:   {type: date, formats: ['%m/%d/%Y']}
-key: [id]
-load: scd2
-"""
-
 
 def _project(tmp_path: Path, warehouse: Callable[[], str]) -> Path:
-    files = {"tidegate.yml": project_file(warehouse()), "targets/people.yml": SCD2}
+    files = {"tidegate.yml": project_file(warehouse()), "targets/people.yml": PEOPLE_SCD2_TARGET}
     root = write_project(tmp_path / "project", files)
     land(
         root, "people1.csv", people_csv(("1", "Ann", "ann@x.org", ""), ("2", "Bo", "bo@x.org", ""))

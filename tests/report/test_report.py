@@ -14,19 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.pipeline.conftest import land, people_csv, tidegate, write_project
+from tests.pipeline.conftest import (
+    PEOPLE_SCD2_TARGET,
+    land,
+    people_csv,
+    tidegate,
+    write_project,
+)
 
-VERSIONED = {
-    "targets/people.yml": """\
-        columns:
-          id:     {type: integer, required: true}
-          name:   {type: varchar, required: true}
-          email:  {type: varchar, pattern: '^[^@]+@[^@]+$'}
-          born:   {type: date, formats: ['%m/%d/%Y']}
-        key: [id]
-        load: scd2
-        """,
-}
+VERSIONED = {"targets/people.yml": PEOPLE_SCD2_TARGET}
 SECRET_VALUE = "not-an-email-[/x]<script>alert(1)</script>"
 
 
