@@ -152,7 +152,8 @@ def _replay_rows(
     read = _records_table(con, records)
     privacy.restore(con, wh, project, file.file_id, read)  # the sealed originals, if any
     outcome = _evaluated(con, wh, project, file, read)
-    bad, duplicate = _rows_of(con, BAD), _rows_of(con, DUPLICATE) - _rows_of(con, BAD)
+    bad = _rows_of(con, BAD)
+    duplicate = _rows_of(con, DUPLICATE) - bad
     passed = set(records) - bad
     now = utcnow()
     context = recorded(file, project.sources[file.source])
