@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeAlias, TypeVar
 
-import duckdb
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from tidegate.compute.engine import Engine
 from tidegate.config.models import WarehouseConfig
 from tidegate.errors import TransientWarehouseError
 from tidegate.sql import col, column_defs, create_table, ident, lit, table
@@ -39,7 +39,7 @@ class Rows:
     any other gets them streamed as Arrow batches.
     """
 
-    con: duckdb.DuckDBPyConnection
+    con: Engine
     query: exp.Select
 
     @property
@@ -47,7 +47,7 @@ class Rows:
         return list(self.query.named_selects)
 
     def batches(self) -> pa.RecordBatchReader:
-        return self.con.sql(self.query.sql(dialect="duckdb")).to_arrow_reader(BATCH_ROWS)
+        return self.con.batches(self.query, BATCH_ROWS)
 
 
 # What a loader receives: a query of the compute engine, or Arrow batches made in Python.
@@ -299,7 +299,7 @@ class Warehouse(ABC):
 
     # -- bulk -------------------------------------------------------------------------
 
-    def engine(self, memory_limit: str) -> duckdb.DuckDBPyConnection | None:
+    def engine(self, memory_limit: str) -> Engine | None:
         """This warehouse's own connection when it can be the compute engine too (then rows
         move by ``INSERT ... SELECT``, never through Python); None for a separate engine."""
         return None
