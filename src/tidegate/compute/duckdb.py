@@ -162,7 +162,9 @@ class DuckDBEngine:
             ("duckdb_tables", "table_name", False),
         ):
             query = (
-                exp.select(col(column)).from_(exp.Anonymous(this=catalog)).where(col("temporary"))
+                exp.select(col(column))
+                .from_(exp.Anonymous(this=catalog))
+                .where(exp.and_(col("temporary"), exp.not_(col("internal"))))
             )
             found += [WorkRelation(str(name), view) for (name,) in self.execute(query)]
         return found
