@@ -26,6 +26,7 @@ class DuckDBWarehouse(Warehouse):
     NAME: ClassVar[str] = "duckdb"
     DIALECT: ClassVar[str] = "duckdb"
     SUPPORTS_MERGE: ClassVar[bool] = True
+    JOIN_INDEXES: ClassVar[bool] = False  # joins by hashing; every index rewritten at checkpoints
     DEFAULT_DECIMAL: ClassVar[tuple[int, int] | None] = (18, 3)
 
     _con: duckdb.DuckDBPyConnection | None = None
