@@ -20,8 +20,8 @@ from sqlglot import exp
 from tidegate.config.loader import yaml_lines
 from tidegate.config.models import OutputConfig, Project, SourceConfig, TargetConfig
 from tidegate.errors import ConfigError
-from tidegate.models import build_order, parse_model
 from tidegate.sql import column_defs, data_type, parse, table
+from tidegate.sql_models import build_order, parse_model
 from tidegate.transform.evaluate import set_file_values
 from tidegate.transform.mapping import FILE, ROW, checked, file_values, needed_columns, source_rows
 from tidegate.transform.rules import RAW_SUFFIX, failures

@@ -46,11 +46,11 @@ from tidegate.errors import (
     TransientError,
 )
 from tidegate.faults import checkpoint
-from tidegate.models import build_models
 from tidegate.preview import Preview, RolledBack
 from tidegate.privacy import hooks as privacy
 from tidegate.progress import During, Watcher
 from tidegate.read import ReadResult, peek_columns, read_file
+from tidegate.sql_models import build_models
 from tidegate.transform import mapping
 from tidegate.transform.evaluate import (
     Outcome,
