@@ -814,7 +814,7 @@ def _insert(layout: Layout, query: exp.Select) -> exp.Insert:
     return exp.insert(query, layout.table, columns=names)
 
 
-def _placed(layout: Layout, source: str, history: exp.Table) -> list[exp.Expr]:
+def _placed(layout: Layout, source: str) -> list[exp.Expr]:
     """A new version: the carried columns of ``source``, the validity of its history row."""
     return [*cols(layout.carried_names, source), *cols(layout.validity, "_tg_h")]
 
@@ -825,7 +825,7 @@ def _insert_new(
     """Versions started by this file's rows."""
     on = same_start(layout, "_tg_r", "_tg_h")
     query = (
-        exp.select(*_placed(layout, "_tg_r", history))
+        exp.select(*_placed(layout, "_tg_r"))
         .from_(history.as_("_tg_h"))
         .join(rows.as_("_tg_r"), on=on)
         .where(_added(layout, window, 1))
@@ -838,7 +838,7 @@ def _insert_resumed(layout: Layout, window: exp.Table, history: exp.Table) -> ex
     columns of the version in force then, read from the target by key and start."""
     on = same_start(layout, "_tg_t", "_tg_h", SOURCE)
     query = (
-        exp.select(*_placed(layout, "_tg_t", history))
+        exp.select(*_placed(layout, "_tg_t"))
         .from_(history.as_("_tg_h"))
         .join(layout.table.as_("_tg_t"), on=on)
         .where(_added(layout, window, 0))
