@@ -25,7 +25,6 @@ import importlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -37,7 +36,7 @@ from sqlglot import exp
 from tidegate.config.redact import hide_passwords
 from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError
 from tidegate.sql import col, ident, lit, table
-from tidegate.warehouse.base import Row, Warehouse
+from tidegate.warehouse.base import Endpoint, Row, Warehouse
 
 DEFAULT_DRIVER = "ODBC Driver 18 for SQL Server"
 DEFAULT_PORT = "1433"
@@ -53,17 +52,6 @@ CONNECTION_SQLSTATE_CLASS = "08"
 TEXT_TYPES = frozenset({exp.DType.VARCHAR, exp.DType.TEXT, exp.DType.NVARCHAR, exp.DType.JSON})
 TEXT = "NVARCHAR(MAX)"
 KEY_TEXT = "NVARCHAR(450)"  # 900 bytes, the most a clustered index key may hold
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    port: str
-    database: str
-    user: str
-
-    def __str__(self) -> str:
-        return f"mssql://{self.user}@{self.host}:{self.port}/{self.database}"
 
 
 class MSSQLWarehouse(Warehouse):
@@ -412,6 +400,7 @@ def endpoint(url: str) -> Endpoint:
     if "://" in url:
         parts = urlsplit(url)
         return Endpoint(
+            scheme="mssql",
             host=parts.hostname or "localhost",
             port=str(parts.port or DEFAULT_PORT),
             database=unquote(parts.path.lstrip("/")) or "master",
@@ -420,7 +409,7 @@ def endpoint(url: str) -> Endpoint:
     keys = {k.lower(): v for k, v in _odbc_pairs(url)}
     host, _, port = keys.get("server", "localhost").removeprefix("tcp:").partition(",")
     database = keys.get("database", "master")
-    return Endpoint(host, port or DEFAULT_PORT, database, keys.get("uid", ""))
+    return Endpoint("mssql", host, port or DEFAULT_PORT, database, keys.get("uid", ""))
 
 
 def odbc_connection_string(url: str) -> str:

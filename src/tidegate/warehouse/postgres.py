@@ -21,7 +21,6 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import unquote, urlsplit
@@ -39,7 +38,7 @@ from tidegate.config.models import WarehouseConfig
 from tidegate.config.redact import URL_SCHEME, hide_passwords, url_problem
 from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError
 from tidegate.sql import col, ident, lit, table
-from tidegate.warehouse.base import Row, Warehouse
+from tidegate.warehouse.base import Endpoint, Row, Warehouse
 
 CONNECT_TIMEOUT_SECONDS = 10
 LOCK_WAIT_SECONDS = 60.0
@@ -59,19 +58,6 @@ JSON_TYPES = ("json", "jsonb")
 TYPE_OVERRIDES: dict[exp.DType, exp.DType] = {
     exp.DType.JSON: exp.DType.JSONB,
 }
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a URL points, for messages: everything but the password."""
-
-    host: str
-    port: str
-    database: str
-    user: str
-
-    def __str__(self) -> str:
-        return f"postgres://{self.user}@{self.host}:{self.port}/{self.database}"
 
 
 class PostgresWarehouse(Warehouse):
@@ -451,6 +437,7 @@ def endpoint(url: str) -> Endpoint:
         parts = _url_parts(url) if "://" in url else _keyword_parts(url)
     user = str(parts.get("user") or os.environ.get("PGUSER") or _login())
     return Endpoint(
+        scheme="postgres",
         host=str(parts.get("host") or os.environ.get("PGHOST") or "localhost"),
         port=str(parts.get("port") or os.environ.get("PGPORT") or "5432"),
         database=str(parts.get("dbname") or os.environ.get("PGDATABASE") or user),
