@@ -24,7 +24,6 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -36,7 +35,8 @@ from sqlglot import exp
 from tidegate.config.redact import hide_passwords
 from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError
 from tidegate.sql import col, ident, lit, table
-from tidegate.warehouse.base import Endpoint, Row, Warehouse
+from tidegate.warehouse.base import Endpoint, Row
+from tidegate.warehouse.dbapi import DBAPIWarehouse
 
 DEFAULT_DRIVER = "ODBC Driver 18 for SQL Server"
 DEFAULT_PORT = "1433"
@@ -54,12 +54,11 @@ TEXT = "NVARCHAR(MAX)"
 KEY_TEXT = "NVARCHAR(450)"  # 900 bytes, the most a clustered index key may hold
 
 
-class MSSQLWarehouse(Warehouse):
+class MSSQLWarehouse(DBAPIWarehouse):
     NAME: ClassVar[str] = "mssql"
     DIALECT: ClassVar[str] = "tsql"
     SUPPORTS_MERGE: ClassVar[bool] = True
     MAX_IDENTIFIER_LENGTH: ClassVar[int] = 128
-    BATCH_ROWS: ClassVar[int] = 10_000
     SHARED_CATALOG: ClassVar[bool] = True
 
     _con: Any = None  # a pyodbc.Connection; the driver is optional and imported on connect
@@ -134,16 +133,6 @@ class MSSQLWarehouse(Warehouse):
             return TransientWarehouseError(message)
         return WarehouseError(message)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.execute(exp.Transaction())
-        try:
-            yield
-        except BaseException:
-            self.execute(exp.Rollback())
-            raise
-        self.execute(exp.Commit())
-
     # -- tables -----------------------------------------------------------------------
 
     def _ensure_schema(self, name: str) -> None:
@@ -186,16 +175,8 @@ class MSSQLWarehouse(Warehouse):
 
     # -- bulk -------------------------------------------------------------------------
 
-    def write_arrow(self, name: str, schema: str, batches: pa.RecordBatchReader) -> int:
-        target = self.temp_table(name) if schema == self.TEMP_SCHEMA else table(name, schema)
-        insert = self.render(insert_statement(target, batches.schema.names))
-        rows = 0
-        for batch in batches:
-            for start in range(0, batch.num_rows, self.BATCH_ROWS):
-                chunk = batch.slice(start, self.BATCH_ROWS)
-                self._run_many(insert, python_rows(chunk))
-                rows += chunk.num_rows
-        return rows
+    def python_rows(self, batch: pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
+        return python_rows(batch)
 
     def _run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
@@ -320,11 +301,6 @@ def alter_column(target: exp.Table, column: str, kind: exp.DataType) -> exp.Alte
     """
     action = exp.AlterColumn(this=ident(column), dtype=kind)
     return exp.Alter(this=target, kind="TABLE", actions=[action])
-
-
-def insert_statement(target: exp.Table, columns: Sequence[str]) -> exp.Insert:
-    values = exp.values([tuple(exp.Placeholder() for _ in columns)])
-    return exp.insert(values, target, columns=[ident(c) for c in columns])
 
 
 def lock_resource(key: str) -> str:
