@@ -36,7 +36,7 @@ from sqlglot import exp
 
 from tidegate.config.models import WarehouseConfig
 from tidegate.config.redact import URL_SCHEME, hide_passwords, url_problem
-from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError
+from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError, first_line
 from tidegate.sql import col, ident, lit, table
 from tidegate.warehouse.base import Endpoint, Row, Warehouse
 
@@ -143,7 +143,7 @@ class PostgresWarehouse(Warehouse):
 
     def _translate(self, exc: psycopg.Error) -> WarehouseError:
         """The one place a driver error becomes a tidegate error."""
-        message = f"{self.description}: {_first_line(exc)}{_copy_context(exc)}"
+        message = f"{self.description}: {first_line(exc)}{_copy_context(exc)}"
         if _is_transient(exc, self._con):
             return TransientWarehouseError(message)
         return WarehouseError(message)
@@ -490,7 +490,7 @@ def _reason(exc: psycopg.Error, url: str) -> str:
     problem = url_problem(url) if URL_SCHEME.match(url) else None
     if problem is not None:  # libpq would quote the bad escape, and the text around it
         return f"warehouse.url in tidegate.yml: {problem}"
-    line = _first_line(exc)
+    line = first_line(exc)
     line = line.rsplit(" failed: ", 1)[-1]
     line = re.sub(r"^(FATAL|ERROR):\s+", "", line)
     return redact(line, url)
@@ -534,8 +534,3 @@ def _copy_context(exc: psycopg.Error) -> str:
     """Where in a COPY the bad value was (``COPY t, line 3, column amount: "x"``)."""
     context = (exc.diag.context or "").strip()
     return f" ({context.splitlines()[0]})" if context.startswith("COPY") else ""
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0].strip() if text else type(exc).__name__

@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from tidegate.config.models import WarehouseConfig
-from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError
+from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError, first_line
 from tidegate.sql import col, ident, lit, table
 from tidegate.warehouse.base import Row
 from tidegate.warehouse.dbapi import DBAPIWarehouse
@@ -150,7 +150,7 @@ class SQLiteWarehouse(DBAPIWarehouse):
                 detect_types=sqlite3.PARSE_DECLTYPES,
             )
         except (OSError, sqlite3.Error) as exc:
-            raise ConnectionFailed(str(self.file), _first_line(exc)) from exc
+            raise ConnectionFailed(str(self.file), first_line(exc)) from exc
         self._rollback_journal("main")
         self.forget_catalog()  # a new connection has nothing attached yet
         for schema in sorted(self._known_schemas()):
@@ -194,7 +194,7 @@ class SQLiteWarehouse(DBAPIWarehouse):
 
     def _translate(self, exc: sqlite3.Error) -> WarehouseError:
         """The one place a driver error becomes a tidegate error."""
-        message = f"{self.description}: {_first_line(exc)}"
+        message = f"{self.description}: {first_line(exc)}"
         if getattr(exc, "sqlite_errorcode", None) in BUSY_CODES:
             return TransientWarehouseError(message)
         return WarehouseError(message)
@@ -396,8 +396,3 @@ def _same_file(descriptor: int, path: Path) -> bool:
         return os.fstat(descriptor).st_ino == path.stat().st_ino
     except FileNotFoundError:
         return False
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0].strip() if text else type(exc).__name__
