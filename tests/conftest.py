@@ -1,10 +1,11 @@
 """Fixtures for every test folder: a real PostgreSQL server.
 
 ``postgres_url`` (session)
-    A superuser URL of one server for the whole session: the server named by
-    ``TIDEGATE_TEST_POSTGRES_URL`` when set, otherwise a PostgreSQL started from the binaries
-    on PATH (``initdb``, ``pg_ctl``; ``pg_config --bindir`` as a fallback) in a temporary
-    directory, listening on 127.0.0.1 on a free port, with password authentication on TCP.
+    A superuser URL of one server for the whole session (of each pytest-xdist worker): the
+    server named by ``TIDEGATE_TEST_POSTGRES_URL`` when set, otherwise a PostgreSQL started
+    from the binaries on PATH (``initdb``, ``pg_ctl``; ``pg_config --bindir`` as a fallback)
+    in a temporary directory, listening on 127.0.0.1 on a free port, with password
+    authentication on TCP.
     As root (as in CI) the server runs as the ``postgres`` user through ``runuser``, since
     ``initdb`` refuses root.
 ``postgres_db_url`` (function)
@@ -159,18 +160,27 @@ def _local_server() -> Iterator[str]:
     # A short path in the system temporary folder: the socket path must stay under 107 bytes,
     # and the postgres user must be able to reach it (pytest's own folders are root-only).
     _reap_stale_servers(bindir)
-    server = LocalServer(bindir, Path(tempfile.mkdtemp(prefix=PREFIX)), free_port())
-    try:
-        server.start()
-    except (RuntimeError, OSError, LookupError, subprocess.TimeoutExpired) as exc:
-        reason = f"{exc}; log: {server.log_tail()}"
-        shutil.rmtree(server.root, ignore_errors=True)
-        _unavailable(reason)
-        return
+    server = _started(bindir)
     try:
         yield server.url
     finally:
         server.stop()
+
+
+def _started(bindir: Path, attempts: int = 3) -> LocalServer:
+    """A started server of this process. Each pytest-xdist worker starts its own, so a free
+    port may be taken by another worker between the probe and the start: try another."""
+    reason = ""
+    for _ in range(attempts):
+        server = LocalServer(bindir, Path(tempfile.mkdtemp(prefix=PREFIX)), free_port())
+        try:
+            server.start()
+            return server
+        except (RuntimeError, OSError, LookupError, subprocess.TimeoutExpired) as exc:
+            reason = f"{exc}; log: {server.log_tail()}"
+            shutil.rmtree(server.root, ignore_errors=True)
+    _unavailable(reason)
+    raise AssertionError("unreachable")  # _unavailable skips or fails
 
 
 @pytest.fixture(scope="session")
