@@ -47,7 +47,8 @@ from tidegate.warehouse.batch import (
 
 STAGE = "_tg_merge_stage"
 LATEST = "_tg_merge_latest"
-T, S = "_tg_t", "_tg_s"
+# The aliases of the target table and of the file's latest rows (the merge source).
+TARGET_ALIAS, SOURCE_ALIAS = "_tg_t", "_tg_s"
 
 
 def merge_columns(target: TargetConfig) -> Columns:
@@ -120,8 +121,10 @@ def _upsert(
 ) -> Applied:
     row_hash = history_names(target).row_hash
     kept = count_of(wh, latest)
-    new = count_of(wh, latest.as_(S), exp.not_(exists(_present(target_table, target))))
-    changed = count_of(wh, latest.as_(S), exists(_changed(target_table, target, row_hash)))
+    new = count_of(wh, latest.as_(SOURCE_ALIAS), exp.not_(exists(_present(target_table, target))))
+    changed = count_of(
+        wh, latest.as_(SOURCE_ALIAS), exists(_changed(target_table, target, row_hash))
+    )
     wh.execute(_update(target_table, target, latest, [c for c, _ in merge_columns(target)]))
     if timed_columns(target):
         wh.execute(_move_time_on(target_table, target, latest))
@@ -144,8 +147,8 @@ def _present(target_table: exp.Table, target: TargetConfig) -> exp.Select:
     """The existing row of the staged row ``s`` (correlated)."""
     return (
         exp.select(exp.Literal.number(1))
-        .from_(target_table.as_(T))
-        .where(same_key(target.key, T, S))
+        .from_(target_table.as_(TARGET_ALIAS))
+        .where(same_key(target.key, TARGET_ALIAS, SOURCE_ALIAS))
     )
 
 
@@ -156,24 +159,26 @@ def _differs(row_hash: str, left: str, right: str) -> exp.Expr:
 
 def _changed(target_table: exp.Table, target: TargetConfig, row_hash: str) -> exp.Select:
     vf = history_names(target).valid_from
-    newer = _not_older(target, col(vf, T), col(vf, S))
-    return _present(target_table, target).where(exp.and_(_differs(row_hash, T, S), newer))
+    newer = _not_older(target, col(vf, TARGET_ALIAS), col(vf, SOURCE_ALIAS))
+    return _present(target_table, target).where(
+        exp.and_(_differs(row_hash, TARGET_ALIAS, SOURCE_ALIAS), newer)
+    )
 
 
 def _move_time_on(target_table: exp.Table, target: TargetConfig, latest: exp.Table) -> exp.Update:
     """Same values seen again at a later time: only the row's time moves on."""
     h = history_names(target)
     full = target_table.copy()
-    match = exp.and_(*[full_col(full, k).eq(col(k, S)) for k in target.key])
-    same = full_col(full, h.row_hash).eq(col(h.row_hash, S))
+    match = exp.and_(*[full_col(full, k).eq(col(k, SOURCE_ALIAS)) for k in target.key])
+    same = full_col(full, h.row_hash).eq(col(h.row_hash, SOURCE_ALIAS))
     later = exp.or_(
         full_col(full, h.valid_from).is_(exp.null()),
-        exp.GT(this=col(h.valid_from, S), expression=full_col(full, h.valid_from)),
+        exp.GT(this=col(h.valid_from, SOURCE_ALIAS), expression=full_col(full, h.valid_from)),
     )
     return exp.Update(
         this=full,
-        expressions=[exp.EQ(this=col(h.valid_from), expression=col(h.valid_from, S))],
-        from_=exp.From(this=latest.as_(S)),
+        expressions=[exp.EQ(this=col(h.valid_from), expression=col(h.valid_from, SOURCE_ALIAS))],
+        from_=exp.From(this=latest.as_(SOURCE_ALIAS)),
         where=exp.Where(this=exp.and_(match, same, later)),
     )
 
@@ -187,17 +192,20 @@ def _update(
     """
     row_hash = history_names(target).row_hash
     full = target_table.copy()
-    setting = [exp.EQ(this=col(n), expression=col(n, S)) for n in names if n not in target.key]
-    match = exp.and_(*[full_col(full, k).eq(col(k, S)) for k in target.key])
+    setting = [
+        exp.EQ(this=col(n), expression=col(n, SOURCE_ALIAS)) for n in names if n not in target.key
+    ]
+    match = exp.and_(*[full_col(full, k).eq(col(k, SOURCE_ALIAS)) for k in target.key])
     stale = exp.or_(
-        full_col(full, row_hash).neq(col(row_hash, S)), full_col(full, row_hash).is_(exp.null())
+        full_col(full, row_hash).neq(col(row_hash, SOURCE_ALIAS)),
+        full_col(full, row_hash).is_(exp.null()),
     )
     vf = history_names(target).valid_from
-    newer = _not_older(target, full_col(full, vf), col(vf, S))
+    newer = _not_older(target, full_col(full, vf), col(vf, SOURCE_ALIAS))
     return exp.Update(
         this=full,
         expressions=setting,
-        from_=exp.From(this=latest.as_(S)),
+        from_=exp.From(this=latest.as_(SOURCE_ALIAS)),
         where=exp.Where(this=exp.and_(match, stale, newer)),
     )
 
@@ -205,8 +213,8 @@ def _update(
 def _insert_new(target_table: exp.Table, target: TargetConfig, latest: exp.Table) -> exp.Insert:
     names = [c for c, _ in merge_columns(target)]
     query = (
-        exp.select(*[col(n, S) for n in names])
-        .from_(latest.as_(S))
+        exp.select(*[col(n, SOURCE_ALIAS) for n in names])
+        .from_(latest.as_(SOURCE_ALIAS))
         .where(exp.not_(exists(_present(target_table, target))))
     )
     return exp.insert(
