@@ -108,22 +108,42 @@ def server(url: str | None) -> Iterator[str]:
 
 
 def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
+    """``url`` (a URL or a libpq keyword string) pointing at database ``name`` instead."""
+    if "://" in url:
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(path=f"/{name}"))
+    import psycopg
+
+    return psycopg.conninfo.make_conninfo(url, dbname=name)
 
 
-@contextmanager
-def fresh_database(url: str) -> Iterator[str]:
-    """A URL of a new, empty database on the server at ``url``, dropped afterwards."""
+def create_database(url: str, prefix: str = "tidegate_bench") -> str:
+    """A URL of a new, empty database on the server at ``url`` (a superuser's)."""
     import psycopg
     from psycopg import sql
 
-    name = f"tidegate_bench_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_database(url, name)
+
+
+def drop_database(url: str, database_url: str) -> None:
+    """Drop the database of ``database_url``, made by ``create_database``, connections and all."""
+    import psycopg
+    from psycopg import sql
+
+    name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+    with psycopg.connect(url, autocommit=True) as admin:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        admin.execute(drop.format(sql.Identifier(str(name))))
+
+
+@contextmanager
+def fresh_database(url: str, prefix: str = "tidegate_bench") -> Iterator[str]:
+    """A URL of a new, empty database on the server at ``url``, dropped afterwards."""
+    made = create_database(url, prefix)
     try:
-        yield with_database(url, name)
+        yield made
     finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            admin.execute(drop.format(sql.Identifier(name)))
+        drop_database(url, made)

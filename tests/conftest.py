@@ -1,10 +1,11 @@
 """Fixtures for every test folder: a real PostgreSQL server.
 
 ``postgres_url`` (session)
-    A superuser URL of one server for the whole session: the server named by
-    ``TIDEGATE_TEST_POSTGRES_URL`` when set, otherwise a PostgreSQL started from the binaries
-    on PATH (``initdb``, ``pg_ctl``; ``pg_config --bindir`` as a fallback) in a temporary
-    directory, listening on 127.0.0.1 on a free port, with password authentication on TCP.
+    A superuser URL of one server for the whole session (of each pytest-xdist worker): the
+    server named by ``TIDEGATE_TEST_POSTGRES_URL`` when set, otherwise a PostgreSQL started
+    from the binaries on PATH (``initdb``, ``pg_ctl``; ``pg_config --bindir`` as a fallback)
+    in a temporary directory, listening on 127.0.0.1 on a free port, with password
+    authentication on TCP.
     As root (as in CI) the server runs as the ``postgres`` user through ``runuser``, since
     ``initdb`` refuses root.
 ``postgres_db_url`` (function)
@@ -23,18 +24,17 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from bench.postgres import bindir as find_bindir
-from bench.postgres import free_port
+from bench.postgres import create_database, drop_database, free_port, fresh_database
 
 ENV_URL = "TIDEGATE_TEST_POSTGRES_URL"
 PREFIX = "tidegate-pg-"
+DATABASE_PREFIX = "tidegate_test"
 OWNER = "owner.pid"  # the pytest process that started the server in this folder
 SUPERUSER = "postgres"
 PASSWORD = "tidegate-test-only"  # of a throwaway server that listens on 127.0.0.1 only
@@ -159,18 +159,27 @@ def _local_server() -> Iterator[str]:
     # A short path in the system temporary folder: the socket path must stay under 107 bytes,
     # and the postgres user must be able to reach it (pytest's own folders are root-only).
     _reap_stale_servers(bindir)
-    server = LocalServer(bindir, Path(tempfile.mkdtemp(prefix=PREFIX)), free_port())
-    try:
-        server.start()
-    except (RuntimeError, OSError, LookupError, subprocess.TimeoutExpired) as exc:
-        reason = f"{exc}; log: {server.log_tail()}"
-        shutil.rmtree(server.root, ignore_errors=True)
-        _unavailable(reason)
-        return
+    server = _started(bindir)
     try:
         yield server.url
     finally:
         server.stop()
+
+
+def _started(bindir: Path, attempts: int = 3) -> LocalServer:
+    """A started server of this process. Each pytest-xdist worker starts its own, so a free
+    port may be taken by another worker between the probe and the start: try another."""
+    reason = ""
+    for _ in range(attempts):
+        server = LocalServer(bindir, Path(tempfile.mkdtemp(prefix=PREFIX)), free_port())
+        try:
+            server.start()
+            return server
+        except (RuntimeError, OSError, LookupError, subprocess.TimeoutExpired) as exc:
+            reason = f"{exc}; log: {server.log_tail()}"
+            shutil.rmtree(server.root, ignore_errors=True)
+    _unavailable(reason)
+    raise AssertionError("unreachable")  # _unavailable skips or fails
 
 
 @pytest.fixture(scope="session")
@@ -198,53 +207,25 @@ def _check_reachable(url: str) -> None:
         _unavailable(f"{ENV_URL} is set but the server refused: {first}")
 
 
-def with_database(url: str, name: str) -> str:
-    """``url`` pointing at database ``name`` instead."""
-    if "://" in url:
-        parts = urlsplit(url)
-        return urlunsplit(parts._replace(path=f"/{name}"))
-    import psycopg
-
-    return psycopg.conninfo.make_conninfo(url, dbname=name)
-
-
 @pytest.fixture
 def postgres_db_url(postgres_url: str) -> Iterator[str]:
     """A URL of a new, empty database on the session's server, dropped after the test."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"tidegate_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(postgres_url, name)
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            admin.execute(drop.format(sql.Identifier(name)))
+    with fresh_database(postgres_url, DATABASE_PREFIX) as url:
+        yield url
 
 
 @pytest.fixture
 def new_postgres_database(postgres_url: str) -> Iterator[Callable[[], str]]:
     """Make as many fresh databases as a test needs; all are dropped after it."""
-    import psycopg
-    from psycopg import sql
-
     made: list[str] = []
 
     def make() -> str:
-        name = f"tidegate_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        made.append(name)
-        return with_database(postgres_url, name)
+        made.append(create_database(postgres_url, DATABASE_PREFIX))
+        return made[-1]
 
     yield make
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        for name in made:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            admin.execute(drop.format(sql.Identifier(name)))
+    for url in made:
+        drop_database(postgres_url, url)
 
 
 # --------------------------------------------------------------------------- warehouses

@@ -19,9 +19,9 @@ from sqlglot import exp
 from tidegate.compute import Engine, local
 from tidegate.config.loader import yaml_lines
 from tidegate.config.models import OutputConfig, Project, SourceConfig, TargetConfig
-from tidegate.errors import ConfigError
-from tidegate.models import build_order, parse_model
+from tidegate.errors import ConfigError, first_line
 from tidegate.sql import column_defs, data_type, parse, table
+from tidegate.sql_models import build_order, parse_model
 from tidegate.transform.evaluate import set_file_values
 from tidegate.transform.mapping import FILE, ROW, checked, file_values, needed_columns, source_rows
 from tidegate.transform.rules import RAW_SUFFIX, failures
@@ -49,13 +49,8 @@ def _bind(con: Engine, query: exp.Query) -> str | None:
     try:
         con.execute(exp.select(exp.Star()).from_(query.subquery("_tg_q")).limit(0))
     except con.errors as exc:
-        return _first_line(exc)
+        return first_line(exc)
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _file(project: Project, folder: str, name: str) -> Path:
@@ -250,5 +245,5 @@ def _model_problems(con: Engine, project: Project) -> list[str]:
             con.execute(view)
             con.execute(exp.select(exp.Star()).from_(table(name, schemas.models)).limit(0))
         except con.errors as exc:
-            problems.append(f"models/{name}.sql: does not bind: {_first_line(exc)}")
+            problems.append(f"models/{name}.sql: does not bind: {first_line(exc)}")
     return problems

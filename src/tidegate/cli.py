@@ -379,7 +379,7 @@ def check(project: ProjectOption = Path(".")) -> None:
     from sqlglot import exp
 
     from tidegate.bind import bind_problems
-    from tidegate.samples import check_samples, check_tables
+    from tidegate.checking import check_samples, check_tables
     from tidegate.warehouse import connect
 
     with handled():

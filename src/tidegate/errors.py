@@ -38,6 +38,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (a driver's may run on for lines), or its
+    type's name when it has no text: error messages are one line each."""
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
 class TidegateError(Exception):
     """Base of every error tidegate raises on purpose."""
 

@@ -45,13 +45,14 @@ from tidegate.errors import (
     ThresholdError,
     TidegateError,
     TransientError,
+    first_line,
 )
 from tidegate.faults import checkpoint
-from tidegate.models import build_models
 from tidegate.preview import Preview, RolledBack
 from tidegate.privacy import hooks as privacy
 from tidegate.progress import During, Watcher
 from tidegate.read import ReadResult, peek_columns, read_file
+from tidegate.sql_models import build_models
 from tidegate.transform import mapping
 from tidegate.transform.evaluate import (
     Outcome,
@@ -306,7 +307,7 @@ class Pipeline:
         try:
             return self.wh.retry(lambda: self.process(file, routed))
         except TransientError as exc:
-            return self._fail(self._attempt(file, _source_of(routed), None), _first_line(exc))
+            return self._fail(self._attempt(file, _source_of(routed), None), first_line(exc))
 
     def _finish_run(self, results: list[FileResult]) -> None:
         counts = {s: sum(1 for r in results if r.status == s) for s in ledger.STATUSES}
@@ -662,24 +663,19 @@ def _skipped(file: LandingFile, reason: str) -> FileResult:
     return FileResult(file.name, file.relative, None, "skipped", error=reason)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _described(exc: BaseException) -> str:
     """One line for a file's failure: tidegate's own errors as they are; anything else is
     a bug of tidegate's and says so."""
     if isinstance(exc, TidegateError):
-        return _first_line(exc)
-    return f"internal error: {type(exc).__name__}: {_first_line(exc)}"
+        return first_line(exc)
+    return f"internal error: {type(exc).__name__}: {first_line(exc)}"
 
 
 def _read_failure(exc: BaseException) -> str:
     for kind, what in READ_MESSAGES.items():
         if isinstance(exc, kind):
-            return f"{what} ({type(exc).__name__}: {_first_line(exc)})"
-    return f"the file cannot be read ({type(exc).__name__}: {_first_line(exc)})"  # the engine's
+            return f"{what} ({type(exc).__name__}: {first_line(exc)})"
+    return f"the file cannot be read ({type(exc).__name__}: {first_line(exc)})"  # the engine's
 
 
 def _result(record: FileRecord, new: list[str]) -> FileResult:

@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+# One pytest-xdist worker runs this module: it shares bench/.data, written by every harness run.
+pytestmark = pytest.mark.xdist_group("bench")
+
 REPO = Path(__file__).resolve().parents[2]
 CASES = ("wide_csv", "churn_scd2_snapshot", "small_files", "nested_jsonl")
 APPEND_CASES = ("wide_csv", "small_files", "nested_jsonl")

@@ -23,6 +23,9 @@ from tidegate.pipeline import RunResult, run
 
 from ..pipeline.conftest import tidegate
 
+# One pytest-xdist worker runs this module: it shares the module's loaded project.
+pytestmark = pytest.mark.xdist_group("example_004")
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "004-shop-events"
 DAY = "date=2020-01-01"
 SLICE = [f"{DAY}/hour=00/products.json.gz"] + [

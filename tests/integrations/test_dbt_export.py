@@ -7,6 +7,7 @@ dbt-common pins a pathspec older than the one the project's type checker needs. 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -17,6 +18,9 @@ import duckdb
 import pytest
 import yaml
 from tests.pipeline.conftest import tidegate
+
+# One pytest-xdist worker runs this module: it shares the module's loaded project.
+pytestmark = pytest.mark.xdist_group("dbt")
 
 REPO = Path(__file__).resolve().parents[2]
 DBT_VENV = REPO / ".cache" / "dbt-venv"
@@ -31,6 +35,15 @@ def _unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def dbt() -> Path:
+    """The dbt executable; the virtual environment is made under a file lock, since every
+    test worker (pytest-xdist) asks for it at once on a fresh checkout."""
+    DBT_VENV.parent.mkdir(parents=True, exist_ok=True)
+    with (DBT_VENV.parent / "dbt-venv.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _installed_dbt()
+
+
+def _installed_dbt() -> Path:
     executable = DBT_VENV / "bin" / "dbt"
     if not executable.exists():
         made = subprocess.run([sys.executable, "-m", "venv", str(DBT_VENV)], check=False)

@@ -45,17 +45,18 @@ def parquet_file(path: Path) -> Path:
     return path
 
 
+# mtime=0: the same test ids in every pytest-xdist worker
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
         ("a.csv", b"a,b\n", "csv"),
-        ("a.CSV.gz", gzip.compress(b"a,b\n"), "csv"),
+        ("a.CSV.gz", gzip.compress(b"a,b\n", mtime=0), "csv"),
         ("a.tsv", b"a\tb\n", "tsv"),
         ("a.ndjson", b'{"a":1}\n', "jsonl"),
         ("a.json", b'[{"a":1}]', "json"),
         ("a.json", b'{"a":1}\n{"a":2}\n', "jsonl"),
         ("a.json", b'{\n "a": 1\n}\n', "json"),
-        ("a.json.gz", gzip.compress(b'{"a":1}\n{"a":2}\n'), "jsonl"),
+        ("a.json.gz", gzip.compress(b'{"a":1}\n{"a":2}\n', mtime=0), "jsonl"),
         ("a.parquet", b"PAR1", "parquet"),
         ("a.xlsx", b"PK\x03\x04", "xlsx"),
         ("export", b"id;name\n1;x\n", "csv"),

@@ -22,6 +22,9 @@ from tests.pipeline.conftest import (
     write_project,
 )
 
+# One pytest-xdist worker runs this module: it shares the module's browser.
+pytestmark = pytest.mark.xdist_group("report")
+
 VERSIONED = {"targets/people.yml": PEOPLE_SCD2_TARGET}
 SECRET_VALUE = "not-an-email-[/x]<script>alert(1)</script>"
 

@@ -17,7 +17,8 @@ from tidegate.config.models import WarehouseConfig
 from tidegate.errors import TransientWarehouseError, WarehouseError
 from tidegate.sql import col, data_type, lit, table
 from tidegate.warehouse import sqlite as sqlite_adapter
-from tidegate.warehouse.sqlite import SQLiteWarehouse, insert_statement
+from tidegate.warehouse.dbapi import insert_statement
+from tidegate.warehouse.sqlite import SQLiteWarehouse
 
 CORE = "core"
 

@@ -29,6 +29,18 @@ from tidegate.config.redact import URL_SCHEME, url_problem
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]
+"""A regular expression, checked when the project loads (a column's pattern, a file name's)."""
+
 # Marks a setting whose value is a secret: no error message ever shows it (see the loader).
 SECRET: dict[str, Any] = {"writeOnly": True}
 
@@ -283,7 +295,7 @@ _TEXT_TYPES = ("varchar", "text", "string")
 class ColumnSpec(Strict):
     type: ColumnType = "varchar"
     required: bool = False
-    pattern: str | None = None
+    pattern: Regex | None = None
     allowed: list[Any] | None = None
     min: float | int | str | None = None
     max: float | int | str | None = None
@@ -305,16 +317,6 @@ class ColumnSpec(Strict):
                 "decimal(p,s), double, boolean, date, timestamp, json"
             )
         return value.strip().lower()
-
-    @field_validator("pattern")
-    @classmethod
-    def _valid_regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
-        return value
 
     @field_validator("pii")
     @classmethod
@@ -497,19 +499,9 @@ class SourceConfig(Strict):
     derive: dict[str, str] = {}  # named expressions over the file, usable by every output
     outputs: list[OutputConfig] = []
     on_new_columns: Literal["keep", "reject"] = "keep"
-    name_pattern: str | None = None  # regex on the file name; named groups become file values
+    name_pattern: Regex | None = None  # regex on the file name; named groups become file values
     priority: int = 0
     expect_every: Duration | None = None  # stale: no new file for this long (see notify)
-
-    @field_validator("name_pattern")
-    @classmethod
-    def _valid_name_pattern(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
-        return value
 
     @property
     def globs(self) -> list[str]:

@@ -33,10 +33,10 @@ from tidegate.discover.landing import candidates, describe
 from tidegate.discover.routing import route
 from tidegate.errors import ConfigError, RoutingError
 from tidegate.integrations import targets as per_target
-from tidegate.models import parse_model
 from tidegate.notify.stale import expect_every, last_deliveries
 from tidegate.pipeline import RunResult, run
 from tidegate.read import peek_columns
+from tidegate.sql_models import parse_model
 from tidegate.warehouse import connect, ledger
 
 __all__ = [

@@ -51,7 +51,7 @@ from tidegate.warehouse import ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.batch import FILE_ID, ROW, count_of, full_col
 
-Qualify = Callable[[str], exp.Expr]
+Qualify = Callable[[str], exp.Expr]  # a column name -> the column of one table, qualified
 QUARANTINE = "quarantine"
 TOKEN = re.compile(r"tok_[0-9a-f]{24}")  # keys.TOKEN_PREFIX and TOKEN_HEX hex digits
 CHUNK = 500
@@ -266,7 +266,7 @@ def record_condition(wh: Warehouse, scope: Scope, file_id: exp.Expr, row: exp.Ex
 
 
 def value_condition(
-    wh: Warehouse, privacy: Privacy, scope: Scope, name: str, q: Qualify
+    wh: Warehouse, privacy: Privacy, scope: Scope, name: str, column_of: Qualify
 ) -> exp.Expr | None:
     """Rows of ``name`` that hold the subject's key, directly or through linked rows."""
     graph = privacy.graph
@@ -274,7 +274,7 @@ def value_condition(
     if scope.file_id is not None or column is None or graph.root_of(name) != scope.subject:
         return None
     if graph.is_direct(name):
-        return q(column).isin(*[lit(k) for k in scope.keys]) if scope.keys else None
+        return column_of(column).isin(*[lit(k) for k in scope.keys]) if scope.keys else None
     parent = graph.parent(name)
     assert parent is not None
     if not _exists(wh, parent, wh.schemas.core):
@@ -284,12 +284,14 @@ def value_condition(
     linked = exp.select(col(graph.to_column(name), alias)).from_(
         table(parent, wh.schemas.core).as_(alias)
     )
-    return q(column).isin(query=linked.where(inner))
+    return column_of(column).isin(query=linked.where(inner))
 
 
-def condition(wh: Warehouse, privacy: Privacy, scope: Scope, name: str, q: Qualify) -> exp.Expr:
-    by_record = record_condition(wh, scope, q(FILE_ID), q(ROW))
-    by_value = value_condition(wh, privacy, scope, name, q)
+def condition(
+    wh: Warehouse, privacy: Privacy, scope: Scope, name: str, column_of: Qualify
+) -> exp.Expr:
+    by_record = record_condition(wh, scope, column_of(FILE_ID), column_of(ROW))
+    by_value = value_condition(wh, privacy, scope, name, column_of)
     return by_record if by_value is None else exp.or_(by_value, by_record)
 
 
@@ -596,11 +598,11 @@ def _tokens_in_use(wh: Warehouse, privacy: Privacy, scope: Scope) -> list[str]:
         present = wh.columns_of(name, schema)
         if present is None or column not in present:
             continue
-        q = _full(wh, name, schema)
+        column_of = _full(wh, name, schema)
         where = (
-            condition(wh, privacy, scope, name, q)
+            condition(wh, privacy, scope, name, column_of)
             if kind == "core"
-            else record_condition(wh, scope, q(FILE_ID), q(ROW))
+            else record_condition(wh, scope, column_of(FILE_ID), column_of(ROW))
         )
         query = exp.select(col(column)).distinct().from_(table(name, schema)).where(where)
         tokens |= {str(row[0]) for row in wh.execute(query) if row[0] is not None}

@@ -29,12 +29,9 @@ from collections.abc import Callable
 import sqlglot
 from sqlglot import exp
 
-from tidegate.config.models import HistoryColumns, TargetConfig
+from tidegate.config.models import TargetConfig
 from tidegate.errors import ConfigError
 from tidegate.sql import COMPUTE_DIALECT, col, lit
-
-HASH_COLUMN = HistoryColumns().row_hash
-VALID_FROM = HistoryColumns().valid_from
 
 Canonical = Callable[[exp.Expr], exp.Expr]
 

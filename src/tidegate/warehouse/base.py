@@ -54,6 +54,20 @@ class Rows:
 Batches: TypeAlias = Rows | pa.RecordBatchReader
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a server warehouse's URL points, for messages: everything but the password."""
+
+    scheme: str
+    host: str
+    port: str
+    database: str
+    user: str
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
 class Warehouse(ABC):
     """A connection to one warehouse, able to stage Arrow batches and run sqlglot trees."""
 

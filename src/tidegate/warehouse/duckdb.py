@@ -13,7 +13,7 @@ import sqlglot
 from sqlglot import exp
 
 from tidegate.compute.duckdb import DuckDBEngine
-from tidegate.errors import ConnectionFailed, WarehouseError
+from tidegate.errors import ConnectionFailed, WarehouseError, first_line
 from tidegate.sql import col, ident, lit, table
 from tidegate.warehouse.base import Row, Rows, Warehouse
 
@@ -57,7 +57,7 @@ class DuckDBWarehouse(Warehouse):
                 return
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise ConnectionFailed(str(self.file), _first_line(exc)) from exc
+                    raise ConnectionFailed(str(self.file), first_line(exc)) from exc
                 time.sleep(0.2)
 
     def close(self) -> None:
@@ -70,7 +70,7 @@ class DuckDBWarehouse(Warehouse):
             result = self.con.execute(sql)
             return result.fetchall() if result.description else []
         except duckdb.Error as exc:
-            raise WarehouseError(f"{self.description}: {_first_line(exc)}") from exc
+            raise WarehouseError(f"{self.description}: {first_line(exc)}") from exc
 
     def alter_types(
         self, name: str, schema: str, changes: Sequence[tuple[str, exp.DataType]]
@@ -135,7 +135,3 @@ def _settings(root: Path) -> dict[str, str | bool | int | float | list[str]]:
         "temp_directory": str(cache / "spill-warehouse"),
         "memory_limit": WAREHOUSE_MEMORY,
     }
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

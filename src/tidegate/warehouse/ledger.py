@@ -162,14 +162,6 @@ def list_runs(wh: Warehouse, limit: int = 20) -> list[RunRecord]:
     return [RunRecord(*row) for row in wh.execute(query)]
 
 
-def unarchived(wh: Warehouse) -> list[FileRecord]:
-    """Files committed as loaded or duplicate whose move to the archive may not have happened."""
-    query = _select(FileRecord, FILES, wh).where(
-        col("status").isin(lit("loaded"), lit("duplicate"))
-    )
-    return [FileRecord(*row) for row in wh.execute(query)]
-
-
 def file_id(sha256: str, seen: int) -> str:
     """``sha256[:16]`` for the first delivery of a content, then ``-2``, ``-3``..."""
     return sha256[:16] if seen == 0 else f"{sha256[:16]}-{seen + 1}"

@@ -47,7 +47,6 @@ __all__ = [
     "FILE_ID",
     "LINEAGE",
     "LOADED_AT",
-    "LOADERS",
     "MODES",
     "ROW",
     "Applied",
@@ -140,8 +139,6 @@ MODES: dict[str, Mode] = {
     "merge": Mode(merging.merge_columns, prepare_merge, merging.merge),
     "scd2": Mode(history.scd2_columns, history.prepare, history.scd2),
 }
-
-LOADERS: dict[str, Loader] = {name: mode.load for name, mode in MODES.items()}
 
 
 def mode_of(target: TargetConfig) -> Mode:

@@ -46,7 +46,8 @@ from tidegate.warehouse.batch import (
 
 STAGE = "_tg_merge_stage"
 LATEST = "_tg_merge_latest"
-T, S = "_tg_t", "_tg_s"
+# The aliases of the target table and of the file's latest rows (the merge source).
+TARGET_ALIAS, SOURCE_ALIAS = "_tg_t", "_tg_s"
 
 
 def merge_columns(target: TargetConfig) -> Columns:
@@ -119,8 +120,10 @@ def _upsert(
 ) -> Applied:
     row_hash = history_names(target).row_hash
     kept = count_of(wh, latest)
-    new = count_of(wh, latest.as_(S), exp.not_(exists(_present(target_table, target))))
-    changed = count_of(wh, latest.as_(S), exists(_changed(target_table, target, row_hash)))
+    new = count_of(wh, latest.as_(SOURCE_ALIAS), exp.not_(exists(_present(target_table, target))))
+    changed = count_of(
+        wh, latest.as_(SOURCE_ALIAS), exists(_changed(target_table, target, row_hash))
+    )
     names = [c for c, _ in merge_columns(target)]
     wh.upsert(target_table, latest, target.key, _when_matched(target, names), names)
     loaded = new + changed
@@ -134,17 +137,19 @@ def _when_matched(
     is not older; with effective times, only the time when the same values are seen again
     later. The two exclude one another (the hashes differ, or they do not)."""
     h = history_names(target)
-    newer = _not_older(target, col(h.valid_from, T), col(h.valid_from, S))
-    changed = exp.and_(_differs(h.row_hash, T, S), newer)
-    every: dict[str, exp.Expr] = {n: col(n, S) for n in names if n not in target.key}
+    newer = _not_older(target, col(h.valid_from, TARGET_ALIAS), col(h.valid_from, SOURCE_ALIAS))
+    changed = exp.and_(_differs(h.row_hash, TARGET_ALIAS, SOURCE_ALIAS), newer)
+    every: dict[str, exp.Expr] = {n: col(n, SOURCE_ALIAS) for n in names if n not in target.key}
     matched: list[tuple[exp.Expr, dict[str, exp.Expr]]] = [(changed, every)]
     if timed_columns(target):
-        same = col(h.row_hash, T).eq(col(h.row_hash, S))
+        same = col(h.row_hash, TARGET_ALIAS).eq(col(h.row_hash, SOURCE_ALIAS))
         later = exp.or_(
-            col(h.valid_from, T).is_(exp.null()),
-            exp.GT(this=col(h.valid_from, S), expression=col(h.valid_from, T)),
+            col(h.valid_from, TARGET_ALIAS).is_(exp.null()),
+            exp.GT(
+                this=col(h.valid_from, SOURCE_ALIAS), expression=col(h.valid_from, TARGET_ALIAS)
+            ),
         )
-        matched.append((exp.and_(same, later), {h.valid_from: col(h.valid_from, S)}))
+        matched.append((exp.and_(same, later), {h.valid_from: col(h.valid_from, SOURCE_ALIAS)}))
     return matched
 
 
@@ -162,8 +167,8 @@ def _present(target_table: exp.Table, target: TargetConfig) -> exp.Select:
     """The existing row of the staged row ``s`` (correlated)."""
     return (
         exp.select(exp.Literal.number(1))
-        .from_(target_table.as_(T))
-        .where(same_key(target.key, T, S))
+        .from_(target_table.as_(TARGET_ALIAS))
+        .where(same_key(target.key, TARGET_ALIAS, SOURCE_ALIAS))
     )
 
 
@@ -174,5 +179,7 @@ def _differs(row_hash: str, left: str, right: str) -> exp.Expr:
 
 def _changed(target_table: exp.Table, target: TargetConfig, row_hash: str) -> exp.Select:
     vf = history_names(target).valid_from
-    newer = _not_older(target, col(vf, T), col(vf, S))
-    return _present(target_table, target).where(exp.and_(_differs(row_hash, T, S), newer))
+    newer = _not_older(target, col(vf, TARGET_ALIAS), col(vf, SOURCE_ALIAS))
+    return _present(target_table, target).where(
+        exp.and_(_differs(row_hash, TARGET_ALIAS, SOURCE_ALIAS), newer)
+    )

@@ -24,8 +24,6 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -37,7 +35,8 @@ from sqlglot import exp
 from tidegate.config.redact import hide_passwords
 from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError
 from tidegate.sql import col, ident, lit, table
-from tidegate.warehouse.base import Row, Warehouse
+from tidegate.warehouse.base import Endpoint, Row
+from tidegate.warehouse.dbapi import DBAPIWarehouse
 
 DEFAULT_DRIVER = "ODBC Driver 18 for SQL Server"
 DEFAULT_PORT = "1433"
@@ -55,23 +54,11 @@ TEXT = "NVARCHAR(MAX)"
 KEY_TEXT = "NVARCHAR(450)"  # 900 bytes, the most a clustered index key may hold
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    port: str
-    database: str
-    user: str
-
-    def __str__(self) -> str:
-        return f"mssql://{self.user}@{self.host}:{self.port}/{self.database}"
-
-
-class MSSQLWarehouse(Warehouse):
+class MSSQLWarehouse(DBAPIWarehouse):
     NAME: ClassVar[str] = "mssql"
     DIALECT: ClassVar[str] = "tsql"
     SUPPORTS_MERGE: ClassVar[bool] = True
     MAX_IDENTIFIER_LENGTH: ClassVar[int] = 128
-    BATCH_ROWS: ClassVar[int] = 10_000
     SHARED_CATALOG: ClassVar[bool] = True
 
     _con: Any = None  # a pyodbc.Connection; the driver is optional and imported on connect
@@ -146,16 +133,6 @@ class MSSQLWarehouse(Warehouse):
             return TransientWarehouseError(message)
         return WarehouseError(message)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.execute(exp.Transaction())
-        try:
-            yield
-        except BaseException:
-            self.execute(exp.Rollback())
-            raise
-        self.execute(exp.Commit())
-
     # -- tables -----------------------------------------------------------------------
 
     def _ensure_schema(self, name: str) -> None:
@@ -198,16 +175,8 @@ class MSSQLWarehouse(Warehouse):
 
     # -- bulk -------------------------------------------------------------------------
 
-    def write_arrow(self, name: str, schema: str, batches: pa.RecordBatchReader) -> int:
-        target = self.temp_table(name) if schema == self.TEMP_SCHEMA else table(name, schema)
-        insert = self.render(insert_statement(target, batches.schema.names))
-        rows = 0
-        for batch in batches:
-            for start in range(0, batch.num_rows, self.BATCH_ROWS):
-                chunk = batch.slice(start, self.BATCH_ROWS)
-                self._run_many(insert, python_rows(chunk))
-                rows += chunk.num_rows
-        return rows
+    def python_rows(self, batch: pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
+        return python_rows(batch)
 
     def _run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
@@ -334,11 +303,6 @@ def alter_column(target: exp.Table, column: str, kind: exp.DataType) -> exp.Alte
     return exp.Alter(this=target, kind="TABLE", actions=[action])
 
 
-def insert_statement(target: exp.Table, columns: Sequence[str]) -> exp.Insert:
-    values = exp.values([tuple(exp.Placeholder() for _ in columns)])
-    return exp.insert(values, target, columns=[ident(c) for c in columns])
-
-
 def lock_resource(key: str) -> str:
     return (LOCK_NAMESPACE + key)[:MAX_LOCK_RESOURCE]
 
@@ -412,6 +376,7 @@ def endpoint(url: str) -> Endpoint:
     if "://" in url:
         parts = urlsplit(url)
         return Endpoint(
+            scheme="mssql",
             host=parts.hostname or "localhost",
             port=str(parts.port or DEFAULT_PORT),
             database=unquote(parts.path.lstrip("/")) or "master",
@@ -420,7 +385,7 @@ def endpoint(url: str) -> Endpoint:
     keys = {k.lower(): v for k, v in _odbc_pairs(url)}
     host, _, port = keys.get("server", "localhost").removeprefix("tcp:").partition(",")
     database = keys.get("database", "master")
-    return Endpoint(host, port or DEFAULT_PORT, database, keys.get("uid", ""))
+    return Endpoint("mssql", host, port or DEFAULT_PORT, database, keys.get("uid", ""))
 
 
 def odbc_connection_string(url: str) -> str:

@@ -21,7 +21,6 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import unquote, urlsplit
@@ -37,9 +36,9 @@ from sqlglot import exp
 
 from tidegate.config.models import WarehouseConfig
 from tidegate.config.redact import URL_SCHEME, hide_passwords, url_problem
-from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError
+from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError, first_line
 from tidegate.sql import col, ident, lit, table
-from tidegate.warehouse.base import Row, Warehouse
+from tidegate.warehouse.base import Endpoint, Row, Warehouse
 
 CONNECT_TIMEOUT_SECONDS = 10
 LOCK_WAIT_SECONDS = 60.0
@@ -59,19 +58,6 @@ JSON_TYPES = ("json", "jsonb")
 TYPE_OVERRIDES: dict[exp.DType, exp.DType] = {
     exp.DType.JSON: exp.DType.JSONB,
 }
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a URL points, for messages: everything but the password."""
-
-    host: str
-    port: str
-    database: str
-    user: str
-
-    def __str__(self) -> str:
-        return f"postgres://{self.user}@{self.host}:{self.port}/{self.database}"
 
 
 class PostgresWarehouse(Warehouse):
@@ -158,7 +144,7 @@ class PostgresWarehouse(Warehouse):
 
     def _translate(self, exc: psycopg.Error) -> WarehouseError:
         """The one place a driver error becomes a tidegate error."""
-        message = f"{self.description}: {_first_line(exc)}{_copy_context(exc)}"
+        message = f"{self.description}: {first_line(exc)}{_copy_context(exc)}"
         if _is_transient(exc, self._con):
             return TransientWarehouseError(message)
         return WarehouseError(message)
@@ -465,6 +451,7 @@ def endpoint(url: str) -> Endpoint:
         parts = _url_parts(url) if "://" in url else _keyword_parts(url)
     user = str(parts.get("user") or os.environ.get("PGUSER") or _login())
     return Endpoint(
+        scheme="postgres",
         host=str(parts.get("host") or os.environ.get("PGHOST") or "localhost"),
         port=str(parts.get("port") or os.environ.get("PGPORT") or "5432"),
         database=str(parts.get("dbname") or os.environ.get("PGDATABASE") or user),
@@ -517,7 +504,7 @@ def _reason(exc: psycopg.Error, url: str) -> str:
     problem = url_problem(url) if URL_SCHEME.match(url) else None
     if problem is not None:  # libpq would quote the bad escape, and the text around it
         return f"warehouse.url in tidegate.yml: {problem}"
-    line = _first_line(exc)
+    line = first_line(exc)
     line = line.rsplit(" failed: ", 1)[-1]
     line = re.sub(r"^(FATAL|ERROR):\s+", "", line)
     return redact(line, url)
@@ -561,8 +548,3 @@ def _copy_context(exc: psycopg.Error) -> str:
     """Where in a COPY the bad value was (``COPY t, line 3, column amount: "x"``)."""
     context = (exc.diag.context or "").strip()
     return f" ({context.splitlines()[0]})" if context.startswith("COPY") else ""
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0].strip() if text else type(exc).__name__

@@ -124,7 +124,8 @@ class Layout:
         )
 
     @property
-    def h(self) -> HistoryColumns:
+    def history_columns(self) -> HistoryColumns:
+        """The names of the target's history columns (valid_from, valid_to, row_hash...)."""
         return history_names(self.target)
 
     @property
@@ -134,7 +135,7 @@ class Layout:
     @property
     def carried(self) -> Columns:
         """What a version takes from the observation that starts it."""
-        row_hash = (self.h.row_hash, data_type("varchar"))
+        row_hash = (self.history_columns.row_hash, data_type("varchar"))
         return [*business_columns(self.target), *lineage_columns(), row_hash]
 
     @property
@@ -144,23 +145,36 @@ class Layout:
     @property
     def validity(self) -> list[str]:
         """What a version gets from its place in the history."""
-        h = self.h
-        return [h.valid_from, h.valid_to, h.is_current, h.is_deleted]
+        history_columns = self.history_columns
+        return [
+            history_columns.valid_from,
+            history_columns.valid_to,
+            history_columns.is_current,
+            history_columns.is_deleted,
+        ]
 
     @property
     def version(self) -> list[str]:
         """A version without its business columns: enough to place it in a history."""
-        return [*self.key, *self.validity, self.h.row_hash]
+        return [*self.key, *self.validity, self.history_columns.row_hash]
 
     @property
     def columns(self) -> Columns:
         stamp, flag = data_type("timestamp"), data_type("boolean")
-        validity = [(self.h.valid_from, stamp), (self.h.valid_to, stamp)]
-        return [*self.carried, *validity, (self.h.is_current, flag), (self.h.is_deleted, flag)]
+        validity = [
+            (self.history_columns.valid_from, stamp),
+            (self.history_columns.valid_to, stamp),
+        ]
+        return [
+            *self.carried,
+            *validity,
+            (self.history_columns.is_current, flag),
+            (self.history_columns.is_deleted, flag),
+        ]
 
     @property
     def staged(self) -> Columns:
-        return [*self.carried, (self.h.valid_from, data_type("timestamp"))]
+        return [*self.carried, (self.history_columns.valid_from, data_type("timestamp"))]
 
     def open_end(self, end: exp.Expr) -> exp.Expr:
         """The stored end of a version: NULL, or the configured far future, while open."""
@@ -216,7 +230,9 @@ def prepare(wh: Warehouse, name: str, target: TargetConfig, created: bool) -> No
     layout = Layout.of(wh, name, target)
     core, meta = wh.schemas.core, wh.schemas.meta
     wh.drop_index(name, core, f"{name}__key_current")
-    wh.ensure_join_index(name, core, f"{name}__key_from", [*layout.key, layout.h.valid_from])
+    wh.ensure_join_index(
+        name, core, f"{name}__key_from", [*layout.key, layout.history_columns.valid_from]
+    )
     wh.ensure_schema(meta)
     stamp = (OBSERVED_AT, data_type("timestamp"))
     keys = [(c, kind) for c, kind in business_columns(target) if c in layout.key]
@@ -235,8 +251,8 @@ def scd2(
     """Load one file's rows: Arrow batches, or a query of the compute engine, which the
     embedded warehouse stages with ``INSERT ... SELECT`` (never through Python)."""
     layout = Layout.of(wh, name, target)
-    if layout.h.valid_from not in names_of(rows):
-        rows = _timed(rows, layout.h.valid_from, ctx.effective_at)
+    if layout.history_columns.valid_from not in names_of(rows):
+        rows = _timed(rows, layout.history_columns.valid_from, ctx.effective_at)
     rows = only_columns(rows, [c for c, _ in layout.staged], "scd2")
     staged = wh.stage(STAGE, layout.staged, rows)
     check_keys(wh, staged, layout.key, name)
@@ -278,7 +294,7 @@ def _batch(
     versions = temp(wh, VERSIONS, _versions(layout, rows, missing))
     fast = _no_later_snapshot(wh, layout, rows)
     held = temp(wh, HELD, _held(layout, rows)) if fast else None
-    vf = col(layout.h.valid_from)
+    vf = col(layout.history_columns.valid_from)
     first, last = wh.execute(exp.select(exp.Min(this=vf), exp.Max(this=vf.copy())).from_(rows))[0]
     return Batch(rows, missing, versions, held, first == last)
 
@@ -353,13 +369,14 @@ def union_all(parts: Sequence[exp.Query]) -> exp.Query:
 
 def in_force(layout: Layout, alias: str, moment: exp.Expr) -> exp.Expr:
     """The version ``alias`` is valid at ``moment``: it has started and not yet ended."""
-    h = layout.h
+    history_columns = layout.history_columns
     running = exp.or_(
-        col(h.is_current, alias).eq(exp.true()),
-        exp.GT(this=col(h.valid_to, alias), expression=moment),
+        col(history_columns.is_current, alias).eq(exp.true()),
+        exp.GT(this=col(history_columns.valid_to, alias), expression=moment),
     )
     return exp.and_(
-        exp.LTE(this=col(h.valid_from, alias), expression=moment.copy()), exp.paren(running)
+        exp.LTE(this=col(history_columns.valid_from, alias), expression=moment.copy()),
+        exp.paren(running),
     )
 
 
@@ -371,7 +388,7 @@ def one(source: exp.Expr, *conditions: exp.Expr) -> exp.Exists:
 def same_start(layout: Layout, left: str | exp.Table, right: str, start: str = "") -> exp.Expr:
     """``left`` (an alias, or the target by its full name) and ``right`` have the same key
     and ``right``'s column ``start`` (default: valid_from) is ``left``'s valid_from."""
-    vf = layout.h.valid_from
+    vf = layout.history_columns.valid_from
     if isinstance(left, exp.Table):
         pairs = [(full_col(left, k), col(k, right)) for k in layout.key]
         pairs.append((full_col(left, vf), col(start or vf, right)))
@@ -383,7 +400,9 @@ def same_start(layout: Layout, left: str | exp.Table, right: str, start: str = "
 
 def same_version(layout: Layout, left: str, right: str) -> exp.Expr:
     """``left`` and ``right`` are one version: same key, start and row hash."""
-    row_hash = col(layout.h.row_hash, left).eq(col(layout.h.row_hash, right))
+    row_hash = col(layout.history_columns.row_hash, left).eq(
+        col(layout.history_columns.row_hash, right)
+    )
     return exp.and_(same_start(layout, left, right), row_hash)
 
 
@@ -392,7 +411,7 @@ def same_version(layout: Layout, left: str, right: str) -> exp.Expr:
 
 def _one_per_time(wh: Warehouse, layout: Layout, staged: exp.Table, at: exp.Expr) -> exp.Table:
     """One row per key and time; a row without a time takes the file's effective time."""
-    vf = layout.h.valid_from
+    vf = layout.history_columns.valid_from
     untimed = col(vf).is_(exp.null())
     if count_of(wh, staged, untimed):  # a time column may have gaps; usually it has none
         setting = [exp.EQ(this=col(vf), expression=at)]
@@ -438,7 +457,7 @@ def _held(layout: Layout, rows: exp.Table) -> exp.Select:
 def _no_later_snapshot(wh: Warehouse, layout: Layout, rows: exp.Table) -> bool:
     """No full snapshot is later than the batch's first time: a key without history is then
     observed only by this file's rows."""
-    first = exp.select(exp.Min(this=col(layout.h.valid_from))).from_(rows).subquery()
+    first = exp.select(exp.Min(this=col(layout.history_columns.valid_from))).from_(rows).subquery()
     return not count_of(wh, layout.snapshots, exp.GT(this=col(OBSERVED_AT), expression=first))
 
 
@@ -448,17 +467,17 @@ def _affected(layout: Layout, batch: Batch) -> exp.Select:
     A row is a change unless the version in force at its time has its hash; the anti-join
     is written as LEFT JOIN ... IS NULL, which engines plan as a hash join on key and hash.
     """
-    h = layout.h
+    history_columns = layout.history_columns
     same = exp.and_(
         same_key(layout.key, "_tg_v", "_tg_r"),
-        col(h.row_hash, "_tg_v").eq(col(h.row_hash, "_tg_r")),
-        in_force(layout, "_tg_v", col(h.valid_from, "_tg_r")),
+        col(history_columns.row_hash, "_tg_v").eq(col(history_columns.row_hash, "_tg_r")),
+        in_force(layout, "_tg_v", col(history_columns.valid_from, "_tg_r")),
     )
     changed = (
-        exp.select(*cols(layout.key, "_tg_r"), named(col(h.valid_from, "_tg_r"), AT))
+        exp.select(*cols(layout.key, "_tg_r"), named(col(history_columns.valid_from, "_tg_r"), AT))
         .from_(batch.rows.as_("_tg_r"))
         .join(batch.versions.as_("_tg_v"), on=same, join_type="left")
-        .where(col(h.valid_from, "_tg_v").is_(exp.null()))
+        .where(col(history_columns.valid_from, "_tg_v").is_(exp.null()))
         .where(batch.known(layout, "_tg_r"))
     )
     parts: list[exp.Query] = [changed]
@@ -487,39 +506,39 @@ def _insert_fresh(wh: Warehouse, layout: Layout, batch: Batch) -> int:
 
 def _fresh_versions(layout: Layout, batch: Batch) -> exp.Select:
     """A fresh key's rows compressed: one current version when the file has one time."""
-    h, carried = layout.h, layout.carried_names
+    history_columns, carried = layout.history_columns, layout.carried_names
     rows = exp.select().from_(batch.rows.as_("_tg_r")).where(batch.fresh(layout, "_tg_r"))
     if batch.one_time:
         return rows.select(
-            *cols([*carried, h.valid_from], "_tg_r"),
-            named(layout.open_end(typed_null(data_type("timestamp"))), h.valid_to),
-            named(exp.true(), h.is_current),
-            named(exp.false(), h.is_deleted),
+            *cols([*carried, history_columns.valid_from], "_tg_r"),
+            named(layout.open_end(typed_null(data_type("timestamp"))), history_columns.valid_to),
+            named(exp.true(), history_columns.is_current),
+            named(exp.false(), history_columns.is_deleted),
         )
-    starts = exp.select(*cols([*carried, h.valid_from])).from_(
+    starts = exp.select(*cols([*carried, history_columns.valid_from])).from_(
         _fresh_marked(layout, rows).subquery("_tg_marked")
     )
-    starts = starts.where(col(h.row_hash).neq(col(PREV)))
-    later = [exp.Ordered(this=col(h.valid_from))]
+    starts = starts.where(col(history_columns.row_hash).neq(col(PREV)))
+    later = [exp.Ordered(this=col(history_columns.valid_from))]
     linked = exp.select(
-        *cols([*carried, h.valid_from]),
-        named(over(exp.Lead(this=col(h.valid_from)), layout.key, later), NEXT_AT),
+        *cols([*carried, history_columns.valid_from]),
+        named(over(exp.Lead(this=col(history_columns.valid_from)), layout.key, later), NEXT_AT),
     ).from_(starts.subquery("_tg_starts"))
     return exp.select(
-        *cols([*carried, h.valid_from]),
-        named(layout.open_end(col(NEXT_AT)), h.valid_to),
-        named(flag(col(NEXT_AT).is_(exp.null())), h.is_current),
-        named(exp.false(), h.is_deleted),
+        *cols([*carried, history_columns.valid_from]),
+        named(layout.open_end(col(NEXT_AT)), history_columns.valid_to),
+        named(flag(col(NEXT_AT).is_(exp.null())), history_columns.is_current),
+        named(exp.false(), history_columns.is_deleted),
     ).from_(linked.subquery("_tg_linked"))
 
 
 def _fresh_marked(layout: Layout, rows: exp.Select) -> exp.Select:
     """Fresh rows with the previous row hash of their key (``''`` for the first)."""
-    h = layout.h
-    lag = exp.Lag(this=col(h.row_hash, "_tg_r"), offset=lit(1), default=lit(""))
-    earlier = [exp.Ordered(this=col(h.valid_from, "_tg_r"))]
+    history_columns = layout.history_columns
+    lag = exp.Lag(this=col(history_columns.row_hash, "_tg_r"), offset=lit(1), default=lit(""))
+    earlier = [exp.Ordered(this=col(history_columns.valid_from, "_tg_r"))]
     return rows.copy().select(
-        *cols([*layout.carried_names, h.valid_from], "_tg_r"),
+        *cols([*layout.carried_names, history_columns.valid_from], "_tg_r"),
         named(over(lag, layout.key, earlier), PREV),
     )
 
@@ -529,10 +548,10 @@ def _fresh_marked(layout: Layout, rows: exp.Select) -> exp.Select:
 
 def _window(layout: Layout, versions: exp.Table, keys: exp.Table) -> exp.Select:
     """Versions of affected keys from the one in force at the earliest new time on."""
-    h = layout.h
+    history_columns = layout.history_columns
     reaches = exp.or_(
-        col(h.is_current, "_tg_v").eq(exp.true()),
-        exp.GTE(this=col(h.valid_to, "_tg_v"), expression=col(FROM, "_tg_k")),
+        col(history_columns.is_current, "_tg_v").eq(exp.true()),
+        exp.GTE(this=col(history_columns.valid_to, "_tg_v"), expression=col(FROM, "_tg_k")),
     )
     return (
         exp.select(*cols(layout.version, "_tg_v"))
@@ -562,21 +581,23 @@ def no_source() -> exp.Expr:
 
 def _new_events(layout: Layout, batch: Batch, keys: exp.Table) -> exp.Query:
     """This file's rows of affected keys from their first change on, and its absences."""
-    h = layout.h
+    history_columns = layout.history_columns
     present = (
         exp.select(
             *_event(
                 layout,
                 "_tg_r",
-                col(h.valid_from, "_tg_r"),
+                col(history_columns.valid_from, "_tg_r"),
                 1,
-                col(h.row_hash, "_tg_r"),
+                col(history_columns.row_hash, "_tg_r"),
                 no_source(),
             )
         )
         .from_(batch.rows.as_("_tg_r"))
         .join(keys.as_("_tg_k"), on=same_key(layout.key, "_tg_r", "_tg_k"))
-        .where(exp.GTE(this=col(h.valid_from, "_tg_r"), expression=col(FROM, "_tg_k")))
+        .where(
+            exp.GTE(this=col(history_columns.valid_from, "_tg_r"), expression=col(FROM, "_tg_k"))
+        )
     )
     if batch.missing is None:
         return present
@@ -597,21 +618,25 @@ def _seen(layout: Layout, keys: exp.Table) -> exp.Select:
 
 
 def _events(layout: Layout, new: exp.Table, window: exp.Table, seen: exp.Table) -> exp.Query:
-    h = layout.h
+    history_columns = layout.history_columns
     starts = exp.select(
         *_event(
             layout,
             "_tg_w",
-            col(h.valid_from, "_tg_w"),
+            col(history_columns.valid_from, "_tg_w"),
             0,
-            col(h.row_hash, "_tg_w"),
-            col(h.valid_from, "_tg_w"),
+            col(history_columns.row_hash, "_tg_w"),
+            col(history_columns.valid_from, "_tg_w"),
         )
     ).from_(window.as_("_tg_w"))
     ends = (  # deleted versions end in an absence
-        exp.select(*_event(layout, "_tg_w", col(h.valid_to, "_tg_w"), 0, lit(ABSENT), no_source()))
+        exp.select(
+            *_event(
+                layout, "_tg_w", col(history_columns.valid_to, "_tg_w"), 0, lit(ABSENT), no_source()
+            )
+        )
         .from_(window.as_("_tg_w"))
-        .where(col(h.is_deleted, "_tg_w").eq(exp.true()))
+        .where(col(history_columns.is_deleted, "_tg_w").eq(exp.true()))
     )
     parts = [exp.select(*cols([*layout.key, AT, PRIO, STATE, SOURCE])).from_(new), starts, ends]
     return union_all([*parts, _next_observations(layout, new, window, seen)])
@@ -621,12 +646,16 @@ def _next_observations(
     layout: Layout, new: exp.Table, window: exp.Table, seen: exp.Table
 ) -> exp.Select:
     """The first recorded observation after each new event, in the table's state then."""
-    h = layout.h
+    history_columns = layout.history_columns
     moment = col(AT, "_tg_a")
     on = exp.and_(same_key(layout.key, "_tg_w", "_tg_a"), in_force(layout, "_tg_w", moment))
-    state = exp.Coalesce(this=col(h.row_hash, "_tg_w"), expressions=[lit(ABSENT)])
+    state = exp.Coalesce(this=col(history_columns.row_hash, "_tg_w"), expressions=[lit(ABSENT)])
     return (
-        exp.select(*_event(layout, "_tg_a", moment.copy(), 0, state, col(h.valid_from, "_tg_w")))
+        exp.select(
+            *_event(
+                layout, "_tg_a", moment.copy(), 0, state, col(history_columns.valid_from, "_tg_w")
+            )
+        )
         .from_(_next_times(layout, new, seen).subquery("_tg_a"))
         .join(window.as_("_tg_w"), on=on, join_type="left")
     )
@@ -679,7 +708,7 @@ def _next_snapshots(layout: Layout, new: exp.Table) -> exp.Select:
 
 def _history(layout: Layout, events: exp.Table) -> exp.Select:
     """Events compressed into versions: each change lasts until the next change."""
-    h = layout.h
+    history_columns = layout.history_columns
     changes = _changes(layout, events)
     at = exp.Ordered(this=col(AT))
     linked = exp.select(
@@ -690,11 +719,11 @@ def _history(layout: Layout, events: exp.Table) -> exp.Select:
     return (
         exp.select(
             *cols(layout.key),
-            named(col(AT), h.valid_from),
-            named(layout.open_end(col(NEXT_AT)), h.valid_to),
-            named(flag(col(NEXT_AT).is_(exp.null())), h.is_current),
-            named(flag(col(NEXT_STATE).eq(lit(ABSENT))), h.is_deleted),
-            named(col(STATE), h.row_hash),
+            named(col(AT), history_columns.valid_from),
+            named(layout.open_end(col(NEXT_AT)), history_columns.valid_to),
+            named(flag(col(NEXT_AT).is_(exp.null())), history_columns.is_current),
+            named(flag(col(NEXT_STATE).eq(lit(ABSENT))), history_columns.is_deleted),
+            named(col(STATE), history_columns.row_hash),
             col(PRIO),
             col(SOURCE),
         )
@@ -737,17 +766,17 @@ def _added(layout: Layout, window: exp.Table, prio: int) -> exp.Expr:
 def _gone(layout: Layout, window: exp.Table, history: exp.Table) -> exp.Select:
     """Versions of the affected window that the new history no longer has."""
     kept = one(history.as_("_tg_h"), same_version(layout, "_tg_w", "_tg_h"))
-    names = [*layout.key, layout.h.valid_from]
+    names = [*layout.key, layout.history_columns.valid_from]
     return exp.select(*cols(names, "_tg_w")).from_(window.as_("_tg_w")).where(exp.not_(kept))
 
 
 def _changed(layout: Layout, window: exp.Table, history: exp.Table) -> exp.Select:
     """Versions that stay, with their new end and flags where these differ."""
-    h = layout.h
-    changing = [h.valid_to, h.is_current, h.is_deleted]
+    history_columns = layout.history_columns
+    changing = [history_columns.valid_to, history_columns.is_current, history_columns.is_deleted]
     differs = exp.or_(*[_distinct(col(n, "_tg_w"), col(n, "_tg_h")) for n in changing])
     return (
-        exp.select(*cols([*layout.key, h.valid_from, *changing], "_tg_h"))
+        exp.select(*cols([*layout.key, history_columns.valid_from, *changing], "_tg_h"))
         .from_(history.as_("_tg_h"))
         .join(window.as_("_tg_w"), on=same_version(layout, "_tg_w", "_tg_h"))
         .where(differs)
@@ -761,8 +790,8 @@ def _delete_gone(layout: Layout, gone: exp.Table) -> exp.Delete:
 
 def _update_kept(layout: Layout, changed: exp.Table) -> exp.Update:
     """Versions that stay get their new end, current and deleted flags."""
-    h = layout.h
-    changing = [h.valid_to, h.is_current, h.is_deleted]
+    history_columns = layout.history_columns
+    changing = [history_columns.valid_to, history_columns.is_current, history_columns.is_deleted]
     setting = [exp.EQ(this=col(n), expression=col(n, "_tg_c")) for n in changing]
     return exp.Update(
         this=layout.table.copy(),
@@ -784,7 +813,7 @@ def _insert(layout: Layout, query: exp.Select) -> exp.Insert:
     return exp.insert(query, layout.table, columns=names)
 
 
-def _placed(layout: Layout, source: str, history: exp.Table) -> list[exp.Expr]:
+def _placed(layout: Layout, source: str) -> list[exp.Expr]:
     """A new version: the carried columns of ``source``, the validity of its history row."""
     return [*cols(layout.carried_names, source), *cols(layout.validity, "_tg_h")]
 
@@ -795,7 +824,7 @@ def _insert_new(
     """Versions started by this file's rows."""
     on = same_start(layout, "_tg_r", "_tg_h")
     query = (
-        exp.select(*_placed(layout, "_tg_r", history))
+        exp.select(*_placed(layout, "_tg_r"))
         .from_(history.as_("_tg_h"))
         .join(rows.as_("_tg_r"), on=on)
         .where(_added(layout, window, 1))
@@ -808,7 +837,7 @@ def _insert_resumed(layout: Layout, window: exp.Table, history: exp.Table) -> ex
     columns of the version in force then, read from the target by key and start."""
     on = same_start(layout, "_tg_t", "_tg_h", SOURCE)
     query = (
-        exp.select(*_placed(layout, "_tg_t", history))
+        exp.select(*_placed(layout, "_tg_t"))
         .from_(history.as_("_tg_h"))
         .join(layout.table.as_("_tg_t"), on=on)
         .where(_added(layout, window, 0))
@@ -863,7 +892,7 @@ def _unshown_rows(layout: Layout, batch: Batch, rewritten: Rewritten | None) -> 
     """Rows of keys with history whose time is not the start of a version after the load."""
     shown = one(_shown(layout, batch, rewritten), same_start(layout, "_tg_s", "_tg_r"))
     return (
-        exp.select(*_observation(layout, "_tg_r", layout.h.valid_from))
+        exp.select(*_observation(layout, "_tg_r", layout.history_columns.valid_from))
         .from_(batch.rows.as_("_tg_r"))
         .where(batch.known(layout, "_tg_r"))
         .where(exp.not_(shown))
@@ -873,7 +902,7 @@ def _unshown_rows(layout: Layout, batch: Batch, rewritten: Rewritten | None) -> 
 def _shown(layout: Layout, batch: Batch, rewritten: Rewritten | None) -> exp.Subquery:
     """(key, start) of the versions of the batch's keys after the load: those that stay,
     and those of the new history."""
-    starts = [*layout.key, layout.h.valid_from]
+    starts = [*layout.key, layout.history_columns.valid_from]
     if rewritten is None:
         return exp.select(*cols(starts)).from_(batch.versions).subquery("_tg_s")
     gone = one(rewritten.gone.as_("_tg_g"), same_start(layout, "_tg_g", "_tg_v"))
@@ -889,9 +918,9 @@ def _fresh_repeats(layout: Layout, batch: Batch) -> exp.Select:
     rows = exp.select().from_(batch.rows.as_("_tg_r")).where(batch.fresh(layout, "_tg_r"))
     marked = _fresh_marked(layout, rows).subquery("_tg_m")
     return (
-        exp.select(*_observation(layout, "_tg_m", layout.h.valid_from))
+        exp.select(*_observation(layout, "_tg_m", layout.history_columns.valid_from))
         .from_(marked)
-        .where(col(layout.h.row_hash, "_tg_m").eq(col(PREV, "_tg_m")))
+        .where(col(layout.history_columns.row_hash, "_tg_m").eq(col(PREV, "_tg_m")))
     )
 
 
@@ -899,7 +928,7 @@ def _folded_starts(layout: Layout, rewritten: Rewritten) -> exp.Select:
     """Starts of deleted versions that no new version starts at: they were observations."""
     restarted = one(rewritten.history.as_("_tg_h"), same_start(layout, "_tg_h", "_tg_g"))
     return (
-        exp.select(*_observation(layout, "_tg_g", layout.h.valid_from))
+        exp.select(*_observation(layout, "_tg_g", layout.history_columns.valid_from))
         .from_(rewritten.gone.as_("_tg_g"))
         .where(exp.not_(restarted))
     )

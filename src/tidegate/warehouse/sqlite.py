@@ -26,7 +26,6 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -37,9 +36,10 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from tidegate.config.models import WarehouseConfig
-from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError
+from tidegate.errors import ConnectionFailed, TransientWarehouseError, WarehouseError, first_line
 from tidegate.sql import col, ident, lit, table
-from tidegate.warehouse.base import Row, Warehouse
+from tidegate.warehouse.base import Row
+from tidegate.warehouse.dbapi import DBAPIWarehouse
 
 try:  # POSIX; elsewhere locks are not taken (one run at a time)
     import fcntl
@@ -104,12 +104,11 @@ for _name, _converter in CONVERTERS.items():
     sqlite3.register_converter(_name, _converter)
 
 
-class SQLiteWarehouse(Warehouse):
+class SQLiteWarehouse(DBAPIWarehouse):
     NAME: ClassVar[str] = "sqlite"
     DIALECT: ClassVar[str] = "sqlite"
     SUPPORTS_MERGE: ClassVar[bool] = False  # INSERT ... ON CONFLICT, not MERGE
     MODELS_AS_TABLES: ClassVar[bool] = True  # a view may only read its own file's tables
-    BATCH_ROWS: ClassVar[int] = 10_000
 
     _con: sqlite3.Connection | None = None
 
@@ -151,7 +150,7 @@ class SQLiteWarehouse(Warehouse):
                 detect_types=sqlite3.PARSE_DECLTYPES,
             )
         except (OSError, sqlite3.Error) as exc:
-            raise ConnectionFailed(str(self.file), _first_line(exc)) from exc
+            raise ConnectionFailed(str(self.file), first_line(exc)) from exc
         self._rollback_journal("main")
         self.forget_catalog()  # a new connection has nothing attached yet
         for schema in sorted(self._known_schemas()):
@@ -195,25 +194,16 @@ class SQLiteWarehouse(Warehouse):
 
     def _translate(self, exc: sqlite3.Error) -> WarehouseError:
         """The one place a driver error becomes a tidegate error."""
-        message = f"{self.description}: {_first_line(exc)}"
+        message = f"{self.description}: {first_line(exc)}"
         if getattr(exc, "sqlite_errorcode", None) in BUSY_CODES:
             return TransientWarehouseError(message)
         return WarehouseError(message)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Everything inside commits together or not at all, across attached schemas.
-
-        ``BEGIN IMMEDIATE`` takes the write lock up front: a deferred transaction that
-        reads and then writes could fail with "database is locked" and no wait.
-        """
-        self.execute(exp.Transaction(this="IMMEDIATE"))
-        try:
-            yield
-        except BaseException:
-            self.execute(exp.Rollback())
-            raise
-        self.execute(exp.Commit())
+    def begin(self) -> exp.Expression:
+        """``BEGIN IMMEDIATE`` takes the write lock up front: a deferred transaction that
+        reads and then writes could fail with "database is locked" and no wait. The
+        transaction holds across attached schemas."""
+        return exp.Transaction(this="IMMEDIATE")
 
     # -- schemas and tables -----------------------------------------------------------
 
@@ -299,15 +289,8 @@ class SQLiteWarehouse(Warehouse):
 
     # -- bulk -------------------------------------------------------------------------
 
-    def write_arrow(self, name: str, schema: str, batches: pa.RecordBatchReader) -> int:
-        insert = self.render(insert_statement(table(name, schema), batches.schema.names))
-        rows = 0
-        for batch in batches:
-            for start in range(0, batch.num_rows, self.BATCH_ROWS):
-                chunk = batch.slice(start, self.BATCH_ROWS)
-                self._run_many(insert, python_rows(chunk))
-                rows += chunk.num_rows
-        return rows
+    def python_rows(self, batch: pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
+        return python_rows(batch)
 
     # -- locks ------------------------------------------------------------------------
 
@@ -335,16 +318,6 @@ class SQLiteWarehouse(Warehouse):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def insert_statement(target: exp.Table, columns: Sequence[str]) -> exp.Insert:
-    """``INSERT INTO "s"."t" ("a", "b") VALUES (?, ?)``.
-
-    >>> insert_statement(table("t", "s"), ["a", "b"]).sql("sqlite")
-    'INSERT INTO "s"."t" ("a", "b") VALUES (?, ?)'
-    """
-    values = exp.values([tuple(exp.Placeholder() for _ in columns)])
-    return exp.insert(values, target, columns=[ident(c) for c in columns])
 
 
 def python_rows(batch: pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
@@ -423,8 +396,3 @@ def _same_file(descriptor: int, path: Path) -> bool:
         return os.fstat(descriptor).st_ino == path.stat().st_ino
     except FileNotFoundError:
         return False
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0].strip() if text else type(exc).__name__

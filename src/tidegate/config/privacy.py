@@ -1,15 +1,14 @@
-"""Configuration checks across targets for personal data; the loader reports them by line."""
+"""The configuration's checks for personal data: subjects that link up, and the keys their
+policies need; the loader reports them by line."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tidegate.config.document import Problems
 from tidegate.config.models import PrivacyConfig, TargetConfig
 from tidegate.errors import ConfigError
 from tidegate.privacy.subjects import Graph
-
-Path = tuple[str | int, ...]
-Problems = list[tuple[Path, str]]
 
 
 def subject_problems(name: str, targets: Mapping[str, TargetConfig]) -> Problems:
