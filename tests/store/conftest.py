@@ -119,7 +119,13 @@ def new_bucket(endpoint: str) -> str:
     import s3fs
 
     name = f"tg-{uuid.uuid4().hex[:16]}"
-    s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True).mkdir(name)
+    fs = s3fs.S3FileSystem(
+        endpoint_url=endpoint,
+        key=KEYS["AWS_ACCESS_KEY_ID"],
+        secret=KEYS["AWS_SECRET_ACCESS_KEY"],
+        skip_instance_cache=True,
+    )
+    fs.mkdir(name)
     return name
 
 
