@@ -50,7 +50,7 @@ def endpoint() -> str:
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [command, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # it logs every request; a pipe nobody reads would stall it
         stderr=subprocess.DEVNULL,
     )
     atexit.register(process.terminate)

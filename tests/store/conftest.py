@@ -20,10 +20,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from bench.postgres import free_port
@@ -69,19 +71,26 @@ def _start(env: dict[str, str]) -> Iterator[str]:
     if command is None:
         _unavailable("moto_server is not installed (pip install 'moto[server]')")
         return
+    # The server logs every request: to a file, since a pipe nobody reads fills and stalls it.
+    with tempfile.TemporaryFile(prefix="tidegate-moto-") as log:
+        yield from _serve(command, env, log)
+
+
+def _serve(command: list[str], env: dict[str, str], log: IO[bytes]) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [*command, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env={**os.environ, **env},
     )
     deadline = time.monotonic() + START_SECONDS
     while not _ready(url):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            log.seek(0)
+            error = log.read().decode(errors="replace")
             _unavailable(f"it did not start on {url}: {error.strip()[-300:]}")
         time.sleep(0.1)
     try:

@@ -540,6 +540,7 @@ class Project(BaseModel):
     models: dict[str, str] = {}  # name -> SQL text of models/<name>.sql
 
     def path(self, setting: str) -> Path:
-        """Resolve a folder setting (landing, archive, rejected) against the project root."""
+        """Resolve a local folder setting (landing, archive, rejected) against the project
+        root; a URL setting is a store (``tidegate.store.project_store``), not a path."""
         value = Path(getattr(self.config, setting))
         return value if value.is_absolute() else self.root / value

@@ -26,6 +26,7 @@ from tidegate.errors import StoreError, StoreUnavailable, TransientStoreError
 from tidegate.store.base import Data, Entry, Store, chunks, copy_stream, join
 
 READ_BLOCK = 8 << 20  # read-ahead of a streaming read: memory per open object, not per file
+WRITE_BLOCK = 16 << 20  # one part of a multipart upload held in memory (S3's minimum is 5 MB)
 SECRET_WORDS = ("secret", "token", "password", "key", "credential", "sas", "connection")
 
 
@@ -105,7 +106,7 @@ class FsspecStore:
     @contextlib.contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
         with self._translated():
-            handle = self.fs.open(self._path(key), "wb")
+            handle = self.fs.open(self._path(key), "wb", block_size=WRITE_BLOCK)
             try:
                 yield handle
             except BaseException:
