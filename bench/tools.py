@@ -90,8 +90,10 @@ def prepare(tool: Tool, scenario: Scenario, workdir: Path, url: str | None) -> N
         from bench import s3
 
         lines, env = s3.project_lines(scenario.name)
-        with (workdir / "tidegate.yml").open("a", encoding="utf-8") as config:
-            config.write(lines)
+        config = workdir / "tidegate.yml"
+        folders = ("landing:", "archive:", "rejected:")
+        kept = [line for line in config.read_text().splitlines() if not line.startswith(folders)]
+        config.write_text("\n".join(kept) + "\n" + lines, encoding="utf-8")
         (workdir / ".env").write_text(env, encoding="utf-8")
 
 
