@@ -87,6 +87,22 @@ def wide_csv_4x(sizes: Sizes) -> Scenario | None:
     )
 
 
+def object_store(sizes: Sizes) -> Scenario | None:
+    """The wide CSV (1 GB at full size) loaded from an S3 bucket and from a local folder:
+    the object is streamed into a local copy while it is hashed, never held in memory."""
+    path = datasets.wide(sizes.wide_rows)
+    return Scenario(
+        "object_store",
+        "wide",
+        f"Wide CSV, {sizes.wide_rows:,} rows, from an S3 bucket (moto's server) and from"
+        " a local folder: peak memory",
+        (_one(path, "load", sizes.wide_rows),),
+        1,
+        warehouses=("duckdb",),
+        tools=("tidegate", "tidegate-s3"),
+    )
+
+
 def _churn(
     name: str, spec: datasets.Churn, change: str, load: str, deletes: str
 ) -> Callable[[Sizes], Scenario]:
@@ -183,4 +199,5 @@ BUILDERS: dict[str, Callable[[Sizes], Scenario | None]] = {
     "churn_scd2_delta_10x": churn_scd2_delta_10x,
     "small_files": small_files,
     "nested_jsonl": nested_jsonl,
+    "object_store": object_store,
 }

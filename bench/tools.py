@@ -23,7 +23,7 @@ from bench.scenarios import Scenario, Step
 
 @dataclass(frozen=True)
 class Tool:
-    name: str  # floor | tidegate | tidegate-noraw | dlt
+    name: str  # floor | tidegate | tidegate-noraw | tidegate-s3 | dlt
     warehouse: str  # duckdb | postgres
 
     @property
@@ -32,11 +32,12 @@ class Tool:
 
     @property
     def is_tidegate(self) -> bool:
-        """tidegate as a user gets it, or with the raw layer off (``tidegate-noraw``)."""
+        """tidegate as a user gets it, with the raw layer off (``tidegate-noraw``), or with
+        landing, archive and rejected in an S3 bucket (``tidegate-s3``, moto's server)."""
         return self.name in TIDEGATES
 
 
-TIDEGATES = ("tidegate", "tidegate-noraw")
+TIDEGATES = ("tidegate", "tidegate-noraw", "tidegate-s3")
 
 # tidegate's words for a load mode that is not there yet: reported as skipped, not failed.
 NOT_YET = ("is not available", "needs the batch columns")
@@ -84,7 +85,16 @@ def prepare(tool: Tool, scenario: Scenario, workdir: Path, url: str | None) -> N
     workdir.mkdir(parents=True, exist_ok=True)
     if tool.is_tidegate:
         files = projects.contract(scenario.kind, scenario.load, scenario.deletes)
-        projects.write_project(workdir, files, url, keep_raw=tool.name == "tidegate")
+        projects.write_project(workdir, files, url, keep_raw=tool.name != "tidegate-noraw")
+    if tool.name == "tidegate-s3":
+        from bench import s3
+
+        lines, env = s3.project_lines(scenario.name)
+        config = workdir / "tidegate.yml"
+        folders = ("landing:", "archive:", "rejected:")
+        kept = [line for line in config.read_text().splitlines() if not line.startswith(folders)]
+        config.write_text("\n".join(kept) + "\n" + lines, encoding="utf-8")
+        (workdir / ".env").write_text(env, encoding="utf-8")
 
 
 def land(step: Step, landing: Path) -> None:
@@ -98,10 +108,25 @@ def land(step: Step, landing: Path) -> None:
             target.write_bytes(source.read_bytes())
 
 
+def upload_landing(step: Step, workdir: Path) -> None:
+    """The step's files into the project's S3 landing (untimed)."""
+    from bench import s3
+
+    config = (workdir / "tidegate.yml").read_text(encoding="utf-8")
+    [landing] = [
+        line.split(": ", 1)[1] for line in config.splitlines() if line.startswith("landing: s3://")
+    ]
+    for source, relative in step.files:
+        s3.upload(source, landing.rstrip("/") + "/" + relative)
+
+
 def command(
     tool: Tool, scenario: Scenario, step: Step, workdir: Path, url: str | None
 ) -> list[str]:
     """Prepare the step (untimed) and return the command to time."""
+    if tool.name == "tidegate-s3":
+        upload_landing(step, workdir)
+        return [sys.executable, "-m", "tidegate.cli", "run", "--project", str(workdir), "--json"]
     if tool.is_tidegate:
         land(step, workdir / "landing")
         return [sys.executable, "-m", "tidegate.cli", "run", "--project", str(workdir), "--json"]

@@ -32,7 +32,13 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from tidegate import __version__
-from tidegate.errors import ConfigError, ConnectionFailed, TidegateError, UnknownNameError
+from tidegate.errors import (
+    ConfigError,
+    ConnectionFailed,
+    StoreUnavailable,
+    TidegateError,
+    UnknownNameError,
+)
 
 GLOBAL_FLAGS = ("--debug",)  # options of the group that may also follow the command
 
@@ -299,7 +305,7 @@ def handled() -> Iterator[None]:
         yield
     except typer.Exit:
         raise
-    except (ConfigError, ConnectionFailed) as exc:
+    except (ConfigError, ConnectionFailed, StoreUnavailable) as exc:
         _fail(exc, EXIT_CONFIG)
     except TidegateError as exc:
         _fail(exc, EXIT_FILES)
@@ -527,7 +533,10 @@ def watch(
             for f in result.files:
                 _watch_line(f)
 
-        say(err, "{} watching {} (Ctrl-C to stop)", _stamp(), loaded.path("landing"))
+        from tidegate.store import project_store
+
+        where = project_store(loaded, "landing").url
+        say(err, "{} watching {} (Ctrl-C to stop)", _stamp(), where)
         watch_landing(loaded, report, heartbeat)
         say(err, "{} stopped", _stamp())
 

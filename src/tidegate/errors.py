@@ -12,6 +12,9 @@ the column, the bad value, what was expected) and renders them in one line via `
     ├── WarehouseError           the warehouse refused or failed
     │   ├── ConnectionFailed     cannot connect (exit code 2)
     │   └── TransientWarehouseError   worth a retry (connection reset, serialization)
+    ├── StoreError               a landing, archive or rejected store failed an operation
+    │   ├── StoreUnavailable     cannot reach it: no bucket, refused credentials (exit code 2)
+    │   └── TransientStoreError  worth a retry (a timeout, a connection reset)
     ├── FileError                one landing file cannot be loaded (the file is rejected)
     │   ├── RoutingError         matched no source, or several
     │   ├── ReadError            unreadable: encoding, format, corrupt archive
@@ -114,6 +117,23 @@ class ConnectionFailed(WarehouseError):
 
 class TransientWarehouseError(WarehouseError, TransientError):
     """A warehouse error worth retrying (connection reset, serialization failure)."""
+
+
+class StoreError(TidegateError):
+    """A store (landing, archive, rejected) failed an operation. Names the setting and the
+    URL without credentials, never an option's secret."""
+
+    def __init__(self, setting: str, url: str, reason: str) -> None:
+        self.setting, self.url, self.reason = setting, url, reason
+        super().__init__(f"{setting}: {url}: {reason}")
+
+
+class StoreUnavailable(StoreError, TerminalError):
+    """The store cannot be reached: an unknown scheme, no such bucket, refused credentials."""
+
+
+class TransientStoreError(StoreError, TransientError):
+    """A store error worth retrying (a timeout, a connection reset, a throttled request)."""
 
 
 class FileError(TerminalError):

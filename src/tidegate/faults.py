@@ -2,7 +2,8 @@
 (SIGKILL, no cleanup) the n-th time it reaches that checkpoint.
 
 The checkpoints sit where a crash is most harmful: after a read, inside the transaction
-before commit, after commit before the archive move, and after the move. Unset, a
+before commit, after commit before the archive move, between the copy and the delete of
+a move that copies, and after the move. Unset, a
 checkpoint costs one dictionary look-up.
 """
 
@@ -13,7 +14,7 @@ import signal
 from collections import Counter
 
 VARIABLE = "TIDEGATE_FAULT"
-CHECKPOINTS = ("read", "commit", "committed", "archived")
+CHECKPOINTS = ("read", "commit", "committed", "copied", "archived")
 _reached: Counter[str] = Counter()
 
 

@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
-from pathlib import Path
 
 from tidegate import __version__, archive, compute, log, preview, schema
 from tidegate.clock import utcnow as now
@@ -35,7 +34,7 @@ from tidegate.compute.rows import write_quarantine, write_raw
 from tidegate.config.models import Project, SourceConfig
 from tidegate.deliver import Delivery, deliver
 from tidegate.discover import LandingFile, route, scan
-from tidegate.discover.context import FileContext
+from tidegate.discover.context import FileContext, recorded
 from tidegate.errors import (
     FileError,
     MissingColumnsError,
@@ -53,6 +52,8 @@ from tidegate.privacy import hooks as privacy
 from tidegate.progress import During, Watcher
 from tidegate.read import ReadResult, peek_columns, read_file
 from tidegate.sql_models import build_models
+from tidegate.store import Store, locate, project_store
+from tidegate.store.spool import Spool
 from tidegate.transform import mapping
 from tidegate.transform.evaluate import (
     Outcome,
@@ -219,6 +220,10 @@ class Pipeline:
         self.run_id = uuid.uuid4().hex
         self.con = compute.engine(wh, project)
         self.plans: dict[str, Plan] = {}  # each source's SQL, rendered once per run
+        self.landing = project_store(project, "landing")
+        self.archived = project_store(project, "archive")
+        self.rejected = project_store(project, "rejected")
+        self.spool = Spool(project.root / ".tidegate" / "spool")  # objects' local copies
 
     # -- the run ----------------------------------------------------------------------
 
@@ -226,8 +231,16 @@ class Pipeline:
         started = now()
         if not self.dry_run:  # every table exists, and no change of a contract is unsafe
             schema.prepare(self.wh, self.project, self.run_id)
-        landing = self.project.path("landing")
-        files = scan(landing, self.project.config.settle_seconds)
+        for store in (self.landing, self.archived, self.rejected):
+            store.check()  # no bucket, refused credentials: stop before any file is taken
+        self.spool.sweep()
+        try:
+            return self._run(started)
+        finally:
+            self.spool.close()
+
+    def _run(self, started: datetime) -> RunResult:
+        files = scan(self.landing, self.project.config.settle_seconds, self.spool)
         if not self.dry_run:
             self._start_run(started, recorded=bool(files))
         log.event("run started", run_id=self.run_id, files=len(files), dry_run=self.dry_run)
@@ -236,7 +249,7 @@ class Pipeline:
             ordered = [(f, routed) for f, routed in ordered if routed in self.sources]
         results = [self._one(file, routed) for file, routed in ordered]
         if not self.dry_run:
-            archive.remove_empty_folders(landing)
+            self.landing.prune()
             with self.wh.transaction():
                 build_models(self.wh, self.project)
             self._finish_run(results)
@@ -281,11 +294,12 @@ class Pipeline:
         if not self.wh.lock(file.sha256):
             return _skipped(file, "another run is loading it")
         try:
-            if not file.path.exists():  # another run took it between our scan and our lock
+            if not file.present():  # another run took it between our scan and our lock
                 return _skipped(file, "another run has loaded it")
             result = self._recorded(file, routed)
         finally:
             self.wh.unlock(file.sha256)
+            self.spool.release(file.path)
         if self.progress:
             self.progress(result)
         return result
@@ -332,6 +346,12 @@ class Pipeline:
             if self.dry_run:
                 return _skipped(file, "loaded before; a run would finish its move to the archive")
             return self._finish_move(file, pending[0])
+        left = [f for f in earlier if self._left_behind(f, file)]
+        if left:
+            if self.dry_run:
+                return _skipped(file, "loaded and archived before; a run would remove it")
+            file.origin.delete(file.relative)
+            return _result(left[0], [])
         if any(f.status == "loaded" for f in earlier):
             return self._duplicate(file, earlier)
         attempt = self._attempt(file, _source_of(routed), len(earlier))
@@ -341,9 +361,8 @@ class Pipeline:
             if isinstance(routed, RoutingError):
                 raise routed
             source = self.project.sources[routed]
-            archived = self.project.path("archive")
             if not self.dry_run:
-                early = archive.Early.start(file.path, archived, file.sha256, file.size)
+                early = archive.Early.start(file, self.archived)
             result = self._read(file, source)
             checkpoint("read")
             if watcher is not None:
@@ -519,7 +538,7 @@ class Pipeline:
         if self.project.config.keep_raw:
             write_raw(self.con, self.wh, name, read, attempt.file_id)
         self._apply_outputs(attempt, outcome, loaded_at)
-        record = attempt.record("loaded", archive_path=self._stored(destination))
+        record = attempt.record("loaded", archive_path=self._stored(self.archived, destination))
         write_quarantine(self.con, self.wh, record, read, outcome)
         privacy.committing(self.con, self.wh, self.project, record)
         ledger.insert_file(self.wh, record)
@@ -539,32 +558,42 @@ class Pipeline:
 
     # -- endings ----------------------------------------------------------------------
 
-    def _archive_destination(self, file: LandingFile, source: str, when: datetime) -> Path:
-        root = self.project.path("archive")
-        return archive.archive_path(root, source, file.relative, file.sha256, when)
+    def _archive_destination(self, file: LandingFile, source: str, when: datetime) -> str:
+        return archive.archive_key(self.archived, source, file.relative, file.sha256, when)
 
-    def _stored(self, path: Path) -> str:
-        """Paths in the ledger are relative to the project, so a project can move."""
+    def _stored(self, store: Store, key: str) -> str:
+        """Where a file went, as the ledger keeps it: a URL, or a local path relative to
+        the project, so a project can move."""
+        path = store.local_path(key)
+        if path is None:
+            return store.location(key)
         root = self.project.root.resolve()
         resolved = path.resolve()
         return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(path)
 
-    def _resolved(self, stored: str) -> Path:
-        path = Path(stored)
-        return path if path.is_absolute() else self.project.root / path
-
     def _archive_missing(self, record: FileRecord) -> bool:
-        return (
-            record.status in ("loaded", "duplicate")
-            and record.archive_path is not None
-            and not self._resolved(record.archive_path).exists()
-        )
+        if record.status not in ("loaded", "duplicate") or record.archive_path is None:
+            return False
+        store, key = locate(self.project, record.archive_path)
+        return not store.exists(key)
+
+    def _left_behind(self, record: FileRecord, file: LandingFile) -> bool:
+        """The landing copy of a file whose archive copy is whole: a move that copies was
+        cut between the copy and the delete. The ledger row says it is this very file
+        (same path, size and mtime), not a later re-delivery of the same content."""
+        if record.path != file.relative or self._archive_missing(record):
+            return False
+        if record.status not in ("loaded", "duplicate") or record.archive_path is None:
+            return False
+        context = recorded(record, None)
+        return context.size == file.size and context.mtime == file.mtime
 
     def _archive(
         self, file: LandingFile, record: FileRecord, early: archive.Early | None = None
     ) -> None:
         assert record.archive_path is not None
-        archive.move(file.path, self._resolved(record.archive_path), early)
+        store, key = locate(self.project, record.archive_path)
+        archive.move(file, store, key, early)
         privacy.archived(self.wh, self.project, record)
 
     def _finish_move(self, file: LandingFile, record: FileRecord) -> FileResult:
@@ -576,9 +605,8 @@ class Pipeline:
         original = next(f for f in earlier if f.status == "loaded")
         attempt = self._attempt(file, original.source, len(earlier))
         destination = self._archive_destination(file, original.source or "", attempt.started_at)
-        record = attempt.record(
-            "duplicate", archive_path=self._stored(destination), duplicate_of=original.file_id
-        )
+        stored = self._stored(self.archived, destination)
+        record = attempt.record("duplicate", archive_path=stored, duplicate_of=original.file_id)
         if self.dry_run:
             return _result(record, [])
         with self.wh.transaction():
@@ -597,12 +625,10 @@ class Pipeline:
 
     def _reject(self, attempt: Attempt, exc: FileError) -> FileResult:
         file = attempt.file
-        destination = archive.rejected_path(
-            self.project.path("rejected"), file.relative, file.sha256
-        )
-        gone = not file.path.exists()  # deleted while it was read: nothing left to move
+        destination = archive.rejected_key(self.rejected, file.relative, file.sha256)
+        gone = not file.present()  # deleted while it was read: nothing left to move
         reason = exc.message + (GONE if gone else "")
-        stored = None if gone else self._stored(destination)
+        stored = None if gone else self._stored(self.rejected, destination)
         record = attempt.record("rejected", error=reason, archive_path=stored)
         _log_ending(record)
         if self.dry_run:
@@ -611,10 +637,10 @@ class Pipeline:
             ledger.insert_file(self.wh, record)
         if not gone:
             try:
-                archive.move(file.path, destination)
+                archive.move(file, self.rejected, destination)
             except FileNotFoundError:  # it left landing between our look and the move
                 return _result(record, [])
-            archive.write_reason(destination, reason)
+            archive.write_reason(self.rejected, destination, reason)
         return _result(record, [])
 
     def _fail(self, attempt: Attempt, error: str) -> FileResult:

@@ -2,7 +2,8 @@
 
 A change event starts a run; the run itself only takes files that are stable, so a file
 still being copied is left alone and picked up by the next event or heartbeat (a copy
-that stops changing sends no more events, hence the heartbeat).
+that stops changing sends no more events, hence the heartbeat). An object store sends no
+events: a landing URL is listed every ``poll_seconds`` (tidegate.yml, 30 by default).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from watchfiles import watch as changes
 
 from tidegate.config.models import Project
 from tidegate.pipeline import RunResult, run
+from tidegate.store import project_store
 
 OnRun = Callable[[RunResult], None]
 
@@ -33,7 +35,10 @@ def watch(project: Project, on_run: OnRun, heartbeat_seconds: float = 10.0) -> N
     SIGTERM or SIGINT."""
     stop = threading.Event()
     _stop_on_signals(stop)
-    landing = project.path("landing")
+    landing = project_store(project, "landing").local_path("")
+    if landing is None:
+        poll(project, on_run, stop)
+        return
     landing.mkdir(parents=True, exist_ok=True)
     on_run(run(project))
     events = changes(
@@ -47,6 +52,15 @@ def watch(project: Project, on_run: OnRun, heartbeat_seconds: float = 10.0) -> N
     for _ in events:
         if stop.is_set():
             break
+        result = run(project)
+        if result.files:
+            on_run(result)
+
+
+def poll(project: Project, on_run: OnRun, stop: threading.Event) -> None:
+    """Run now, then every ``poll_seconds``, until ``stop`` is set (by SIGTERM or SIGINT)."""
+    on_run(run(project))
+    while not stop.wait(project.config.poll_seconds):
         result = run(project)
         if result.files:
             on_run(result)

@@ -39,28 +39,32 @@ def load_error(root: Path) -> ConfigError:
 
 
 @pytest.mark.parametrize("setting", ["landing", "archive", "rejected"])
-@pytest.mark.parametrize(
-    "url", ["memory://landing", "s3://bucket/incoming", "file:///srv/in", "gs://b/x"]
-)
-def test_a_folder_given_as_a_url_is_refused(tmp_path: Path, setting: str, url: str) -> None:
+@pytest.mark.parametrize("url", ["nosuch://landing", "s4://bucket/incoming", "ftpx://b/x"])
+def test_a_folder_url_of_no_known_filesystem_is_refused(
+    tmp_path: Path, setting: str, url: str
+) -> None:
     make_project(tmp_path, f"settle_seconds: 0\n{setting}: {url}\n")
 
     error = load_error(tmp_path)
 
     scheme = url.partition("://")[0]
     assert (error.path, error.line) == (tmp_path / "tidegate.yml", 2)
-    assert error.message.startswith(f"{setting}: {scheme}:// locations are not supported yet")
+    assert error.message.startswith(f"{setting}: unknown scheme {scheme}://")
     assert "give a local folder" in error.message
 
 
-def test_a_file_url_says_which_path_to_write(tmp_path: Path) -> None:
-    make_project(tmp_path, "landing: file:///srv/incoming\n")
+@pytest.mark.parametrize("url", ["s3://bucket/incoming/", "gs://b/x", "az://c/x", "file:///srv/in"])
+def test_object_store_and_file_urls_load(tmp_path: Path, url: str) -> None:
+    make_project(tmp_path, f"landing: {url}\nstorage: {{endpoint_url: 'http://127.0.0.1:9'}}\n")
 
-    assert load_error(tmp_path).message.endswith("; write the path itself: '/srv/incoming'")
+    project = load_project(tmp_path)
+
+    assert project.config.landing == url
+    assert project.config.storage == {"endpoint_url": "http://127.0.0.1:9"}
 
 
 def test_a_folder_url_never_shows_its_credentials(tmp_path: Path) -> None:
-    make_project(tmp_path, "archive: s3://AKIAEXAMPLE:Bucket-Secret-55@bucket/archive\n")
+    make_project(tmp_path, "archive: s3x://AKIAEXAMPLE:Bucket-Secret-55@bucket/archive\n")
 
     assert "Bucket-Secret-55" not in str(load_error(tmp_path))
 
@@ -75,7 +79,7 @@ def test_local_folders_still_load(tmp_path: Path) -> None:
 
 
 def test_run_with_a_landing_url_fails_instead_of_finding_nothing(tmp_path: Path) -> None:
-    make_project(tmp_path, "landing: memory://incoming\n")
+    make_project(tmp_path, "landing: nosuch://incoming\n")
 
     done = subprocess.run(
         [sys.executable, "-m", "tidegate.cli", "run", "--project", str(tmp_path)],
@@ -87,9 +91,9 @@ def test_run_with_a_landing_url_fails_instead_of_finding_nothing(tmp_path: Path)
     )
 
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "tidegate.yml:1: landing: memory:// locations are not supported yet" in done.stderr
+    assert "tidegate.yml:1: landing: unknown scheme nosuch://" in done.stderr
     assert "nothing new" not in done.stdout + done.stderr
-    assert not (tmp_path / "memory:").exists()
+    assert not (tmp_path / "nosuch:").exists()
 
 
 # --------------------------------------------------------------------------- warehouse

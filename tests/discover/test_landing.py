@@ -11,8 +11,9 @@ import pytest
 
 from tidegate.config.models import ColumnMatch, SourceConfig
 from tidegate.discover import LandingFile, route, scan
-from tidegate.discover.landing import is_junk, partitions_of, stable_files
+from tidegate.discover.landing import is_junk, partitions_of, stable_entries
 from tidegate.errors import RoutingError
+from tidegate.store import LocalStore
 
 
 def write(path: Path, text: str = "a,b\n1,2\n") -> Path:
@@ -36,13 +37,13 @@ def write(path: Path, text: str = "a,b\n1,2\n") -> Path:
 def test_junk_is_skipped(tmp_path: Path, name: str) -> None:
     write(tmp_path / name)
     assert is_junk(Path(name))
-    assert scan(tmp_path, 0) == []
+    assert scan(LocalStore(tmp_path), 0) == []
 
 
 def test_scan_recurses_and_reads_partitions(tmp_path: Path) -> None:
     write(tmp_path / "date=2020-01-01" / "hour=07" / "customers.json", '{"id": 1}\n')
     write(tmp_path / "top.csv")
-    files = scan(tmp_path, 0)
+    files = scan(LocalStore(tmp_path), 0)
     assert [f.relative for f in files] == ["date=2020-01-01/hour=07/customers.json", "top.csv"]
     assert files[0].partitions == {"date": "2020-01-01", "hour": "07"}
     assert partitions_of(Path("plain/x.csv")) == {}
@@ -52,7 +53,7 @@ def test_identity_is_the_content_hash(tmp_path: Path) -> None:
     a = write(tmp_path / "a.csv", "x\n1\n")
     write(tmp_path / "b.csv", "x\n1\n")
     write(tmp_path / "c.csv", "x\n2\n")
-    files = {f.name: f for f in scan(tmp_path, 0)}
+    files = {f.name: f for f in scan(LocalStore(tmp_path), 0)}
     assert files["a.csv"].sha256 == files["b.csv"].sha256 != files["c.csv"].sha256
     assert files["a.csv"].size == a.stat().st_size
 
@@ -73,12 +74,12 @@ def test_a_growing_file_is_not_taken(tmp_path: Path) -> None:
     writer = threading.Thread(target=append)
     writer.start()
     try:
-        taken = stable_files(tmp_path, 0.3)
+        taken = [e.key for e in stable_entries(LocalStore(tmp_path), 0.3)]
     finally:
         stop.set()
         writer.join()
-    assert taken == [quiet]
-    assert growing in stable_files(tmp_path, 0.1)
+    assert taken == [quiet.name]
+    assert growing.name in [e.key for e in stable_entries(LocalStore(tmp_path), 0.1)]
 
 
 def landing_file(relative: str) -> LandingFile:

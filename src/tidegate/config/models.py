@@ -11,7 +11,6 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -254,18 +253,24 @@ class ProjectConfig(Strict):
     sources: SourceDefaults = SourceDefaults()
     schedules: dict[str, ScheduleConfig] = {}
 
+    storage: dict[str, Any] = {}  # fsspec options for URL folders (endpoint_url, key, ...)
+    poll_seconds: Annotated[float, Field(gt=0)] = 30.0  # watch: how often a URL landing is listed
+
     @field_validator("landing", "archive", "rejected")
     @classmethod
-    def _local_folder(cls, value: str) -> str:
-        # A URL would be taken as a relative folder named 's3:' and the run would find nothing.
+    def _known_location(cls, value: str) -> str:
+        # A URL of no known filesystem would be taken as a folder named 'x:' and find nothing.
+        from tidegate.store import known_scheme
+
         scheme = URL_SCHEME.match(value)
         if scheme is None:
             return value
         name = scheme.group(1).lower()
-        hint = f"; write the path itself: {urlsplit(value).path!r}" if name == "file" else ""
+        if name == "file" or known_scheme(name):
+            return value
         raise ValueError(
-            f"{name}:// locations are not supported yet (object stores come later); give a"
-            f" local folder, relative to the project or absolute{hint}"
+            f"unknown scheme {name}://; give a local folder (relative to the project or"
+            " absolute) or a URL of an fsspec filesystem (s3://, gs://, az://, ...)"
         )
 
 
@@ -527,6 +532,7 @@ class Project(BaseModel):
     models: dict[str, str] = {}  # name -> SQL text of models/<name>.sql
 
     def path(self, setting: str) -> Path:
-        """Resolve a folder setting (landing, archive, rejected) against the project root."""
+        """Resolve a local folder setting (landing, archive, rejected) against the project
+        root; a URL setting is a store (``tidegate.store.project_store``), not a path."""
         value = Path(getattr(self.config, setting))
         return value if value.is_absolute() else self.root / value

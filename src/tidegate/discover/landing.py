@@ -1,8 +1,10 @@
-"""The landing folder: which files are there, which are ready, and what they contain.
+"""The landing store: which files are there, which are ready, and what they contain.
 
-A file is *ready* once it is stable: its size and modification time did not change over
-the settle interval, so a file still being copied in is left for a later run. Each ready
-file is identified by the SHA-256 of its content.
+A file is *ready* once it is stable: its size, modification time and (on an object store)
+etag did not change over the settle interval, so a file still being copied or uploaded
+is left for a later run. Each ready file is identified by the SHA-256 of its content,
+computed as it is read, once: an object is streamed into the run's spool while it is
+hashed, and every later step reads that local copy.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from tidegate.store import Entry, LocalStore, Store
+from tidegate.store.spool import Spool
 
 JUNK_PATTERNS = (".*", "._*", "~$*", "*.part", "*.tmp", "*.crdownload", "*.partial", "*.swp")
 PARTITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
@@ -22,28 +27,42 @@ HASH_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class LandingFile:
-    """A stable file in the landing folder."""
+    """A stable file in landing; ``path`` is where it can be read on this machine (the
+    file itself in a local folder, the spooled copy of an object)."""
 
     path: Path
-    relative: str  # path relative to the landing root, with forward slashes
+    relative: str  # the key under the landing root, with forward slashes
     size: int
     mtime: float
     sha256: str
     partitions: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    store: Store | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return PurePosixPath(self.relative).name
+
+    @property
+    def origin(self) -> Store:
+        """The landing store the file is in."""
+        if self.store is not None:
+            return self.store
+        return LocalStore(self.path.parents[len(PurePosixPath(self.relative).parts) - 1])
+
+    def present(self) -> bool:
+        """Still in landing (another run or a person may have taken it)."""
+        return self.origin.exists(self.relative)
 
 
-def is_junk(relative: Path) -> bool:
+def is_junk(relative: PurePosixPath | Path) -> bool:
     """Hidden, temporary or editor files, in the file name or in any folder above it."""
     return any(
         fnmatch.fnmatchcase(part, pattern) for part in relative.parts for pattern in JUNK_PATTERNS
     )
 
 
-def partitions_of(relative: Path) -> dict[str, str]:
+def partitions_of(relative: PurePosixPath | Path) -> dict[str, str]:
     """Hive-style folder values: ``date=2020-01-01/hour=00/x.json`` -> {date, hour}."""
     found: dict[str, str] = {}
     for part in relative.parts[:-1]:
@@ -61,60 +80,63 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def entries(store: Store) -> list[Entry]:
+    """Every non-junk file of a store, in a stable order."""
+    return [e for e in store.entries() if not is_junk(PurePosixPath(e.key))]
+
+
 def candidates(landing: Path) -> Iterator[Path]:
-    """Every non-junk regular file under landing, in a stable order."""
-    if not landing.is_dir():
-        return
-    for path in sorted(landing.rglob("*")):
-        if path.is_file() and not is_junk(path.relative_to(landing)):
-            yield path
+    """Every non-junk regular file under a local landing folder, in a stable order."""
+    store = LocalStore(landing)
+    for entry in entries(store):
+        yield store.path(entry.key)
 
 
-def _signature(path: Path) -> tuple[int, float] | None:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_size, stat.st_mtime
-
-
-def stable_files(landing: Path, settle_seconds: float) -> list[Path]:
-    """Files whose size and mtime stay unchanged over the settle interval.
+def stable_entries(store: Store, settle_seconds: float) -> list[Entry]:
+    """Files whose size, mtime and etag stay unchanged over the settle interval.
 
     Files modified more than ``settle_seconds`` ago are taken at once; only recent files
-    are watched, so a run over a large, quiet landing folder does not wait.
+    are watched, so a run over a large, quiet landing does not wait.
     """
-    paths = list(candidates(landing))
+    before = entries(store)
     now = time.time()
-    before = {path: _signature(path) for path in paths}
-    recent = [p for p, sig in before.items() if sig and now - sig[1] < settle_seconds]
-    if recent:
+    if any(now - entry.mtime < settle_seconds for entry in before):
         time.sleep(settle_seconds)
-    return [p for p in paths if before[p] is not None and _signature(p) == before[p]]
+    after = {entry.key: entry.signature for entry in store.entries()}
+    return [entry for entry in before if after.get(entry.key) == entry.signature]
 
 
-def describe(path: Path, landing: Path) -> LandingFile:
-    relative = path.relative_to(landing)
-    stat = path.stat()
+def describe(store: Store, entry: Entry, spool: Spool | None = None) -> LandingFile:
+    """The file, hashed: in place when it is on this disk, else streamed into the spool."""
+    local = store.local_path(entry.key)
+    if local is not None:
+        path, sha256 = local, sha256_of(local)
+    elif spool is not None:
+        path, sha256 = spool.fill(store, entry.key)
+    else:
+        raise ValueError(f"{store.url}: an object store's files are read through a spool")
+    relative = PurePosixPath(entry.key)
     return LandingFile(
         path=path,
-        relative=relative.as_posix(),
-        size=stat.st_size,
-        mtime=stat.st_mtime,
-        sha256=sha256_of(path),
+        relative=entry.key,
+        size=entry.size,
+        mtime=entry.mtime,
+        sha256=sha256,
         partitions=partitions_of(relative),
+        etag=entry.etag,
+        store=store,
     )
 
 
-def _described(path: Path, landing: Path) -> LandingFile | None:
+def _described(store: Store, entry: Entry, spool: Spool | None) -> LandingFile | None:
     try:
-        return describe(path, landing)
+        return describe(store, entry, spool)
     except FileNotFoundError:  # taken away (by a person or another run) since it was listed
         return None
 
 
-def scan(landing: Path, settle_seconds: float) -> list[LandingFile]:
-    """The ready files of a landing folder, hashed; a file gone while it is hashed is
+def scan(store: Store, settle_seconds: float, spool: Spool | None = None) -> list[LandingFile]:
+    """The ready files of a landing store, hashed; a file gone while it is hashed is
     left out (it is no longer there to load)."""
-    found = (_described(path, landing) for path in stable_files(landing, settle_seconds))
+    found = (_described(store, e, spool) for e in stable_entries(store, settle_seconds))
     return [file for file in found if file is not None]

@@ -37,6 +37,7 @@ from tidegate.notify.stale import expect_every, last_deliveries
 from tidegate.pipeline import RunResult, run
 from tidegate.read import peek_columns
 from tidegate.sql_models import parse_model
+from tidegate.store import Entry, LocalStore
 from tidegate.warehouse import connect, ledger
 
 __all__ = [
@@ -342,7 +343,7 @@ def _new_files(project: Project, asked: Mapping[str, str]) -> tuple[dict[str, st
         if known and known.endswith(f":{stat.st_size}:{stat.st_mtime}"):
             present[relative] = known  # unchanged since we asked: no need to hash it again
             continue
-        file = describe(path, landing)
+        file = describe(LocalStore(landing), Entry(relative, stat.st_size, stat.st_mtime))
         present[relative] = f"{file.sha256}:{stat.st_size}:{stat.st_mtime}"
         if known and known.split(":")[0] == file.sha256:
             continue

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlglot import exp
 
 from tidegate.clock import utcnow
 from tidegate.config.models import Project, SourceConfig
-from tidegate.discover.landing import LandingFile, candidates
+from tidegate.discover.landing import LandingFile, entries
 from tidegate.discover.routing import glob_matches
 from tidegate.sql import col, table
+from tidegate.store import project_store
 from tidegate.warehouse import ledger
 from tidegate.warehouse.base import Warehouse
 
@@ -113,15 +115,10 @@ def quiet_sources(project: Project, wh: Warehouse, now: datetime | None = None) 
 def waiting_files(project: Project, now: datetime | None = None) -> list[Stale]:
     """Files in landing older than the ``expect_every`` of the source their name matches."""
     now = now or utcnow()
-    landing = project.path("landing")
     found = []
-    for path in candidates(landing) if landing.is_dir() else []:
-        try:
-            mtime = path.stat().st_mtime
-        except FileNotFoundError:  # taken by a run meanwhile
-            continue
-        relative = path.relative_to(landing).as_posix()
-        source = _by_name(project, LandingFile(path, relative, 0, mtime, ""))
+    for entry in entries(project_store(project, "landing")):  # a folder or a bucket
+        relative, mtime = entry.key, entry.mtime
+        source = _by_name(project, LandingFile(Path(relative), relative, 0, mtime, ""))
         limit = expect_every(project, project.sources.get(source or ""))
         age = now - datetime.fromtimestamp(mtime, UTC).replace(tzinfo=None)
         if limit is not None and age > limit:

@@ -18,18 +18,22 @@ import gzip
 import io
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlglot import exp
 
 from tidegate.config.models import SourceConfig
+from tidegate.discover.landing import sha256_of
 from tidegate.privacy import tables
 from tidegate.privacy.context import Privacy
 from tidegate.privacy.subjects import erased_file_columns, record_policy
 from tidegate.sql import col, lit, table
+from tidegate.store import Store, locate
 from tidegate.warehouse import ledger
 from tidegate.warehouse.base import Warehouse
 
@@ -82,17 +86,31 @@ def rewrite(wh: Warehouse, privacy: Privacy, file_ids: list[str]) -> list[str]:
     for copy in copies(wh, file_ids):
         rows = erased_rows(wh, copy.file_id)
         source = privacy.project.sources.get(copy.source or "")
-        path = _resolved(privacy, copy.archive_path)
-        if not rows or not path.exists():
+        store, key = locate(privacy.project, copy.archive_path)
+        if not rows or not store.exists(key):
             continue
-        if source is None or not rewrite_file(path, copy, rows, _scrub(source, privacy)):
+        if source is None or not _rewrite_in(store, key, copy, rows, _scrub(source, privacy)):
             failed.append(copy.archive_path)
     return failed
 
 
-def _resolved(privacy: Privacy, stored: str) -> Path:
-    path = Path(stored)
-    return path if path.is_absolute() else privacy.project.root / path
+def _rewrite_in(store: Store, key: str, copy: Copy, rows: set[int], scrub: Scrub) -> bool:
+    """Rewrite an archived copy where it is: in place on a local folder; on an object
+    store through a local copy (streamed both ways), put back whole when it changed."""
+    local = store.local_path(key)
+    if local is not None:
+        return rewrite_file(local, copy, rows, scrub)
+    with tempfile.TemporaryDirectory(prefix="tidegate-erase-") as folder:
+        path = Path(folder) / PurePosixPath(key).name
+        with store.open(key) as reader, path.open("wb") as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
+        before = sha256_of(path)
+        if not rewrite_file(path, copy, rows, scrub):
+            return False
+        if sha256_of(path) != before:
+            with path.open("rb") as reader:
+                store.write(key, reader)
+    return True
 
 
 def _scrub(source: SourceConfig, privacy: Privacy) -> Scrub:
