@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from tidegate.config.api import ApiConfig
 from tidegate.config.redact import URL_SCHEME, url_problem
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -491,7 +492,8 @@ FORMATS = Literal["auto", "csv", "tsv", "json", "jsonl", "parquet", "xlsx"]
 
 
 class SourceConfig(Strict):
-    match: str | list[str] | ColumnMatch
+    match: str | list[str] | ColumnMatch | None = None  # an api: source routes its own files
+    api: ApiConfig | None = None  # pulled from an HTTP API into landing (see docs/api-sources.md)
     format: FORMATS = "auto"
     read: ReadOptions = ReadOptions()
     derive: dict[str, str] = {}  # named expressions over the file, usable by every output
@@ -510,6 +512,12 @@ class SourceConfig(Strict):
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> SourceConfig:
+        if self.match is None and self.api is None:
+            raise ValueError("a source needs 'match' (which files are its), or 'api:'")
+        return self
 
     @property
     def globs(self) -> list[str]:
