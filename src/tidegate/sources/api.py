@@ -267,6 +267,10 @@ class Pull:
             following = next_request(self.api, first, page)
             if following is None:
                 return
+            if (following.url, following.params) == (request.url, request.params):
+                raise MalformedPage(
+                    self.name, f"page {request.number} names itself as the next page"
+                )
             request = following
 
     def _pull(self) -> None:

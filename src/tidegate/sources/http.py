@@ -144,7 +144,8 @@ class Fetcher:
     def _send(self, url: str, params: dict[str, str]) -> httpx.Response | Failure:
         where = safe_url(url)
         try:
-            response = self.client.get(url, params=params)
+            # Merged by hand: httpx replaces a URL's query with ``params`` (a next link's).
+            response = self.client.get(httpx.URL(url).copy_merge_params(params))
         except httpx.TimeoutException:
             return Failure(f"timed out after {self.config.timeout_seconds:g}s ({where})", True)
         except httpx.TransportError as exc:
