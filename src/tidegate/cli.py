@@ -484,16 +484,65 @@ def run(
                 {
                     "run_id": result.run_id,
                     "dry_run": dry_run,
+                    "pulls": [asdict(p) for p in result.pulls],
                     "files": files,
                     "notifications": notes,
                 }
             )
         else:
+            _pulled(result.pulls)
             _summary(result.files)
             if dry_run:
                 _preview(result.files)
             _notifications(result.notifications)
-        raise typer.Exit(EXIT_OK if result.ok else EXIT_FILES)
+        raise typer.Exit(max(EXIT_OK if result.ok else EXIT_FILES, _pull_code(result.pulls)))
+
+
+def _pull_code(pulls: list[Any]) -> int:
+    if not pulls:
+        return EXIT_OK
+    from tidegate.sources import exit_code
+
+    return exit_code(pulls)
+
+
+def _pulled(pulls: list[Any]) -> None:
+    """One line per api: source: what it landed, or why it stopped (never a secret)."""
+    for p in pulls:
+        landed = f"{len(p.files)} files, {p.records} records, {p.pages} pages, {p.retries} retries"
+        if p.unchanged:
+            landed += f", {len(p.unchanged)} files already in landing"
+        if p.ok:
+            say(out, "pulled {}: {}", p.source, landed)
+        else:
+            say(err, "[bold red]error:[/] {} (kept: {})", p.error, landed)
+            if p.rejected:
+                say(err, "  the page is in {}", p.rejected)
+
+
+@app.command()
+def pull(
+    project: ProjectOption = Path("."),
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", "-s", help="Pull only this api: source (repeatable)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fetch every api: source into landing (`run` pulls first too)."""
+    with handled():
+        loaded = _project(project)
+        from tidegate.sources import exit_code
+        from tidegate.sources import pull as pull_sources
+
+        results = pull_sources(loaded, source or None)
+        if as_json:
+            _print_json([asdict(r) for r in results])
+        else:
+            if not results:
+                say(out, "no api: sources to pull")
+            _pulled(results)
+        raise typer.Exit(exit_code(results))
 
 
 def _notifications(deliveries: list[dict[str, Any]]) -> None:

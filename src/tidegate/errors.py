@@ -23,8 +23,12 @@ the column, the bad value, what was expected) and renders them in one line via `
     │   ├── ExpressionDataError  the file's values break a mapping expression
     │   ├── ThresholdError       too many bad rows (reject_file_over)
     │   └── ReconciliationError  counts do not add up; the file is rolled back
-    └── DeliveryError            a notification was not delivered (never fails a load)
-        └── TransientDeliveryError   worth a retry (refused, timed out, HTTP 5xx, SMTP 4xx)
+    ├── DeliveryError            a notification was not delivered (never fails a load)
+    │   └── TransientDeliveryError   worth a retry (refused, timed out, HTTP 5xx, SMTP 4xx)
+    └── PullError                an ``api:`` source could not be pulled in full
+        ├── SourceUnreachable    no connection, or the API refused us (exit code 2)
+        ├── SourceUnavailable    retries spent, or its circuit breaker is open (exit code 1)
+        └── MalformedPage        a page is not JSON or lacks its records (page rejected)
 
 Two markers tell the runner what to do with a file. ``TransientError``: retry it (a lost
 connection, a lock or serialization timeout). ``TerminalError``: retrying cannot help; the
@@ -213,3 +217,25 @@ class DeliveryError(TidegateError):
 
 class TransientDeliveryError(DeliveryError, TransientError):
     """The channel may take the message later (refused, timed out, HTTP 5xx, SMTP 4xx)."""
+
+
+class PullError(TidegateError):
+    """An ``api:`` source could not be pulled in full; what was landed before stays.
+    Names the source and the URL without its query string (which may hold a token)."""
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        self.message = message
+        super().__init__(f"source {source!r}: {message}")
+
+
+class SourceUnreachable(PullError, TerminalError):
+    """The API cannot be reached (refused, unknown host) or refuses us (HTTP 4xx)."""
+
+
+class SourceUnavailable(PullError, TransientError):
+    """The API keeps failing (429, 5xx, timeouts) or its circuit breaker is open."""
+
+
+class MalformedPage(PullError, TerminalError):
+    """A page is not JSON, or its records are not where the source says."""

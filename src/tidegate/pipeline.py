@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tidegate import __version__, archive, compute, log, preview, schema
 from tidegate.clock import utcnow as now
@@ -66,6 +67,9 @@ from tidegate.transform.evaluate import (
 from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, RunRecord
+
+if TYPE_CHECKING:  # pulling imports httpx: only when a project has api: sources
+    from tidegate.sources.api import PullResult
 
 Progress = Callable[["FileResult"], None]
 Routed = str | RoutingError  # the file's source, or why it has none
@@ -170,10 +174,12 @@ class RunResult:
     run_id: str
     files: list[FileResult]
     notifications: list[dict[str, object]] = field(default_factory=list)  # see notify.py
+    pulls: list[PullResult] = field(default_factory=list)  # the api: sources pulled first
 
     @property
     def ok(self) -> bool:
-        return all(f.status in ("loaded", "duplicate", "skipped") for f in self.files)
+        pulled = all(p.ok for p in self.pulls)
+        return pulled and all(f.status in ("loaded", "duplicate", "skipped") for f in self.files)
 
 
 def source_ranks(project: Project) -> dict[str, int]:
@@ -724,7 +730,9 @@ def run(
     ``progress`` hears of each file as it ends, ``during`` how far a large file is."""
     try:
         with connect(project) as wh:
+            pulls = [] if dry_run else pull_api_sources(project, wh, sources)
             result = Pipeline(project, wh, progress, dry_run, during, sources=sources).run()
+            result.pulls = pulls
     except TidegateError as exc:
         if not dry_run:
             _notify(project, None, exc)
@@ -732,6 +740,18 @@ def run(
     if not dry_run:
         _notify(project, result)
     return result
+
+
+def pull_api_sources(
+    project: Project, wh: Warehouse, sources: Collection[str] | None
+) -> list[PullResult]:
+    """Pull the ``api:`` sources (of ``sources``, when given) into landing before loading."""
+    pulled = [n for n, s in project.sources.items() if s.api is not None]
+    if not pulled:
+        return []
+    from tidegate.sources import pull_with
+
+    return pull_with(project, wh, None if sources is None else [n for n in pulled if n in sources])
 
 
 def _notify(project: Project, result: RunResult | None, error: Exception | None = None) -> None:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from tidegate.config.api import api_match
 from tidegate.config.checks import source_problems, target_problems
 from tidegate.config.document import Document, YamlPath, parse_yaml, read_text
 from tidegate.config.models import IDENTIFIER, Project, ProjectConfig, SourceConfig, TargetConfig
@@ -132,9 +133,16 @@ def load_project(root: Path) -> Project:
         root=root,
         config=config[PROJECT_FILE][1],
         targets=target_models,
-        sources={name: source for name, (_, source) in sources.items()},
+        sources={name: routed(name, source) for name, (_, source) in sources.items()},
         models=models,
     )
+
+
+def routed(name: str, source: SourceConfig) -> SourceConfig:
+    """An ``api:`` source without ``match`` takes the files its pulls land."""
+    if source.api is None or source.match is not None:
+        return source
+    return source.model_copy(update={"match": api_match(name)})
 
 
 def json_schema() -> dict[str, dict[str, Any]]:

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from tidegate.config.api import ApiConfig
 from tidegate.config.redact import URL_SCHEME, url_problem
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -498,7 +499,8 @@ FORMATS = Literal["auto", "csv", "tsv", "json", "jsonl", "parquet", "xlsx"]
 
 
 class SourceConfig(Strict):
-    match: str | list[str] | ColumnMatch
+    match: str | list[str] | ColumnMatch | None = None  # an api: source routes its own files
+    api: ApiConfig | None = None  # pulled from an HTTP API into landing (see docs/api-sources.md)
     format: FORMATS = "auto"
     read: ReadOptions = ReadOptions()
     derive: dict[str, str] = {}  # named expressions over the file, usable by every output
@@ -507,6 +509,12 @@ class SourceConfig(Strict):
     name_pattern: Regex | None = None  # regex on the file name; named groups become file values
     priority: int = 0
     expect_every: Duration | None = None  # stale: no new file for this long (see notify)
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> SourceConfig:
+        if self.match is None and self.api is None:
+            raise ValueError("a source needs 'match' (which files are its), or 'api:'")
+        return self
 
     @property
     def globs(self) -> list[str]:

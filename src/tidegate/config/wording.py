@@ -59,8 +59,13 @@ def clip(text: str) -> str:
 
 
 def _is_secret(model: type[BaseModel], path: YamlPath) -> bool:
-    """Whether ``path`` is a setting marked ``SECRET`` in the models (privacy.secret, ...)."""
-    owner = _model_at(model, path[:-1]) if path else None
+    """Whether ``path`` is a setting marked ``SECRET`` in the models (privacy.secret, ...),
+    or lies inside one (a header of ``api.headers``)."""
+    return any(_marked_secret(model, path[:end]) for end in range(1, len(path) + 1))
+
+
+def _marked_secret(model: type[BaseModel], path: YamlPath) -> bool:
+    owner = _model_at(model, path[:-1])
     field = owner.model_fields.get(str(path[-1])) if owner is not None else None
     return field is not None and field.json_schema_extra == SECRET
 
