@@ -13,7 +13,7 @@ import signal
 from collections import Counter
 
 VARIABLE = "TIDEGATE_FAULT"
-CHECKPOINTS = ("read", "commit", "committed", "archived")
+CHECKPOINTS = ("read", "commit", "committed", "archived", "rewrite.copied", "rewrite.before_rename")
 _reached: Counter[str] = Counter()
 
 
