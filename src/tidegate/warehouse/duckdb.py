@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,6 +18,11 @@ from tidegate import faults
 from tidegate.errors import ConnectionFailed, WarehouseError
 from tidegate.sql import col, ident, lit, table
 from tidegate.warehouse.base import Row, Rows, Warehouse
+
+try:  # POSIX; elsewhere a rewrite relies on DuckDB's own lock alone
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 LOCK_WAIT_SECONDS = 30.0
 BATCH_VIEW = "_tg_batch"
@@ -55,7 +61,8 @@ class DuckDBWarehouse(Warehouse):
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
             try:
-                self._con = duckdb.connect(str(self.file), config=_settings(self.root))
+                with self._opening():
+                    self._con = duckdb.connect(str(self.file), config=_settings(self.root))
                 return
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -72,6 +79,20 @@ class DuckDBWarehouse(Warehouse):
     @property
     def rewrite_file(self) -> Path:
         return self.file.with_name(self.file.name + REWRITE)
+
+    @contextmanager
+    def _opening(self) -> Iterator[None]:
+        """An flock beside the file, held while it is opened and during a rewrite's
+        close, rename and reopen: another tidegate process never opens, and writes to,
+        the old file in the moment it is replaced."""
+        lock = self.file.with_name(self.file.name + REWRITE + ".lock")
+        with lock.open("a") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def _reopen(self) -> None:
+        self._con = duckdb.connect(str(self.file), config=_settings(self.root))
 
     def forget_bytes(self, tables: Sequence[tuple[str, str]]) -> bool:
         """Copy the whole database into a new file, then rename it over the old one.
@@ -98,16 +119,17 @@ class DuckDBWarehouse(Warehouse):
             faults.checkpoint("rewrite.copied")
         finally:
             self.execute(exp.Detach(this=ident(REWRITE_ALIAS)))
-        self.close()  # checkpoints the old file, so it has no WAL left to replay
-        try:
-            if _wal(self.file).exists() or _wal(fresh).exists():
-                raise WarehouseError(f"{self.description}: a WAL file is left; not replaced")
-            _fsync(fresh)
-            faults.checkpoint("rewrite.before_rename")
-            os.replace(fresh, self.file)
-            _fsync(self.file.parent)
-        finally:
-            self.connect()
+        with self._opening():
+            self.close()  # checkpoints the old file, so it has no WAL left to replay
+            try:
+                if _wal(self.file).exists() or _wal(fresh).exists():
+                    raise WarehouseError(f"{self.description}: a WAL file is left; not replaced")
+                _fsync(fresh)
+                faults.checkpoint("rewrite.before_rename")
+                os.replace(fresh, self.file)
+                _fsync(self.file.parent)
+            finally:
+                self._reopen()
         return True
 
     def _run(self, sql: str) -> list[Row]:
