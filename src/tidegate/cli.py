@@ -1187,13 +1187,19 @@ def erase(
     ],
     project: ProjectOption = Path("."),
     request_id: Annotated[str | None, typer.Option(help="The request's id in the log.")] = None,
+    rewrite: Annotated[
+        bool,
+        typer.Option(
+            help="Rewrite the warehouse's files now; --no-rewrite leaves it to the next run."
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Forget a person everywhere: targets, history, raw, quarantine, vault, archives."""
     from tidegate.privacy.commands import erase_subject
 
     with handled():
-        report = erase_subject(_project(project), subject, request_id)
+        report = erase_subject(_project(project), subject, request_id, rewrite)
         if as_json:
             _print_json(asdict(report))
             return
@@ -1205,6 +1211,7 @@ def erase(
         say(out, "  quarantine: {} records", report.touched["quarantine"])
         say(out, "  vault: {} tokens", report.touched["vault"])
         say(out, "  archives: {} files", len(report.touched["archives"]))
+        say(out, "  storage: {}", report.storage)
         for path in report.not_rewritten:
             say(err, "[yellow]not rewritten (format):[/] {}", path)
         _print_erasure_warnings(report)

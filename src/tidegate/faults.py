@@ -14,7 +14,15 @@ import signal
 from collections import Counter
 
 VARIABLE = "TIDEGATE_FAULT"
-CHECKPOINTS = ("read", "commit", "committed", "copied", "archived")
+CHECKPOINTS = (
+    "read",
+    "commit",
+    "committed",
+    "copied",
+    "archived",
+    "rewrite.copied",
+    "rewrite.before_rename",
+)
 _reached: Counter[str] = Counter()
 
 

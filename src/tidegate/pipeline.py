@@ -259,6 +259,7 @@ class Pipeline:
             with self.wh.transaction():
                 build_models(self.wh, self.project)
             self._finish_run(results)
+            privacy.finished(self.wh, self.project)  # the erased values' bytes, once a run
         statuses = {
             s: sum(1 for r in results if r.status == s) for s in {r.status for r in results}
         }

@@ -12,7 +12,7 @@ from typing import Any
 
 from tidegate.config.models import Project
 from tidegate.errors import ConfigError
-from tidegate.privacy import archives, erase, vault
+from tidegate.privacy import archives, erase, storage, vault
 from tidegate.privacy.context import Privacy
 from tidegate.warehouse import connect, ledger
 
@@ -25,6 +25,7 @@ class ErasureReport:
     not_rewritten: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)  # identifier names that found nobody
     warnings: list[str] = field(default_factory=list)  # targets the erasure cannot reach
+    storage: str = "rewritten"  # rewritten | deferred | not rewritten: the warehouse's files
 
 
 def parse_identifiers(pairs: list[str]) -> dict[str, str]:
@@ -40,8 +41,12 @@ def parse_identifiers(pairs: list[str]) -> dict[str, str]:
     return found
 
 
-def erase_subject(project: Project, pairs: list[str], request_id: str | None) -> ErasureReport:
-    """Erase one subject everywhere, then rewrite the archived files that held it."""
+def erase_subject(
+    project: Project, pairs: list[str], request_id: str | None, rewrite: bool = True
+) -> ErasureReport:
+    """Erase one subject everywhere, then rewrite the archived files that held it, the
+    rejected files that carry it and the warehouse's storage (unless ``rewrite`` is
+    False: then the next run, or the next erase that rewrites, does it for all)."""
     identifiers = parse_identifiers(pairs)
     privacy = Privacy.of(project)
     request = erase.Request(request_id or uuid.uuid4().hex, identifiers)
@@ -50,11 +55,19 @@ def erase_subject(project: Project, pairs: list[str], request_id: str | None) ->
         with wh.transaction():
             result = erase.erase_request(wh, privacy, request)
         failed = archives.rewrite(wh, privacy, result.files)
+        forgotten = storage.forget(wh, privacy) if rewrite else None
     touched = dict(result.touched.__dict__)
     unmatched = list(result.touched.unmatched)
-    return ErasureReport(
+    report = ErasureReport(
         result.request_id, result.subject, touched, failed, unmatched, result.warnings
     )
+    if forgotten is None:
+        report.storage = "deferred"
+    else:
+        report.not_rewritten += forgotten.not_rewritten
+        report.warnings += forgotten.warnings
+        report.storage = "rewritten" if forgotten.storage else "not rewritten"
+    return report
 
 
 def reveal_tokens(project: Project, tokens: list[str]) -> dict[str, str]:

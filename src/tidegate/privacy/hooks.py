@@ -22,7 +22,7 @@ from sqlglot import exp
 
 from tidegate.compute.engine import Engine
 from tidegate.config.models import Project, Reference, SourceConfig
-from tidegate.privacy import archives, erase, protect, tables, vault
+from tidegate.privacy import archives, erase, protect, storage, tables, vault
 from tidegate.privacy.context import Privacy, canonical
 from tidegate.privacy.keys import SEPARATOR
 from tidegate.privacy.policies import stored_value
@@ -179,6 +179,13 @@ def archived(wh: Warehouse, project: Project, record: FileRecord) -> None:
         return
     files = {record.duplicate_of or record.file_id, *archives.pending_files(wh, record.file_id)}
     archives.rewrite(wh, privacy, sorted(files))
+
+
+def finished(wh: Warehouse, project: Project) -> None:
+    """At the end of a run: one rewrite of the storage for all the run's erasures."""
+    privacy = Privacy.of(project)
+    if privacy.active:
+        storage.forget(wh, privacy)
 
 
 def lookup(wh: Warehouse, project: Project) -> Lookup:

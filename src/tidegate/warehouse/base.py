@@ -443,6 +443,20 @@ class Warehouse(ABC):
     def unlock(self, key: str) -> None:
         return None
 
+    # -- storage ----------------------------------------------------------------------
+
+    def forget_bytes(self, tables: Sequence[tuple[str, str]]) -> bool:
+        """Rewrite the storage of ``tables`` ((schema, name) pairs) so that the bytes of rows
+        deleted or updated before are gone from the warehouse's files, not only from its
+        queries; called outside any transaction, after an erasure committed.
+
+        Each adapter knows its storage: DuckDB copies the whole file, SQLite vacuums,
+        PostgreSQL rewrites the tables. False means this adapter cannot, and the erasure
+        says so; an adapter for another engine (Spark: rewrite the tables' files) overrides
+        this.
+        """
+        return False
+
     # -- retries ----------------------------------------------------------------------
 
     RETRY_ATTEMPTS: ClassVar[int] = 4

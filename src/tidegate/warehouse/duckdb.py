@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,13 +14,21 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from tidegate import faults
 from tidegate.compute.duckdb import DuckDBEngine
 from tidegate.errors import ConnectionFailed, WarehouseError, first_line
 from tidegate.sql import col, ident, lit, table
 from tidegate.warehouse.base import Row, Rows, Warehouse
 
+try:  # POSIX; elsewhere a rewrite relies on DuckDB's own lock alone
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
 LOCK_WAIT_SECONDS = 30.0
 BATCH_VIEW = "_tg_batch"
+REWRITE = ".rewrite"  # the new copy of the file, beside it, until it is renamed into place
+REWRITE_ALIAS = "_tg_rewrite"
 WAREHOUSE_MEMORY = "1GB"  # beside the compute engine's own limit; past it DuckDB spills
 
 
@@ -53,7 +63,8 @@ class DuckDBWarehouse(Warehouse):
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
             try:
-                self._con = duckdb.connect(str(self.file), config=_settings(self.root))
+                with self._opening():
+                    self._con = duckdb.connect(str(self.file), config=_settings(self.root))
                 return
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -64,6 +75,64 @@ class DuckDBWarehouse(Warehouse):
         if self._con is not None:
             self._con.close()
             self._con = None
+
+    # -- storage ----------------------------------------------------------------------
+
+    @property
+    def rewrite_file(self) -> Path:
+        return self.file.with_name(self.file.name + REWRITE)
+
+    @contextmanager
+    def _opening(self) -> Iterator[None]:
+        """An flock beside the file, held while it is opened and during a rewrite's
+        close, rename and reopen: another tidegate process never opens, and writes to,
+        the old file in the moment it is replaced."""
+        lock = self.file.with_name(self.file.name + REWRITE + ".lock")
+        with lock.open("a") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def _reopen(self) -> None:
+        self._con = duckdb.connect(str(self.file), config=_settings(self.root))
+
+    def forget_bytes(self, tables: Sequence[tuple[str, str]]) -> bool:
+        """Copy the whole database into a new file, then rename it over the old one.
+
+        DuckDB never rewrites a row group that still has live rows, and ``VACUUM`` and
+        ``CHECKPOINT`` only put freed blocks on a free list: a deleted or updated value
+        stays in the file until its block is reused. ``COPY FROM DATABASE`` writes only
+        the live rows (with the schemas, tables, indexes, views and sequences) into a new
+        file. Until the rename the old file is untouched and complete; the rename is
+        atomic; so a process killed at any point leaves either the old warehouse or the
+        new one, never half of each (a left-over copy is removed at the next rewrite).
+        ``tables`` is not needed: every table is copied.
+        """
+        self.execute(exp.Command(this="CHECKPOINT"))  # the WAL into the file first
+        fresh = self.rewrite_file
+        _remove(fresh, _wal(fresh))
+        name = self.scalar(exp.select(exp.func("current_database")))
+        self.execute(exp.Attach(this=exp.alias_(lit(str(fresh)), ident(REWRITE_ALIAS))))
+        try:
+            source, into = (ident(n).sql(self.DIALECT) for n in (str(name), REWRITE_ALIAS))
+            self.execute(
+                exp.Command(this="COPY", expression=lit(f"FROM DATABASE {source} TO {into}"))
+            )
+            faults.checkpoint("rewrite.copied")
+        finally:
+            self.execute(exp.Detach(this=ident(REWRITE_ALIAS)))
+        with self._opening():
+            self.close()  # checkpoints the old file, so it has no WAL left to replay
+            try:
+                if _wal(self.file).exists() or _wal(fresh).exists():
+                    raise WarehouseError(f"{self.description}: a WAL file is left; not replaced")
+                _fsync(fresh)
+                faults.checkpoint("rewrite.before_rename")
+                os.replace(fresh, self.file)
+                _fsync(self.file.parent)
+            finally:
+                self._reopen()
+        return True
 
     def _run(self, sql: str) -> list[Row]:
         try:
@@ -125,6 +194,24 @@ class DuckDBWarehouse(Warehouse):
         finally:
             self.con.unregister(BATCH_VIEW)
         return int(rows[0][0]) if rows else 0
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a folder, so a rename in it lasts) to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _settings(root: Path) -> dict[str, str | bool | int | float | list[str]]:

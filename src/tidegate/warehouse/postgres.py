@@ -158,6 +158,22 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as exc:
             raise self._translate(exc) from exc
 
+    # -- storage ----------------------------------------------------------------------
+
+    def forget_bytes(self, tables: Sequence[tuple[str, str]]) -> bool:
+        """``VACUUM FULL`` each of ``tables`` that exists, one by one in autocommit (it
+        cannot run in a transaction): PostgreSQL writes the live rows into new files, its
+        TOAST table and indexes too, and truncates the old ones at commit, so the dead
+        tuples' bytes leave the table's files. Each table is locked (ACCESS EXCLUSIVE)
+        only while its own rewrite runs; a kill midway leaves the old file in place.
+        What stays is the WAL (until recycled) and backups: see docs/privacy.md."""
+        for schema, name in sorted(set(tables)):
+            if self.columns_of(name, schema) is None:
+                continue
+            target = table(name, schema).sql(self.DIALECT)
+            self.execute(exp.Command(this="VACUUM", expression=lit(f"FULL {target}")))
+        return True
+
     # -- tables -----------------------------------------------------------------------
 
     def _ensure_schema(self, name: str) -> None:
