@@ -11,7 +11,6 @@ from tidegate.discover.landing import LandingFile
 from tidegate.discover.routing import route
 from tidegate.errors import ConfigError
 from tidegate.sources.http import retry_after, safe_url
-from tidegate.sources.landing import write_landing
 
 TARGET = "columns:\n  id: {type: varchar}\n"
 
@@ -96,10 +95,3 @@ def test_retry_after_takes_seconds_or_a_date() -> None:
     assert retry_after("7", now) == 7.0
     assert retry_after("Mon, 01 Jan 2024 00:00:30 GMT", now) == 30.0
     assert retry_after("soon", now) is None
-
-
-def test_the_landing_write_leaves_a_whole_file_and_no_temporary(tmp_path: Path) -> None:
-    path = write_landing(tmp_path, "api/cars/cars-1.jsonl", b'{"id":1}\n')
-    write_landing(tmp_path, "api/cars/cars-1.jsonl", b'{"id":2}\n')
-    assert path.read_bytes() == b'{"id":2}\n'
-    assert sorted(p.name for p in path.parent.iterdir()) == ["cars-1.jsonl"]
