@@ -232,6 +232,9 @@ def new_postgres_database(postgres_url: str) -> Iterator[Callable[[], str]]:
 
 WAREHOUSES = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
 """Every warehouse the suite runs one body against: the one list for every test folder."""
+SERVED_WAREHOUSES = [kind for kind in WAREHOUSES if kind != "duckdb"]
+"""Those of them that several connections may open at once (an embedded DuckDB file has
+one writer)."""
 
 
 @pytest.fixture(params=WAREHOUSES)

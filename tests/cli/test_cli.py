@@ -21,6 +21,7 @@ from tidegate.pipeline import run
 from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.ledger import RunRecord
 
+from ..conftest import SERVED_WAREHOUSES
 from ..pipeline.conftest import land, people_csv, project_file, tidegate, write_project
 
 ADA = ("1", "Ada", "ada@example.org", "12/10/1815")
@@ -324,10 +325,7 @@ def test_a_killed_run_is_marked_interrupted_by_the_next(
     assert "interrupted" in tidegate(root, "runs", env=WIDE).stdout
 
 
-LIVE_WAREHOUSES = [pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
-
-
-@pytest.mark.parametrize("kind", LIVE_WAREHOUSES)
+@pytest.mark.parametrize("kind", SERVED_WAREHOUSES)
 def test_a_concurrent_live_run_is_not_marked_interrupted(
     tmp_path: Path, request: pytest.FixtureRequest, kind: str
 ) -> None:

@@ -22,7 +22,7 @@ from tests.pipeline.conftest import (
     write_project,
 )
 
-# One pytest-xdist worker runs this module: it shares the module's browser.
+# One pytest-xdist worker runs this module: it shares the module's browser and project.
 pytestmark = pytest.mark.xdist_group("report")
 
 VERSIONED = {"targets/people.yml": PEOPLE_SCD2_TARGET}
@@ -59,10 +59,13 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture
-def loaded(tmp_path: Path) -> Path:
-    """Three runs into an scd2 target: new keys, a change with a bad row, a duplicate."""
-    root = write_project(tmp_path / "project", VERSIONED)
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three runs into an scd2 target: new keys, a change with a bad row, a duplicate.
+
+    Made once for the module: ``tidegate report`` only reads the ledger, and each test
+    writes its page to a path of its own."""
+    root = write_project(tmp_path_factory.mktemp("report") / "project", VERSIONED)
     land(
         root,
         "people1.csv",

@@ -1,8 +1,11 @@
-"""The warehouse every test in this folder runs against, and a feeder of typed batches.
+"""The warehouse every test in this folder runs against, and a feeder of rows.
 
 ``wh`` is parametrised over ``KINDS``: one test body, every warehouse listed there.
-``feed`` builds batches the way the pipeline does (typed columns, lineage, row hash and
-effective time computed by the DuckDB compute engine) and applies them in a transaction.
+``feed`` applies rows the way the pipeline does: the typed rows of one output become a
+table of the project's compute engine (``compute.engine``: on DuckDB the warehouse's own
+connection), ``compute.target_rows`` adds lineage, row hash and effective time, and
+``load.apply`` writes them in a transaction: on DuckDB by ``INSERT ... SELECT`` inside the
+engine, elsewhere as Arrow batches.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +22,12 @@ import pyarrow as pa
 import pytest
 from sqlglot import exp
 
-from tidegate.config.models import TargetConfig, WarehouseConfig
+from tidegate import compute
+from tidegate.config.models import Project, ProjectConfig, TargetConfig, WarehouseConfig
 from tidegate.sql import col, data_type, lit, table
-from tidegate.transform.hashing import row_hash
 from tidegate.warehouse import adapter_class
-from tidegate.warehouse.base import Warehouse
-from tidegate.warehouse.load import Applied, LoadContext, apply, rows_of_file
+from tidegate.warehouse.base import Rows, Warehouse
+from tidegate.warehouse.load import ROW, Applied, LoadContext, apply, rows_of_file
 
 from ..conftest import WAREHOUSES
 
@@ -45,46 +49,73 @@ def wh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
         yield warehouse
 
 
+EFFECTIVE = "_tg_feed_effective"  # a column of the good rows that carries their effective time
+
+
+def engine_of(wh: Warehouse) -> duckdb.DuckDBPyConnection:
+    """The compute engine the pipeline would use with this warehouse."""
+    return compute.engine(wh, Project(root=wh.root, config=ProjectConfig(), targets={}, sources={}))
+
+
 @dataclass
 class Feeder:
     """Applies lists of row dicts to a target, as the pipeline would, and reads it back."""
 
     wh: Warehouse
-    compute: duckdb.DuckDBPyConnection = field(default_factory=duckdb.connect)
     files: int = 0
+    engine: duckdb.DuckDBPyConnection = field(init=False)
+    _tables: Iterator[int] = field(default_factory=count)
 
-    def batch(
+    def __post_init__(self) -> None:
+        self.engine = engine_of(self.wh)
+
+    def rows(
         self,
         target: TargetConfig,
         rows: Sequence[dict[str, Any]],
         ctx: LoadContext,
         *,
         columns: Sequence[str] | None = None,
-        with_valid_from: bool = True,
-    ) -> pa.RecordBatchReader:
-        """Typed business columns (in ``columns`` order), lineage, hash, effective time."""
+        with_valid_from: bool = False,
+    ) -> Rows:
+        """``compute.target_rows`` of the typed rows (business columns in ``columns`` order
+        and ``_row``), as a mapping leaves them in the engine. ``with_valid_from``: each row
+        carries the file's effective time in a column, as ``effective: column:<name>`` does;
+        otherwise the loader gives them the file's."""
         names = list(columns or target.columns)
         values = {n: pa.array([r.get(n) for r in rows]) for n in names}
-        raw = pa.table(values | {"_row": pa.array(range(1, len(rows) + 1), pa.int64())})
-        self.compute.register("_raw", raw)
-        typed = exp.select(
-            *[
-                exp.alias_(exp.cast(col(n), data_type(target.columns[n].type)), n, quoted=True)
-                for n in names
-            ],
-            exp.alias_(lit(ctx.file_id), "_file_id", quoted=True),
-            exp.alias_(exp.cast(col("_row"), "bigint"), "_row", quoted=True),
-            exp.alias_(exp.cast(lit(ctx.loaded_at), "timestamp"), "_loaded_at", quoted=True),
-        ).from_(table("_raw"))
-        extra: list[exp.Expression] = []
-        if target.load in ("merge", "scd2"):
-            extra.append(exp.alias_(row_hash(target), target.history.columns.row_hash, quoted=True))
-        if target.load == "scd2" and with_valid_from:
+        raw = pa.table(values | {ROW: pa.array(range(1, len(rows) + 1), pa.int64())})
+        typed: list[exp.Expr] = [
+            exp.alias_(exp.cast(col(n), data_type(target.columns[n].type)), n, quoted=True)
+            for n in names
+        ]
+        typed.append(col(ROW))
+        if with_valid_from:
             when = exp.cast(lit(ctx.effective_at), "timestamp")
-            extra.append(exp.alias_(when, target.history.columns.valid_from, quoted=True))
-        query = exp.select(exp.Star(), *extra).from_(typed.subquery("_typed"))
-        result = self.compute.sql(query.sql("duckdb")).to_arrow_reader(2)
-        return result
+            typed.append(exp.alias_(when, EFFECTIVE, quoted=True))
+            history = target.history.model_copy(update={"effective": f"column:{EFFECTIVE}"})
+            target = target.model_copy(update={"history": history})
+        good = f"_tg_feed_good_{next(self._tables)}"
+        self.engine.register("_tg_feed_raw", raw)
+        try:
+            create = exp.Create(
+                this=table(good),
+                kind="TABLE",
+                properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                expression=exp.select(*typed).from_(table("_tg_feed_raw")),
+            )
+            self.engine.execute(create.sql("duckdb"))
+        finally:
+            self.engine.unregister("_tg_feed_raw")
+        return compute.target_rows(self.engine, good, target, ctx)
+
+    def batch(
+        self, target: TargetConfig, rows: Sequence[dict[str, Any]], ctx: LoadContext, **options: Any
+    ) -> pa.RecordBatchReader:
+        """The same rows as Arrow batches, for a test to change before it applies them
+        (read to the end: on DuckDB the engine is the warehouse's connection)."""
+        read = self.rows(target, rows, ctx, **options).batches().read_all()
+        return pa.RecordBatchReader.from_batches(read.schema, read.to_batches())
 
     def load(
         self,
@@ -100,7 +131,7 @@ class Feeder:
         self.files += 1
         ctx = LoadContext(file_id or f"f{self.files}", loaded_at=at, effective_at=at)
         with self.wh.transaction():
-            applied = apply(self.wh, name, target, self.batch(target, rows, ctx, **options), ctx)
+            applied = apply(self.wh, name, target, self.rows(target, rows, ctx, **options), ctx)
             assert rows_of_file(self.wh, name, ctx.file_id) == applied.loaded
         assert applied.loaded + applied.unchanged + applied.superseded == len(rows)
         return applied

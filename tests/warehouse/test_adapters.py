@@ -7,7 +7,6 @@ session's server (``postgres_db_url`` in tests/conftest.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,14 +17,14 @@ import pyarrow as pa
 import pytest
 from sqlglot import exp
 
-from tidegate.config.models import WarehouseConfig
 from tidegate.errors import TransientWarehouseError, WarehouseError
 from tidegate.sql import col, data_type, lit, table
-from tidegate.warehouse import adapter_class, ledger
+from tidegate.warehouse import ledger
 from tidegate.warehouse.base import Warehouse
 
-KINDS = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
-FILES = {"duckdb": "warehouse.duckdb", "sqlite": "warehouse.sqlite"}
+from ..conftest import SERVED_WAREHOUSES
+from .conftest import make_warehouse
+
 CORE = "core"
 
 TYPES = {
@@ -90,19 +89,11 @@ ROWS: list[dict[str, Any]] = [
 ]
 
 
-def make_warehouse(kind: str, root: Path, request: pytest.FixtureRequest) -> Warehouse:
-    if kind == "postgres":
-        config = WarehouseConfig(type="postgres", url=request.getfixturevalue("postgres_db_url"))
-    else:
-        config = WarehouseConfig(type=kind, path=FILES[kind])  # type: ignore[arg-type]
-    return adapter_class(kind)(config, root)
-
-
-@pytest.fixture(params=KINDS)
-def wh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    with make_warehouse(request.param, tmp_path, request) as warehouse:
-        warehouse.ensure_schema(CORE)
-        yield warehouse
+@pytest.fixture
+def wh(wh: Warehouse) -> Warehouse:
+    """The folder's warehouse (tests/warehouse/conftest.py), with its core schema."""
+    wh.ensure_schema(CORE)
+    return wh
 
 
 def every_type_table(wh: Warehouse, name: str = "every_type") -> None:
@@ -338,7 +329,7 @@ def test_a_lock_can_be_taken_again_by_its_holder_and_released(wh: Warehouse) -> 
     wh.unlock("f" * 64)
 
 
-@pytest.mark.parametrize("kind", [pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"])
+@pytest.mark.parametrize("kind", SERVED_WAREHOUSES)
 def test_a_lock_excludes_another_connection(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -245,7 +245,8 @@ def _timed_batch(feed: Any, t: TargetConfig, rows: list[tuple[datetime, str]]) -
 
     from tidegate.warehouse.load import LoadContext
 
-    plain = feed.batch(t, [{"id": 1, "name": n} for _, n in rows], LoadContext("f", day(9), day(0)))
+    ctx = LoadContext("f", day(9), day(0))
+    plain = feed.batch(t, [{"id": 1, "name": n} for _, n in rows], ctx, with_valid_from=True)
     table = plain.read_all()
     times = pa.array([when for when, _ in rows], pa.timestamp("us"))
     table = table.set_column(table.schema.get_field_index("_valid_from"), "_valid_from", times)
@@ -484,7 +485,8 @@ ALL = ["id", "name", "score", "_file_id", "_row", "_loaded_at", "_row_hash", *HI
 def load_timed(feed: Any, name: str, t: TargetConfig, rows: Sequence[Row], file_id: str) -> Applied:
     """Apply rows that carry their own effective day, as an effective-time column would."""
     ctx = LoadContext(file_id, loaded_at=day(30), effective_at=day(30))
-    plain = feed.batch(t, [{"id": k, "name": v} for k, _, v in rows], ctx).read_all()
+    plain = feed.batch(t, [{"id": k, "name": v} for k, _, v in rows], ctx, with_valid_from=True)
+    plain = plain.read_all()
     times = pa.array([day(d) for _, d, _ in rows], pa.timestamp("us"))
     at = plain.schema.get_field_index("_valid_from")
     timed = plain.set_column(at, "_valid_from", times)

@@ -4,6 +4,8 @@ concurrent DDL, and the CSV that COPY reads."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -150,6 +152,22 @@ def test_a_lock_is_exclusive_between_sessions(
 def test_lock_numbers_are_stable_64_bit_integers() -> None:
     assert lock_id("x") == lock_id("x") != lock_id("y")
     assert -(2**63) <= lock_id("x") < 2**63
+
+
+@pytest.mark.parametrize("hash_seed", ["0", "12345"])
+def test_lock_numbers_are_the_same_in_another_process(hash_seed: str) -> None:
+    """Two runs in two processes must contend for one lock: the number may not depend on
+    anything of the process (as Python's own str hash does, by PYTHONHASHSEED)."""
+    code = "from tidegate.warehouse.postgres import lock_id; print(lock_id('x'), lock_id('y'))"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.split() == [str(lock_id("x")), str(lock_id("y"))]
 
 
 def test_a_lost_session_is_transient_and_recover_takes_its_locks_again(
