@@ -14,9 +14,9 @@ from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 from sqlglot import exp
 
+from tidegate.compute import Engine, local
 from tidegate.config.loader import yaml_lines
 from tidegate.config.models import OutputConfig, Project, SourceConfig, TargetConfig
 from tidegate.errors import ConfigError, TranspileError
@@ -34,7 +34,7 @@ Lines = Callable[[tuple[str | int, ...]], int]
 
 def bind_problems(project: Project) -> list[str]:
     """Every mapping, rule and model that would fail to bind, one message each."""
-    con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
+    con = local()
     try:
         problems = [p for name in sorted(project.targets) for p in _rules(con, project, name)]
         for name in sorted(project.sources):
@@ -45,11 +45,11 @@ def bind_problems(project: Project) -> list[str]:
         con.close()
 
 
-def _bind(con: duckdb.DuckDBPyConnection, query: exp.Query) -> str | None:
+def _bind(con: Engine, query: exp.Query) -> str | None:
     """Why the query does not bind, or None. LIMIT 0: planned and optimised, never run."""
     try:
-        con.execute(exp.select(exp.Star()).from_(query.subquery("_tg_q")).limit(0).sql("duckdb"))
-    except duckdb.Error as exc:
+        con.execute(exp.select(exp.Star()).from_(query.subquery("_tg_q")).limit(0))
+    except con.errors as exc:
         return _first_line(exc)
     return None
 
@@ -87,17 +87,17 @@ def _shown(sql: str) -> str:
 # --------------------------------------------------------------------------- rules
 
 
-def _typed(con: duckdb.DuckDBPyConnection, name: str, target: TargetConfig) -> exp.Table:
+def _typed(con: Engine, name: str, target: TargetConfig) -> exp.Table:
     """An empty table of the target's typed columns and their mapped (raw) values."""
     typed = [(c, data_type(spec.type)) for c, spec in target.columns.items()]
     raws = [(c + RAW_SUFFIX, data_type("varchar")) for c in target.columns]
     made = table(f"_tg_check_{name}")
     schema = exp.Schema(this=made, expressions=column_defs([*typed, *raws]))
-    con.execute(exp.Create(this=schema, kind="TABLE", replace=True).sql("duckdb"))
+    con.execute(exp.Create(this=schema, kind="TABLE", replace=True))
     return made
 
 
-def _rules(con: duckdb.DuckDBPyConnection, project: Project, name: str) -> list[str]:
+def _rules(con: Engine, project: Project, name: str) -> list[str]:
     target = project.targets[name]
     typed = _typed(con, name, target)
     path, lines = _where(project, "targets", name)
@@ -138,11 +138,11 @@ def _expressions(source: SourceConfig) -> Iterator[str]:
             yield output.unnest
 
 
-def _read_table(con: duckdb.DuckDBPyConnection, source: SourceConfig) -> None:
+def _read_table(con: Engine, source: SourceConfig) -> None:
     columns = [(ROW, data_type("bigint"))]
     columns += [(c, data_type("varchar")) for c in sorted(needed_columns(source))]
     schema = exp.Schema(this=table(READ), expressions=column_defs(columns))
-    con.execute(exp.Create(this=schema, kind="TABLE", replace=True).sql("duckdb"))
+    con.execute(exp.Create(this=schema, kind="TABLE", replace=True))
     extra = dict.fromkeys(sorted(_file_fields(source)), "")
     set_file_values(con, file_values("f", "f", datetime(2000, 1, 1), extra))
 
@@ -155,7 +155,7 @@ def _typed_read(source: SourceConfig) -> bool:
     return source.format == "auto" and bool(globs) and all(".parquet" in g for g in globs)
 
 
-def _source_problems(con: duckdb.DuckDBPyConnection, project: Project, name: str) -> list[str]:
+def _source_problems(con: Engine, project: Project, name: str) -> list[str]:
     source = project.sources[name]
     if _typed_read(source):
         return []
@@ -180,7 +180,7 @@ def _source_problems(con: duckdb.DuckDBPyConnection, project: Project, name: str
 
 
 def _output_problems(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     source: SourceConfig,
     index: int,
     output: OutputConfig,
@@ -220,18 +220,18 @@ def _output_problems(
 # --------------------------------------------------------------------------- models
 
 
-def _model_problems(con: duckdb.DuckDBPyConnection, project: Project) -> list[str]:
+def _model_problems(con: Engine, project: Project) -> list[str]:
     if not project.models:
         return []
     schemas = project.config.warehouse.schemas
     for schema in {schemas.core, schemas.models}:
-        con.execute(exp.Create(this=table(schema).this, kind="SCHEMA", exists=True).sql("duckdb"))
+        con.execute(exp.Create(this=table(schema).this, kind="SCHEMA", exists=True))
     for name, target in project.targets.items():
         if target.load in MODES:
             made = exp.Schema(
                 this=table(name, schemas.core), expressions=column_defs(target_columns(target))
             )
-            con.execute(exp.Create(this=made, kind="TABLE", replace=True).sql("duckdb"))
+            con.execute(exp.Create(this=made, kind="TABLE", replace=True))
     problems = []
     trees = {}
     for name, sql in project.models.items():
@@ -248,9 +248,9 @@ def _model_problems(con: duckdb.DuckDBPyConnection, project: Project) -> list[st
             this=table(name, schemas.models), kind="VIEW", replace=True, expression=trees[name]
         )
         try:
-            con.execute(view.sql("duckdb"))
-            con.execute(exp.select(exp.Star()).from_(table(name, schemas.models)).limit(0).sql())
-        except duckdb.Error as exc:
+            con.execute(view)
+            con.execute(exp.select(exp.Star()).from_(table(name, schemas.models)).limit(0))
+        except con.errors as exc:
             problems.append(f"models/{name}.sql: does not bind: {_first_line(exc)}")
     return problems
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import duckdb
-
-from tidegate import compute
+from tidegate.compute import work
+from tidegate.compute.engine import Engine
+from tidegate.compute.rows import target_rows
 from tidegate.config.models import Project, TargetConfig
 from tidegate.discover.context import FileContext
 from tidegate.errors import ReconciliationError
@@ -47,7 +47,7 @@ class Delivered:
 
 
 def deliver(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     wh: Warehouse,
     project: Project,
     outcome: Outcome,
@@ -68,8 +68,8 @@ def deliver(
     for index, (output, good) in enumerate(outcome.outputs):
         target = project.targets[output.target]
         context = delivery.context(target)
-        expected = compute.count(con, good)
-        rows = compute.target_rows(con, good, target, context)
+        expected = work.count(con, good)
+        rows = target_rows(con, good, target, context)
         applied = apply(wh, output.target, target, rows, context)
         if applied.loaded + applied.unchanged + applied.superseded != expected:
             counts = {

@@ -27,10 +27,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
-
 from tidegate import __version__, archive, compute, log, preview, schema
 from tidegate.clock import utcnow as now
+from tidegate.compute import failures, work
+from tidegate.compute.reserved import rename_reserved
+from tidegate.compute.rows import write_quarantine, write_raw
 from tidegate.config.models import Project, SourceConfig
 from tidegate.deliver import Delivery, deliver
 from tidegate.discover import LandingFile, route, scan
@@ -95,7 +96,6 @@ READ_MESSAGES: dict[type[Exception], str] = {
     UnicodeError: "the file's text cannot be decoded",
     OSError: "the file cannot be read",
     ValueError: "the file's content cannot be read",
-    duckdb.Error: "the file cannot be read",
 }
 READ_FAILURES = tuple(READ_MESSAGES)
 GONE = "; the file left landing while it was loaded, so nothing was moved to rejected/"
@@ -387,7 +387,7 @@ class Pipeline:
                 read = read_file(self.con, file.path, source.read, source.format)
             except TidegateError:
                 raise
-            except READ_FAILURES as exc:
+            except (*READ_FAILURES, *self.con.errors) as exc:
                 raise ReadError(file.relative, _read_failure(exc)) from exc
             counts.update(rows=read.rows, bad_lines=len(read.bad), format=read.format)
         return read
@@ -401,7 +401,7 @@ class Pipeline:
     ) -> FileResult:
         file, name = attempt.file, attempt.source
         assert name is not None
-        read, renamed = compute.rename_reserved(self.con, read)
+        read, renamed = rename_reserved(self.con, read)
         attempt.context = attempt.context.with_read(
             read.format, read.encoding, read.dialect, renamed
         )
@@ -443,7 +443,7 @@ class Pipeline:
         names = list(dict.fromkeys(o.target for o, _ in outcome.outputs))
         offered = {name: 0 for name in names}
         for output, good in outcome.outputs:
-            offered[output.target] += compute.count(self.con, good)
+            offered[output.target] += work.count(self.con, good)
         try:
             with self.wh.transaction():
                 ledger.ensure(self.wh)
@@ -467,7 +467,7 @@ class Pipeline:
         set_file_values(self.con, attempt.context.values())
         references = privacy.lookup(self.wh, self.project)
         if name not in self.plans:
-            self.plans[name] = plan(read.table, source, self.project.targets)
+            self.plans[name] = plan(read.table, source, self.project.targets, self.con.dialect)
         try:
             return evaluate(
                 self.con,
@@ -478,8 +478,8 @@ class Pipeline:
                 self.plans[name],
                 read.rows,
             )
-        except duckdb.Error as exc:
-            problem = compute.translate(
+        except self.con.errors as exc:
+            problem = failures.translate(
                 exc, self.con, self.project, name, read.table, attempt.file.relative
             )
             raise problem from exc
@@ -516,10 +516,10 @@ class Pipeline:
         attempt.context = attempt.context.loaded(loaded_at)
         destination = self._archive_destination(attempt.file, name, loaded_at)
         if self.project.config.keep_raw:
-            compute.write_raw(self.con, self.wh, name, read, attempt.file_id)
+            write_raw(self.con, self.wh, name, read, attempt.file_id)
         self._apply_outputs(attempt, outcome, loaded_at)
         record = attempt.record("loaded", archive_path=self._stored(destination))
-        compute.write_quarantine(self.con, self.wh, record, read, outcome)
+        write_quarantine(self.con, self.wh, record, read, outcome)
         privacy.committing(self.con, self.wh, self.project, record)
         ledger.insert_file(self.wh, record)
         return record
@@ -679,7 +679,7 @@ def _read_failure(exc: BaseException) -> str:
     for kind, what in READ_MESSAGES.items():
         if isinstance(exc, kind):
             return f"{what} ({type(exc).__name__}: {_first_line(exc)})"
-    return _first_line(exc)
+    return f"the file cannot be read ({type(exc).__name__}: {_first_line(exc)})"  # the engine's
 
 
 def _result(record: FileRecord, new: list[str]) -> FileResult:

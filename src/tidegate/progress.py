@@ -12,10 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import duckdb
-from sqlglot import exp
-
-from tidegate.sql import lit
+from tidegate.compute.engine import Engine
 
 MIN_BYTES = 8 * 1024 * 1024  # smaller files are not watched
 INTERVAL = 0.25  # seconds between readings
@@ -40,17 +37,10 @@ class FileProgress:
 During = Callable[[FileProgress], None]
 
 
-def measured(con: duckdb.DuckDBPyConnection) -> None:
-    """Have the engine keep track of each statement's progress, printing nothing itself."""
-    for name, value in (("enable_progress_bar", True), ("enable_progress_bar_print", False)):
-        setting = exp.EQ(this=exp.column(name), expression=lit(value))
-        con.execute(exp.Set(expressions=[exp.SetItem(this=setting)]).sql("duckdb"))
-
-
 class Watcher:
     """Readings of one file's progress on a thread, until stopped."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, report: During, path: str, size: int):
+    def __init__(self, con: Engine, report: During, path: str, size: int):
         self.con, self.report = con, report
         self.path, self.size = path, size
         self.stage = "reading"
@@ -59,9 +49,7 @@ class Watcher:
         self._thread = threading.Thread(target=self._poll, name=f"progress {path}", daemon=True)
 
     @classmethod
-    def start(
-        cls, con: duckdb.DuckDBPyConnection, report: During | None, path: str, size: int
-    ) -> Watcher | None:
+    def start(cls, con: Engine, report: During | None, path: str, size: int) -> Watcher | None:
         if report is None or size < MIN_BYTES:
             return None
         watcher = cls(con, report, path, size)
@@ -77,6 +65,6 @@ class Watcher:
 
     def _poll(self) -> None:
         while not self._stop.wait(INTERVAL):
-            percent = self.con.query_progress()
-            if percent >= 0:  # -1: between statements
+            percent = self.con.progress()
+            if percent is not None:  # None: between statements
                 self.report(FileProgress(self.path, self.size, self.stage, percent, self.rows))

@@ -13,12 +13,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
 from tidegate import compute, schema
 from tidegate.clock import utcnow
+from tidegate.compute import failures
+from tidegate.compute.engine import Engine
+from tidegate.compute.rows import write_quarantine
 from tidegate.config.models import Project
 from tidegate.deliver import Delivery, deliver
 from tidegate.discover.context import recorded
@@ -31,9 +33,7 @@ from tidegate.transform.evaluate import (
     Outcome,
     drop_work,
     evaluate,
-    run,
     set_file_values,
-    temp_table,
 )
 from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.base import Warehouse
@@ -75,9 +75,7 @@ def replay(project: Project, file_id: str | None = None) -> list[Replayed]:
         ]
 
 
-def _records_table(
-    con: duckdb.DuckDBPyConnection, records: dict[int, QuarantineRecord]
-) -> ReadResult:
+def _records_table(con: Engine, records: dict[int, QuarantineRecord]) -> ReadResult:
     """The original values back as a read table: text columns, nested values as JSON."""
     values = {row: json.loads(r.record) for row, r in sorted(records.items())}
     columns: list[str] = []
@@ -92,7 +90,7 @@ def _records_table(
         exp.alias_(exp.cast(col(n), "json"), n, quoted=True) if n in nested else col(n)
         for n in columns
     ]
-    temp_table(con, READ, exp.select(*select).from_(table("_tg_replay_arrow")))
+    con.create(READ, exp.select(*select).from_(table("_tg_replay_arrow")))
     con.unregister("_tg_replay_arrow")
     return ReadResult(READ, columns, len(values), [], "replay", None)
 
@@ -103,12 +101,12 @@ def _text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _rows_of(con: duckdb.DuckDBPyConnection, name: str) -> set[int]:
-    return {int(r[0]) for r in run(con, exp.select(col(ROW)).from_(table(name)))}  # type: ignore[call-overload]
+def _rows_of(con: Engine, name: str) -> set[int]:
+    return {int(r[0]) for r in con.execute(exp.select(col(ROW)).from_(table(name)))}
 
 
 def _replay_file(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     wh: Warehouse,
     project: Project,
     file: FileRecord,
@@ -121,7 +119,7 @@ def _replay_file(
 
 
 def _evaluated(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     wh: Warehouse,
     project: Project,
     file: FileRecord,
@@ -134,15 +132,15 @@ def _evaluated(
     lookup = privacy.lookup(wh, project)
     try:
         outcome = evaluate(con, read.table, source, project.targets, lookup, records=read.rows)
-    except duckdb.Error as exc:
+    except con.errors as exc:
         label = f"replay of {file.path}"
-        raise compute.translate(exc, con, project, file.source, read.table, label) from exc
+        raise failures.translate(exc, con, project, file.source, read.table, label) from exc
     privacy.prepare(con, project, source, read, outcome, replay=True)
     return outcome
 
 
 def _replay_rows(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     wh: Warehouse,
     project: Project,
     file: FileRecord,
@@ -197,7 +195,7 @@ def _close(wh: Warehouse, file_id: str, rows: set[int], when: Any) -> None:
 
 
 def _requarantine(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     wh: Warehouse,
     file: FileRecord,
     read: ReadResult,
@@ -211,4 +209,4 @@ def _requarantine(
                 table(ledger.QUARANTINE, wh.schemas.meta), where=_open_rows(file.file_id, bad)
             )
         )
-        compute.write_quarantine(con, wh, file, read, outcome)
+        write_quarantine(con, wh, file, read, outcome)

@@ -20,11 +20,12 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import duckdb
 import yaml
 from sqlglot import exp
 
 from tidegate import compute
+from tidegate.compute.engine import Engine
+from tidegate.compute.work import scalar
 from tidegate.config.models import ReadOptions
 from tidegate.discover.landing import LandingFile
 from tidegate.discover.routing import glob_matches
@@ -34,7 +35,6 @@ from tidegate.read.result import ReadResult
 from tidegate.read.source import data_member, is_zip
 from tidegate.read.tables import drop
 from tidegate.sql import col, ident, lit, table
-from tidegate.transform.evaluate import run, scalar
 
 DEFAULT_EXAMPLE = "000-prospective-leads"
 SKIP = {"warehouse.duckdb", "archive", "rejected", ".tidegate", "tests", "__pycache__"}
@@ -329,9 +329,7 @@ def text_type(stats: Stats | None) -> tuple[str, tuple[str, ...]]:
     return "varchar", ()
 
 
-def profile(
-    con: duckdb.DuckDBPyConnection, source: str, kinds: Sequence[tuple[str, str]]
-) -> dict[str, Stats]:
+def profile(con: Engine, source: str, kinds: Sequence[tuple[str, str]]) -> dict[str, Stats]:
     """Every column's ``Stats`` (by name) from one pass over its values.
 
     The columns are unpivoted into (column, value) rows, so the cost grows with the
@@ -363,14 +361,14 @@ def profile(
     query = (
         exp.select(col(NAME), *_checks()).from_(values, copy=False).group_by(col(NAME), copy=False)
     )
-    found = {str(row[0]): Stats.of(row[1:]) for row in run(con, query)}
+    found = {str(row[0]): Stats.of(row[1:]) for row in con.execute(query)}
     return {name: found[p] for (name, _), p in zip(kinds, positions, strict=True) if p in found}
 
 
-def draft_columns(
-    con: duckdb.DuckDBPyConnection, source: str, names: Sequence[str]
-) -> list[Column]:
-    described = {str(r[0]): str(r[1]).upper() for r in run(con, exp.Describe(this=table(source)))}
+def draft_columns(con: Engine, source: str, names: Sequence[str]) -> list[Column]:
+    described = {
+        str(r[0]): str(r[1]).upper() for r in con.execute(exp.Describe(this=table(source)))
+    }
     kinds = [(name, described[name]) for name in names]
     stats = profile(con, source, kinds)
     columns = []
@@ -398,7 +396,7 @@ def _keyable(column: Column, total: int) -> bool:
     )
 
 
-def suggest_key(con: duckdb.DuckDBPyConnection, source: str, columns: list[Column]) -> Key:
+def suggest_key(con: Engine, source: str, columns: list[Column]) -> Key:
     """A column, else a pair, that is filled, unique and named like an identifier.
 
     A column that is merely unique in a sample (a count of 5, 7 and 3) is unique by
@@ -428,7 +426,7 @@ def suggest_key(con: duckdb.DuckDBPyConnection, source: str, columns: list[Colum
 
 
 def _unique_pair(
-    con: duckdb.DuckDBPyConnection, source: str, candidates: list[Column], total: int
+    con: Engine, source: str, candidates: list[Column], total: int
 ) -> tuple[Column, Column] | None:
     """The first pair, in file order, with an identifier first, that is unique together."""
     firsts = [c for c in candidates if named_like_identifier(c.source)][:PAIR_FIRSTS]
@@ -447,7 +445,7 @@ def _unique_pair(
         exp.Count(this=exp.Distinct(expressions=[exp.func("row", col(a.source), col(b.source))]))
         for a, b in pairs
     ]
-    [row] = run(con, exp.select(*counts).from_(table(source)))
+    [row] = con.execute(exp.select(*counts).from_(table(source)))
     found = [pair for pair, n in zip(pairs, row, strict=True) if n == total]
     if not found:
         return None
@@ -625,9 +623,7 @@ def _target_base(file: Path) -> str:
     return "source" if base == "column_1" else base
 
 
-def _draft_one(
-    con: duckdb.DuckDBPyConnection, file: Path, globs: list[str], taken: set[str]
-) -> Draft:
+def _draft_one(con: Engine, file: Path, globs: list[str], taken: set[str]) -> Draft:
     try:
         result = read_file(con, file, ReadOptions(), "auto")
     except TidegateError as exc:

@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
 from tidegate import compute
 from tidegate.clock import utcnow
+from tidegate.compute.engine import Engine
 from tidegate.config.loader import yaml_lines
 from tidegate.config.models import Project, TargetConfig
 from tidegate.errors import ConfigError, WarehouseError
@@ -199,7 +199,7 @@ def _migrated(difference: Difference) -> list[object]:
 
 def _rebuild(
     wh: Warehouse,
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     embedded: bool,
     project: Project,
     name: str,
@@ -231,7 +231,7 @@ def _rebuild(
 
 @contextmanager
 def _copied(
-    wh: Warehouse, con: duckdb.DuckDBPyConnection, embedded: bool, name: str, columns: list[str]
+    wh: Warehouse, con: Engine, embedded: bool, name: str, columns: list[str]
 ) -> Iterator[str]:
     """The table's rows in the compute engine: a temporary copy in DuckDB, which is the
     warehouse itself when embedded; from any other warehouse, the rows as Arrow."""
@@ -272,7 +272,7 @@ def _converted(
 
 def _check_conversions(
     project: Project,
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     copy: str,
     converted: exp.Select,
     retyped: set[str],
@@ -293,12 +293,10 @@ def _check_conversions(
             .where(after.is_(exp.null()))
         )
         counted = con.execute(
-            exp.select(exp.Count(this=exp.Star())).from_(failing.subquery("_tg_bad")).sql("duckdb")
-        ).fetchone()
-        total += int(counted[0]) if counted else 0
-        for file_id, row, value in con.execute(
-            failing.limit(SHOWN_VALUES).sql("duckdb")
-        ).fetchall():
+            exp.select(exp.Count(this=exp.Star())).from_(failing.subquery("_tg_bad"))
+        )
+        total += int(counted[0][0]) if counted else 0
+        for file_id, row, value in con.execute(failing.limit(SHOWN_VALUES)):
             bad.append(
                 f"file {file_id} row {row} column {column}: {value!r} is not"
                 f" {expected(target.columns[column])}"
@@ -313,9 +311,7 @@ def _check_conversions(
         )
 
 
-def _check_key(
-    project: Project, con: duckdb.DuckDBPyConnection, copy: str, target: TargetConfig, name: str
-) -> None:
+def _check_key(project: Project, con: Engine, copy: str, target: TargetConfig, name: str) -> None:
     """A merge target holds one row per key: the new key must identify every row."""
     keys = [col(k) for k in target.key]
     repeated = (
@@ -325,7 +321,7 @@ def _check_key(
         .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
         .limit(SHOWN_VALUES)
     )
-    found = con.execute(repeated.sql("duckdb")).fetchall()
+    found = con.execute(repeated)
     if found:
         path = target_file(project, name).relative_to(project.root).as_posix()
         shown = "; ".join(f"{list(row[:-1])} x{row[-1]}" for row in found)

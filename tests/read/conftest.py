@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from tidegate.compute.duckdb import DuckDBEngine
 from tidegate.config.models import ReadOptions
 from tidegate.read import ReadResult, read_file
 
@@ -41,11 +42,17 @@ Records = Callable[[ReadResult], list[dict[str, Any]]]
 
 
 @pytest.fixture
-def read(con: duckdb.DuckDBPyConnection) -> Reader:
+def engine(con: duckdb.DuckDBPyConnection) -> DuckDBEngine:
+    """The compute engine over ``con``, which the tests read back with plain SQL."""
+    return DuckDBEngine(con, owned=False)
+
+
+@pytest.fixture
+def read(engine: DuckDBEngine) -> Reader:
     """``read(path, fmt="auto", **read_options)`` into ``con``."""
 
     def reader(path: Path, fmt: str = "auto", **options: Any) -> ReadResult:
-        return read_file(con, path, ReadOptions(**options), fmt=fmt)
+        return read_file(engine, path, ReadOptions(**options), fmt=fmt)
 
     return reader
 

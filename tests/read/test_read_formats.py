@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import tidegate.read
+from tidegate.compute import Engine
 from tidegate.config.models import ReadOptions
 from tidegate.errors import EmptyFileError, ReadError
 from tidegate.read import detect_format, peek_columns
@@ -249,14 +250,14 @@ def test_empty_file(read: Reader, tmp_path: Path) -> None:
 
 
 def test_the_table_is_replaced_and_named(
-    read: Reader, con: duckdb.DuckDBPyConnection, tmp_path: Path
+    read: Reader, con: duckdb.DuckDBPyConnection, engine: Engine, tmp_path: Path
 ) -> None:
     (tmp_path / "a.csv").write_bytes(b"a\n1\n2\n")
     (tmp_path / "b.csv").write_bytes(b"b\n3\n")
 
-    first = tidegate.read.read_file(con, tmp_path / "a.csv", ReadOptions(), table="raw_a")
-    second = tidegate.read.read_file(con, tmp_path / "a.csv", ReadOptions(), table="raw_a")
-    other = tidegate.read.read_file(con, tmp_path / "b.csv", ReadOptions())
+    first = tidegate.read.read_file(engine, tmp_path / "a.csv", ReadOptions(), table="raw_a")
+    second = tidegate.read.read_file(engine, tmp_path / "a.csv", ReadOptions(), table="raw_a")
+    other = tidegate.read.read_file(engine, tmp_path / "b.csv", ReadOptions())
 
     assert (first.table, second.table, other.table) == ("raw_a", "raw_a", "_tg_read")
     assert con.execute('SELECT count(*) FROM "raw_a"').fetchall() == [(2,)]

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from tidegate.compute import local
 from tidegate.config.models import ReadOptions
 from tidegate.errors import ReadError
 from tidegate.read import read_file
@@ -180,8 +181,8 @@ def test_an_engine_error_is_a_read_error_in_the_users_terms(tmp_path: Path) -> N
     path = tmp_path / "broken.json"
     path.write_text('{"id": 1, "v": [1, 2}', encoding="utf-8")
 
-    with pytest.raises(ReadError) as raised, duckdb.connect() as con:
-        read_file(con, path, ReadOptions(), fmt="json")
+    with pytest.raises(ReadError) as raised:
+        read_file(local(), path, ReadOptions(), fmt="json")
 
     message = str(raised.value)
     assert message.startswith(f"{path}: ")

@@ -7,14 +7,16 @@ import random
 import duckdb
 import pytest
 
+from tidegate.compute.duckdb import DuckDBEngine
 from tidegate.read import tables
 from tidegate.read.names import column_names
 
 
 def numbered(con: duckdb.DuckDBPyConnection, good: int, bad: list[int]) -> list[int]:
-    tables.run(con, tables.create_temp_table("t", [("v", "VARCHAR")]))
+    engine = DuckDBEngine(con, owned=False)
+    engine.execute(tables.create_temp_table("t", [("v", "VARCHAR")]))
     con.execute("INSERT INTO t SELECT NULL, CAST(i AS VARCHAR) FROM range(?) r(i)", [good])
-    tables.number_rows(con, "t", bad)
+    tables.number_rows(engine, "t", bad)
     return [r[0] for r in con.execute("SELECT _row FROM t ORDER BY rowid").fetchall()]
 
 

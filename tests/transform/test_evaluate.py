@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from tidegate.compute.duckdb import DuckDBEngine
 from tidegate.config.models import ColumnSpec, OutputConfig, SourceConfig, TargetConfig
 from tidegate.transform.evaluate import evaluate, set_file_values
 from tidegate.transform.mapping import file_values, missing_columns
@@ -40,13 +41,14 @@ def outcome_of(
 ) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]], Any]:
     con = duckdb.connect()
     records(con, rows)
+    engine = DuckDBEngine(con, owned=False)
     set_file_values(
-        con,
+        engine,
         file_values("f.csv", "date=2020-01-02/f.csv", datetime(2020, 1, 2), {"date": "2020-01-02"}),
     )
     spec = TargetConfig(columns={k: ColumnSpec(**v) for k, v in columns.items()}, **target)
     source = SourceConfig(match="*", outputs=[OutputConfig(target="t", columns=mapping)])
-    result = evaluate(con, READ, source, {"t": spec})
+    result = evaluate(engine, READ, source, {"t": spec})
     cursor = con.execute(f"SELECT * EXCLUDE (_reasons) FROM {result.outputs[0][1]} ORDER BY _row")
     names = [d[0] for d in cursor.description]
     good = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]

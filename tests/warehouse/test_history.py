@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from tidegate.compute.duckdb import DuckDBEngine
 from tidegate.config.models import ColumnSpec, HistoryColumns, HistoryConfig, TargetConfig
 from tidegate.errors import WarehouseError
 from tidegate.sql import col, table
@@ -651,7 +652,10 @@ def test_a_query_of_the_warehouse_engine_gives_the_table_of_arrow_batches(
         query = exp.select(*[col(n) for n in batch.schema.names]).from_(table("_tg_test_rows"))
         with wh.transaction():
             ensure_target(wh, "engine", t)
-            assert scd2.scd2(wh, "engine", t, Rows(wh.con, query), ctx) == arrow
+            assert (
+                scd2.scd2(wh, "engine", t, Rows(DuckDBEngine(wh.con, owned=False), query), ctx)
+                == arrow
+            )
         wh.con.unregister("_tg_test_rows")
     assert everything(feed, "engine") == everything(feed, "arrow")
 

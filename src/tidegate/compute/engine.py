@@ -246,3 +246,9 @@ class Engine(Protocol):
     def close(self) -> None:
         """Release the session (an engine shared with its warehouse is left open)."""
         ...
+
+
+def reason_of(exc: BaseException) -> str:
+    """The first line of an engine error's message, for one-line errors."""
+    first = str(exc).strip().splitlines()
+    return first[0] if first else type(exc).__name__

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-import duckdb
 from sqlglot import exp
 
+from tidegate.compute import local
 from tidegate.config.models import ColumnSpec, Project, SourceConfig, TargetConfig
 from tidegate.errors import ConfigError
 from tidegate.privacy.keys import Keys
@@ -74,8 +74,12 @@ def canonical(spec: ColumnSpec, value: str) -> str:
     if spec.type in ("varchar", "text", "string"):
         return value
     query = exp.select(exp.cast(cast(exp.Literal.string(value), spec), "varchar"))
-    with duckdb.connect() as con:
-        row = con.execute(query.sql(dialect="duckdb")).fetchone()
+    con = local()
+    try:
+        rows = con.execute(query)
+    finally:
+        con.close()
+    row = rows[0] if rows else None
     if row is None or row[0] is None:
         raise ConfigError("subject", f"the value given is not a valid {spec.type}")
     return str(row[0])

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from tidegate.compute.engine import Engine
 from tidegate.config.models import Project, Reference, SourceConfig
 from tidegate.privacy import archives, erase, protect, tables, vault
 from tidegate.privacy.context import Privacy, canonical
@@ -28,7 +28,7 @@ from tidegate.privacy.keys import SEPARATOR
 from tidegate.privacy.policies import stored_value
 from tidegate.read import ReadResult
 from tidegate.sql import col, data_type, lit, table
-from tidegate.transform.evaluate import Outcome, run
+from tidegate.transform.evaluate import Outcome
 from tidegate.transform.mapping import ROW
 from tidegate.transform.references import Lookup
 from tidegate.warehouse import ledger
@@ -41,7 +41,7 @@ CHUNK = 500
 
 
 def prepare(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     project: Project,
     source: SourceConfig,
     read: ReadResult,
@@ -52,9 +52,7 @@ def prepare(
     protect.prepare(con, Privacy.of(project), source, read, outcome, replay=replay)
 
 
-def committing(
-    con: duckdb.DuckDBPyConnection, wh: Warehouse, project: Project, record: FileRecord
-) -> None:
+def committing(con: Engine, wh: Warehouse, project: Project, record: FileRecord) -> None:
     """Inside the file's transaction, after its rows, raw records and quarantine."""
     privacy = Privacy.of(project)
     if not privacy.active:
@@ -72,14 +70,12 @@ def committing(
         erase.on_load(wh, privacy, record.file_id, record.archive_path)
 
 
-def quarantined_records(con: duckdb.DuckDBPyConnection, read: ReadResult) -> str:
+def quarantined_records(con: Engine, read: ReadResult) -> str:
     """The table the quarantine takes a file's records from (``protect.quarantined_records``)."""
     return protect.quarantined_records(con, read.table)
 
 
-def restore(
-    con: duckdb.DuckDBPyConnection, wh: Warehouse, project: Project, file_id: str, read: ReadResult
-) -> int:
+def restore(con: Engine, wh: Warehouse, project: Project, file_id: str, read: ReadResult) -> int:
     """Before a replay's evaluation: the quarantined records get their personal values back
     from their sealed originals (so rules see the real value, and the policy applies once).
     Without the vault key, or for a value never sealed, the protected value stays."""
@@ -89,7 +85,7 @@ def restore(
     protect.create_originals(con)
     if wh.columns_of(tables.ORIGINALS, wh.schemas.meta) is None:
         return 0
-    rows = [int(str(r[0])) for r in run(con, exp.select(col(ROW)).from_(table(read.table)))]
+    rows = [int(str(r[0])) for r in con.execute(exp.select(col(ROW)).from_(table(read.table)))]
     sealed = _sealed(wh, file_id, rows)
     vault_key = project.config.privacy.vault_key
     unsealed = sorted({r for r, _, c in sealed if c is None or not vault_key})
@@ -110,8 +106,7 @@ def restore(
         }
     )
     con.register("_tg_privacy_opened", batch)
-    run(
-        con,
+    con.execute(
         exp.insert(
             exp.select(exp.Star()).from_(table("_tg_privacy_opened")), table(protect.ORIGINALS)
         ),
@@ -155,8 +150,8 @@ def _open_rows(wh: Warehouse, file_id: str, rows: list[int]) -> list[tuple[int, 
     return found
 
 
-def _put_back(con: duckdb.DuckDBPyConnection, name: str, fields: list[str]) -> None:
-    kinds = {str(r[0]): str(r[1]) for r in run(con, exp.Describe(this=table(name)))}
+def _put_back(con: Engine, name: str, fields: list[str]) -> None:
+    kinds = {str(r[0]): str(r[1]) for r in con.execute(exp.Describe(this=table(name)))}
     for field in fields:
         kind = kinds[field].strip('"').lower()
         if kind == "null":  # a column no record had a value in: it takes text now
@@ -168,8 +163,7 @@ def _put_back(con: duckdb.DuckDBPyConnection, name: str, fields: list[str]) -> N
         )
         restored = exp.select(col(ROW)).from_(table(protect.ORIGINALS))
         restored = restored.where(col("field").eq(lit(field)))
-        run(
-            con,
+        con.execute(
             exp.Update(
                 this=table(name),
                 expressions=[exp.EQ(this=col(field), expression=value.subquery())],
@@ -238,28 +232,28 @@ def _erased(wh: Warehouse, hashes: list[str]) -> set[str]:
 # --------------------------------------------------------------------------- commit
 
 
-def _store_tokens(con: duckdb.DuckDBPyConnection, wh: Warehouse, privacy: Privacy) -> None:
-    pairs = run(con, exp.select(col("token"), col("value")).distinct().from_(table(protect.TOKENS)))
+def _store_tokens(con: Engine, wh: Warehouse, privacy: Privacy) -> None:
+    pairs = con.execute(
+        exp.select(col("token"), col("value")).distinct().from_(table(protect.TOKENS))
+    )
     if pairs:
         aes = vault.cipher(privacy.project.config.privacy.vault_key)
         vault.store(wh, aes, [(str(t), str(v)) for t, v in pairs])
 
 
-def _store_originals(
-    con: duckdb.DuckDBPyConnection, wh: Warehouse, privacy: Privacy, file_id: str
-) -> None:
+def _store_originals(con: Engine, wh: Warehouse, privacy: Privacy, file_id: str) -> None:
     """The personal values of this file's quarantined records, sealed with the vault key;
     a replay first drops the sealed values of the records it re-evaluated."""
     originals = table(tables.ORIGINALS, wh.schemas.meta)
     handled = sorted(
-        int(str(r[0])) for r in run(con, exp.select(col(ROW)).from_(table(protect.HANDLED)))
+        int(str(r[0])) for r in con.execute(exp.select(col(ROW)).from_(table(protect.HANDLED)))
     )
     for start in range(0, len(handled), CHUNK):
         chunk = [lit(r) for r in handled[start : start + CHUNK]]
         where = exp.and_(col("file_id").eq(lit(file_id)), col("row").isin(*chunk))
         wh.execute(exp.delete(originals.copy(), where=where))
     values = exp.select(col(ROW), col("field"), col("value")).from_(table(protect.ORIGINALS))
-    rows = [(int(str(r)), str(f), str(v)) for r, f, v in run(con, values)]
+    rows = [(int(str(r)), str(f), str(v)) for r, f, v in con.execute(values)]
     if not rows:
         return
     # Without the vault key a value is kept protected only: its row is noted (with no
@@ -281,9 +275,7 @@ def _store_originals(
     wh.write(tables.ORIGINALS, wh.schemas.meta, batch.to_reader())
 
 
-def _store_index(
-    con: duckdb.DuckDBPyConnection, wh: Warehouse, privacy: Privacy, file_id: str
-) -> None:
+def _store_index(con: Engine, wh: Warehouse, privacy: Privacy, file_id: str) -> None:
     query = exp.select(
         exp.alias_(lit(file_id), "file_id", quoted=True),
         exp.alias_(col(ROW), "row", quoted=True),
@@ -294,17 +286,15 @@ def _store_index(
     wh.write(tables.SUBJECT_RECORDS, wh.schemas.meta, Rows(con, query))
 
 
-def _requests(
-    con: duckdb.DuckDBPyConnection, privacy: Privacy, file_id: str
-) -> list[erase.Request]:
+def _requests(con: Engine, privacy: Privacy, file_id: str) -> list[erase.Request]:
     """The erasure requests of this file, one per row of its erase targets' good rows."""
     found = []
     listed = exp.select(col("target"), col("tbl")).from_(table(protect.REQUESTS))
-    for target_name, good in run(con, listed):
+    for target_name, good in con.execute(listed):
         target = privacy.targets[str(target_name)]
         columns = list(target.columns)
         query = exp.select(col(ROW), *[col(c) for c in columns]).from_(table(str(good)))
-        for number, *values in run(con, query.order_by(col(ROW))):
+        for number, *values in con.execute(query.order_by(col(ROW))):
             identifiers = {c: str(v) for c, v in zip(columns, values, strict=True) if v is not None}
             if identifiers:
                 of = target.subject.of if target.subject else None

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import duckdb
 from sqlglot import exp
 
+from tidegate.compute.engine import Engine
 from tidegate.config.models import ColumnSpec, OutputConfig, SourceConfig, TargetConfig
 from tidegate.privacy.context import Privacy
 from tidegate.privacy.keys import Keys, identifier_hash_sql, subject_hash_sql, token_sql
@@ -32,7 +32,7 @@ from tidegate.privacy.policies import policy_sql, redaction_sql
 from tidegate.privacy.subjects import personal_file_columns
 from tidegate.read import ReadResult
 from tidegate.sql import col, column_defs, data_type, lit, table
-from tidegate.transform.evaluate import BAD, Outcome, run, temp_table
+from tidegate.transform.evaluate import BAD, Outcome
 from tidegate.transform.mapping import REASONS, ROW, mapped, typed
 from tidegate.transform.rules import RAW_SUFFIX, reason_struct
 
@@ -53,7 +53,7 @@ TEMPORARY = exp.Properties(expressions=[exp.TemporaryProperty()])
 
 
 def prepare(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     privacy: Privacy,
     source: SourceConfig,
     read: ReadResult,
@@ -82,17 +82,17 @@ def prepare(
         _hold_unsealed(con, outcome, bad)
         # the records whose originals came back: sealed again below, or not at all
         restored = exp.select(col(ROW)).distinct().from_(table(ORIGINALS))
-        run(con, exp.insert(restored, table(HANDLED)))
+        con.execute(exp.insert(restored, table(HANDLED)))
         _protect_records(con, privacy, read.table, feeds, only_restored=True)
     else:
         _keep_originals(con, read.table, feeds, bad)
         _protect_file(con, privacy, read, feeds, bad)
     # only the records still quarantined keep their originals
-    run(con, exp.delete(table(ORIGINALS), where=exp.not_(col(ROW).isin(query=_bad_rows(bad)))))
+    con.execute(exp.delete(table(ORIGINALS), where=exp.not_(col(ROW).isin(query=_bad_rows(bad)))))
 
 
 def _protect_file(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     privacy: Privacy,
     read: ReadResult,
     feeds: dict[str, ColumnSpec],
@@ -107,19 +107,14 @@ def _protect_file(
             read.bad[index] = replace(line, raw=WITHHELD_LINE)
         return
     quarantined = exp.select(exp.Star()).from_(table(read.table))
-    temp_table(con, RECORDS, quarantined.where(col(ROW).isin(query=_bad_rows(bad))))
+    con.create(RECORDS, quarantined.where(col(ROW).isin(query=_bad_rows(bad))))
     _protect_records(con, privacy, RECORDS, feeds, only_restored=False)
 
 
-def quarantined_records(con: duckdb.DuckDBPyConnection, read_table: str) -> str:
+def quarantined_records(con: Engine, read_table: str) -> str:
     """The table quarantine takes a file's records from: its own protected copy when
     ``raw_pii: keep`` leaves the read table as read, else the read table itself."""
-    found = run(
-        con,
-        exp.select(lit(1))
-        .from_(exp.func("duckdb_tables"))
-        .where(exp.and_(col("table_name").eq(lit(RECORDS)), col("temporary"))),
-    )
+    found = any(r.name == RECORDS and not r.view for r in con.work_relations())
     return RECORDS if found else read_table
 
 
@@ -134,26 +129,24 @@ def _fed(source: SourceConfig, privacy: Privacy, read: ReadResult) -> dict[str, 
     return {names[c.lower()]: spec for c, spec in feeds.items() if c.lower() in names}
 
 
-def _keep_originals(
-    con: duckdb.DuckDBPyConnection, read_table: str, feeds: dict[str, ColumnSpec], bad: str
-) -> None:
+def _keep_originals(con: Engine, read_table: str, feeds: dict[str, ColumnSpec], bad: str) -> None:
     """The personal values of the quarantined records, before any policy, as text."""
     for column in feeds:
         value = exp.cast(col(column), "varchar")
         query = exp.select(col(ROW), lit(column), value).from_(table(read_table))
         query = query.where(col(ROW).isin(query=_bad_rows(bad)), exp.not_(value.is_(exp.null())))
-        run(con, exp.insert(query, table(ORIGINALS)))
+        con.execute(exp.insert(query, table(ORIGINALS)))
 
 
-def _create(con: duckdb.DuckDBPyConnection, name: str, columns: list[tuple[str, str]]) -> None:
-    run(con, exp.Drop(tables=[table(name)], kind="TABLE", exists=True))
+def _create(con: Engine, name: str, columns: list[tuple[str, str]]) -> None:
+    con.execute(exp.Drop(tables=[table(name)], kind="TABLE", exists=True))
     schema = exp.Schema(
         this=table(name), expressions=column_defs([(c, data_type(k)) for c, k in columns])
     )
-    run(con, exp.Create(this=schema, kind="TABLE", properties=TEMPORARY))
+    con.execute(exp.Create(this=schema, kind="TABLE", properties=TEMPORARY))
 
 
-def _reset(con: duckdb.DuckDBPyConnection, *, replay: bool = False) -> None:
+def _reset(con: Engine, *, replay: bool = False) -> None:
     _create(
         con,
         SUBJECTS,
@@ -162,46 +155,46 @@ def _reset(con: duckdb.DuckDBPyConnection, *, replay: bool = False) -> None:
     _create(con, TOKENS, [("token", "varchar"), ("value", "varchar")])
     _create(con, REQUESTS, [("target", "varchar"), ("tbl", "varchar")])
     _create(con, HANDLED, [(ROW, "bigint")])
-    run(con, exp.Drop(tables=[table(RECORDS)], kind="TABLE", exists=True))
+    con.execute(exp.Drop(tables=[table(RECORDS)], kind="TABLE", exists=True))
     if not replay:  # a replay's originals were restored before its evaluation
         create_originals(con)
 
 
-def create_originals(con: duckdb.DuckDBPyConnection) -> None:
+def create_originals(con: Engine) -> None:
     _create(con, ORIGINALS, [(ROW, "bigint"), ("field", "varchar"), ("value", "varchar")])
     _create(con, UNSEALED, [(ROW, "bigint"), ("target", "varchar"), ("reasons", "varchar")])
 
 
-def note_unsealed(con: duckdb.DuckDBPyConnection, rows: list[tuple[int, str | None, str]]) -> None:
+def note_unsealed(con: Engine, rows: list[tuple[int, str | None, str]]) -> None:
     """The replayed records kept protected only, with their quarantine rows as they are:
     (row, target, reasons as JSON)."""
     _create(con, UNSEALED, [(ROW, "bigint"), ("target", "varchar"), ("reasons", "varchar")])
     values = exp.values([(lit(r), lit(t), lit(j)) for r, t, j in rows])
-    run(con, exp.insert(values, table(UNSEALED)))
+    con.execute(exp.insert(values, table(UNSEALED)))
 
 
-def _hold_unsealed(con: duckdb.DuckDBPyConnection, outcome: Outcome, bad: str) -> None:
+def _hold_unsealed(con: Engine, outcome: Outcome, bad: str) -> None:
     """A replayed record whose personal values were kept protected only is not replayed:
     evaluating the protected value would load it, or explain it, protected twice. Its
     quarantine rows come back as they were, with one reason more that says why."""
     held = exp.select(col(ROW)).distinct().from_(table(UNSEALED))
-    if not run(con, held):
+    if not con.execute(held):
         return
-    run(con, exp.delete(table(bad), where=col(ROW).isin(query=held.copy())))
+    con.execute(exp.delete(table(bad), where=col(ROW).isin(query=held.copy())))
     parsed = exp.func("from_json", col("reasons"), lit(json_shape()))
     why = reason_struct("sealed", "", exp.cast(exp.null(), "varchar"), lit(UNSEALED_REASON))
     reasons = exp.func("list_append", parsed, why)
     rows = exp.select(col(ROW), col("target"), reasons).from_(table(UNSEALED))
-    run(con, exp.insert(rows, table(bad)))
+    con.execute(exp.insert(rows, table(bad)))
     kept = []
     for index, (output, good) in enumerate(outcome.outputs):
         name = f"_tg_privacy_kept_{index}"
         others = exp.select(exp.Star()).from_(table(good))
-        temp_table(con, name, others.where(exp.not_(col(ROW).isin(query=held.copy()))))
+        con.create(name, others.where(exp.not_(col(ROW).isin(query=held.copy()))))
         kept.append((output, name))
     outcome.outputs = kept
     counted = exp.select(exp.Count(this=exp.Distinct(expressions=[col(ROW)]))).from_(table(bad))
-    outcome.rows_quarantined = int(str(run(con, counted)[0][0]))
+    outcome.rows_quarantined = int(str(con.execute(counted)[0][0]))
 
 
 def json_shape() -> str:
@@ -249,7 +242,7 @@ def _index_columns(
 
 
 def _index(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     privacy: Privacy,
     keys: Keys,
     source: SourceConfig,
@@ -262,7 +255,7 @@ def _index(
 
 
 def _index_output(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     privacy: Privacy,
     keys: Keys,
     source: SourceConfig,
@@ -286,8 +279,7 @@ def _index_output(
         stored = _stored(root_columns[identifier], column, keys)
         hashed = identifier_hash_sql(keys, root, identifier, stored)
         selects.append(_index_select(rows.copy(), output.target, subject.copy(), hashed))
-    run(
-        con,
+    con.execute(
         exp.insert(
             exp.union(*selects, distinct=False) if len(selects) > 1 else selects[0], table(SUBJECTS)
         ),
@@ -312,19 +304,19 @@ def _index_select(
 # --------------------------------------------------------------------------- outputs
 
 
-def _set_aside_requests(con: duckdb.DuckDBPyConnection, privacy: Privacy, outcome: Outcome) -> None:
+def _set_aside_requests(con: Engine, privacy: Privacy, outcome: Outcome) -> None:
     kept = []
     for output, good in outcome.outputs:
         if output.target in privacy.graph.erase_targets:
             row = exp.values([(lit(output.target), lit(good))])
-            run(con, exp.insert(row, table(REQUESTS)))
+            con.execute(exp.insert(row, table(REQUESTS)))
         else:
             kept.append((output, good))
     outcome.outputs = kept
 
 
 def _apply_policies(
-    con: duckdb.DuckDBPyConnection, privacy: Privacy, output: OutputConfig, good: str, index: int
+    con: Engine, privacy: Privacy, output: OutputConfig, good: str, index: int
 ) -> str:
     """The good rows with each pii column (and its mapped value) under its policy."""
     target = privacy.targets[output.target]
@@ -342,13 +334,11 @@ def _apply_policies(
         exp.alias_(exp.cast(exp.null(), "varchar"), c + RAW_SUFFIX, quoted=True) for c in personal
     ]
     name = f"_tg_private_{index}"
-    temp_table(con, name, exp.select(exp.Star(replace=replaced)).from_(table(good)))
+    con.create(name, exp.select(exp.Star(replace=replaced)).from_(table(good)))
     return name
 
 
-def _collect_tokens(
-    con: duckdb.DuckDBPyConnection, keys: Keys, value: exp.Expr, source: str
-) -> None:
+def _collect_tokens(con: Engine, keys: Keys, value: exp.Expr, source: str) -> None:
     """Remember (token, value) for the vault, for each distinct value of ``source``."""
     text = exp.cast(value, "varchar")
     pairs = (
@@ -357,7 +347,7 @@ def _collect_tokens(
         .from_(table(source))
         .where(exp.not_(text.copy().is_(exp.null())))
     )
-    run(con, exp.insert(pairs, table(TOKENS)))
+    con.execute(exp.insert(pairs, table(TOKENS)))
 
 
 def _reasons_for(privacy: Privacy, target: TargetConfig, name: str) -> dict[str, ColumnSpec | None]:
@@ -398,11 +388,9 @@ def _redacted_reason(spec: ColumnSpec | None, keys: Keys | None) -> exp.Struct:
     )
 
 
-def _redact_reasons(
-    con: duckdb.DuckDBPyConnection, privacy: Privacy, bad: str, names: list[str]
-) -> None:
+def _redact_reasons(con: Engine, privacy: Privacy, bad: str, names: list[str]) -> None:
     """Reasons of pii columns show what the column would store, never the value itself."""
-    present = run(con, exp.select(col("target")).distinct().from_(table(bad)))
+    present = con.execute(exp.select(col("target")).distinct().from_(table(bad)))
     for name in sorted({str(r[0]) for r in present} & set(names)):
         labels = _reasons_for(privacy, privacy.targets[name], name)
         if not labels:
@@ -424,34 +412,32 @@ def _redact_reasons(
             expressions=[exp.EQ(this=col(REASONS), expression=redacted)],
             where=exp.Where(this=col("target").eq(lit(name))),
         )
-        run(con, update)
+        con.execute(update)
 
 
-def _collect_reason_tokens(
-    con: duckdb.DuckDBPyConnection, keys: Keys, bad: str, target: str, label: str
-) -> None:
+def _collect_reason_tokens(con: Engine, keys: Keys, bad: str, target: str, label: str) -> None:
     """A token shown in a reason can be revealed like the column's: its value goes to the
     vault too."""
     reasons = exp.select(exp.alias_(exp.func("unnest", col(REASONS)), "_tg_r")).from_(table(bad))
     reasons = reasons.where(col("target").eq(lit(target)))
     values = exp.select(exp.alias_(_field("value"), "value")).from_(reasons.subquery("_tg_u"))
     values = values.where(_field("column").eq(lit(label)))
-    temp_table(con, "_tg_privacy_reason_values", values)
+    con.create("_tg_privacy_reason_values", values)
     _collect_tokens(con, keys, col("value"), "_tg_privacy_reason_values")
 
 
 # --------------------------------------------------------------------------- raw
 
 
-def as_text(con: duckdb.DuckDBPyConnection, name: str, column: str) -> None:
+def as_text(con: Engine, name: str, column: str) -> None:
     retype = exp.AlterColumn(
         this=exp.to_identifier(column, quoted=True), dtype=data_type("varchar")
     )
-    run(con, exp.Alter(this=table(name), kind="TABLE", actions=[retype]))
+    con.execute(exp.Alter(this=table(name), kind="TABLE", actions=[retype]))
 
 
 def _protect_records(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     privacy: Privacy,
     name: str,
     feeds: dict[str, ColumnSpec],
@@ -460,7 +446,7 @@ def _protect_records(
 ) -> None:
     """Records with their pii-feeding file columns under the strictest policy they feed;
     ``only_restored``: just the values listed in ``ORIGINALS`` (a replay's unsealed ones)."""
-    kinds = {str(r[0]): str(r[1]) for r in run(con, exp.Describe(this=table(name)))}
+    kinds = {str(r[0]): str(r[1]) for r in con.execute(exp.Describe(this=table(name)))}
     assignments = []
     for column, spec in feeds.items():
         value = exp.cast(col(column), "varchar")
@@ -481,4 +467,4 @@ def _protect_records(
             as_text(con, name, column)  # a hash or token of a nested value is text
         assignments.append(exp.EQ(this=col(column), expression=protected))
     if assignments:
-        run(con, exp.Update(this=table(name), expressions=assignments))
+        con.execute(exp.Update(this=table(name), expressions=assignments))

@@ -1,13 +1,14 @@
-"""The reading room: any landing file into a DuckDB temp table of raw records.
+"""The reading room: any landing file into a work table of raw records in the compute engine.
 
 Every record is kept with its 1-based ordinal in the file (``_row``); records that cannot
 be read as rows are returned as :class:`BadRecord` with the reason, never dropped.
 
->>> import duckdb, tempfile, pathlib
+>>> import tempfile, pathlib
+>>> from tidegate.compute import local
 >>> from tidegate.config.models import ReadOptions
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> _ = (folder / "people.csv").write_text("id,name\\n1,Ada\\n2\\n3,Grace\\n")
->>> result = read_file(duckdb.connect(), folder / "people.csv", ReadOptions())
+>>> result = read_file(local(), folder / "people.csv", ReadOptions())
 >>> result.rows, result.columns, [(b.row, b.reason) for b in result.bad]
 (2, ['id', 'name'], [(2, 'expected 2 columns, found 1')])
 """

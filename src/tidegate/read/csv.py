@@ -17,22 +17,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import duckdb
-from sqlglot import exp
-
+from tidegate.compute import Engine, local
+from tidegate.compute.engine import DelimitedRead, RejectedLine
 from tidegate.config.models import ReadOptions
 from tidegate.errors import EmptyFileError, ReadError
 from tidegate.read.dialect import Dialect, fix_header, header_names, sniff
 from tidegate.read.encoding import UTF8
 from tidegate.read.lines import Reject, field_count, locate
 from tidegate.read.newlines import uniform_endings
-from tidegate.read.result import ROW, BadRecord, ReadResult
+from tidegate.read.result import BadRecord, ReadResult
 from tidegate.read.source import Source
-from tidegate.read.tables import count, create_temp_table, drop, number_rows, run, scratch_name
+from tidegate.read.tables import count, create_temp_table, drop, number_rows
 from tidegate.read.text import Text, prepare, redetect
-from tidegate.sql import col, table
 
 INVALID_ENCODING = "INVALID ENCODING"
 MAX_LINE = 1 << 26
@@ -41,13 +38,11 @@ REASONS = {
     "LINE SIZE OVER MAXIMUM": f"the record is longer than {MAX_LINE >> 20} MiB",
     INVALID_ENCODING: "the record holds bytes that are not valid UTF-8; set read.encoding",
 }
-# The endings DuckDB takes as an option; a file of CR alone is left to its detection.
-LINE_TERMINATORS = {"\n": "\\n", "\r\n": "\\r\\n"}
 RAGGED = ("MISSING COLUMNS", "TOO MANY COLUMNS")
 
 
 def read(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     source: Source,
     options: ReadOptions,
     fmt: str,
@@ -74,7 +69,7 @@ def read(
 
 
 def _dialect(
-    con: duckdb.DuckDBPyConnection, text: Text, options: ReadOptions, fmt: str, workdir: Path
+    con: Engine, text: Text, options: ReadOptions, fmt: str, workdir: Path
 ) -> tuple[Text, Dialect]:
     """Sniff, and make the record endings one kind; a rewritten file is sniffed again, since
     the mixed endings may have misled the first look."""
@@ -86,7 +81,7 @@ def _dialect(
     return text, replace(again, newline=dialect.newline, ending=dialect.ending)
 
 
-def _sniffed(con: duckdb.DuckDBPyConnection, text: Text, options: ReadOptions, fmt: str) -> Dialect:
+def _sniffed(con: Engine, text: Text, options: ReadOptions, fmt: str) -> Dialect:
     found = sniff(con, text.source.path, text.source.compression, text.head, options, fmt)
     return fix_header(text, found)
 
@@ -98,8 +93,11 @@ def peek(source: Source, options: ReadOptions, fmt: str, workdir: Path) -> list[
     head.write_text(
         text.head if text.complete else _whole_lines(text.head), encoding=UTF8, newline=""
     )
-    with duckdb.connect() as con:
+    con = local()
+    try:
         dialect = fix_header(text, sniff(con, head, "none", text.head, options, fmt))
+    finally:
+        con.close()
     return header_names(text, dialect)
 
 
@@ -110,7 +108,7 @@ def _whole_lines(head: str) -> str:
 
 
 def load(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     text: Text,
     dialect: Dialect,
     names: Sequence[str],
@@ -118,91 +116,37 @@ def load(
     table_name: str,
 ) -> list[Reject]:
     """Read the good records into a fresh ``table_name``; return the rejected ones."""
-    run(con, create_temp_table(table_name, [(name, "VARCHAR") for name in names]))
-    errors, scans = scratch_name("rejects"), scratch_name("scans")
-    try:
-        relation = con.read_csv(
-            str(text.source.path),
-            **_arguments(con, text.source.compression, dialect, names, options),
-            store_rejects=True,
-            rejects_table=errors,
-            rejects_scan=scans,
-        )
-        row = duckdb.lit(None).cast(duckdb.sqltypes.BIGINT).alias(ROW)
-        relation.select(row, duckdb.StarExpression()).insert_into(table_name)
-        return _rejects(con, errors)
-    finally:
-        drop(con, errors, scans)
-
-
-def _arguments(
-    con: duckdb.DuckDBPyConnection,
-    compression: str,
-    dialect: Dialect,
-    names: Sequence[str],
-    options: ReadOptions,
-) -> dict[str, Any]:
-    nulls: dict[str, Any] = (
-        {"na_values": list(options.null)} if options.null else {"force_not_null": list(names)}
+    con.execute(create_temp_table(table_name, [(name, "VARCHAR") for name in names]))
+    read = DelimitedRead(
+        path=str(text.source.path),
+        columns=list(names),
+        delimiter=dialect.delimiter,
+        quote=dialect.quote,
+        escape=dialect.escape,
+        header=dialect.header,
+        skip_rows=dialect.skip,
+        newline=dialect.newline,
+        compression=text.source.compression,
+        null=list(options.null),
+        max_line_bytes=MAX_LINE,
     )
-    return {
-        "header": dialect.header,
-        "columns": {name: "VARCHAR" for name in names},
-        "delimiter": dialect.delimiter,
-        "quotechar": dialect.quote,
-        "escapechar": dialect.escape,
-        "skiprows": dialect.skip,
-        # DuckDB's default (2 MB) would turn a long text field into a bad record.
-        "max_line_size": MAX_LINE,
-        **_line_terminator(dialect.newline),
-        "compression": compression,
-        # A landing path like date=2024-01-01/ must not add columns.
-        "hive_partitioning": False,
-        "auto_detect": False,
-        "allow_quoted_nulls": True,
-        # File order is what makes rowid the record order; without it read on one thread.
-        "parallel": _preserves_order(con),
-        **nulls,
-    }
+    return grouped(con.read_delimited(read, table_name))
 
 
-def _line_terminator(newline: str) -> dict[str, str]:
-    """Given, not detected: a line break in a quoted header cell misleads DuckDB's guess."""
-    known = LINE_TERMINATORS.get(newline)
-    return {} if known is None else {"lineterminator": known}
-
-
-def _preserves_order(con: duckdb.DuckDBPyConnection) -> bool:
-    setting = exp.func("current_setting", exp.Literal.string("preserve_insertion_order"))
-    return bool(run(con, exp.select(setting))[0][0])
-
-
-def _rejects(con: duckdb.DuckDBPyConnection, errors: str) -> list[Reject]:
-    latest = exp.select(exp.func("max", col("scan_id"))).from_(table(errors))
-    query = (
-        exp.select(
-            col("line"),
-            col("line_byte_position"),
-            exp.cast(col("error_type"), "VARCHAR"),
-            col("csv_line"),
-            col("error_message"),
-        )
-        .from_(table(errors))
-        .where(col("scan_id").eq(exp.Subquery(this=latest)))
-        .order_by(col("line"), col("byte_position"))
-    )
-    grouped: dict[int, list[tuple[Any, ...]]] = {}
-    for row in run(con, query):
-        grouped.setdefault(int(row[0]), []).append(row)
+def grouped(rejected: Sequence[RejectedLine]) -> list[Reject]:
+    """The engine's complaints, one ``Reject`` per line with every error of that line."""
+    lines: dict[int, list[RejectedLine]] = {}
+    for complaint in rejected:
+        lines.setdefault(complaint.line, []).append(complaint)
     return [
         Reject.of(
             line,
-            int(rows[0][1]),
-            str(rows[0][3] or ""),
-            [str(r[2]) for r in rows],
-            [str(r[4]) for r in rows],
+            found[0].offset,
+            found[0].raw,
+            [c.error for c in found],
+            [c.message for c in found],
         )
-        for line, rows in grouped.items()
+        for line, found in lines.items()
     ]
 
 
@@ -227,9 +171,7 @@ def reason(reject: Reject, dialect: Dialect) -> str:
     return "; ".join(dict.fromkeys(reject.messages))
 
 
-def _verify(
-    con: duckdb.DuckDBPyConnection, file: str, table_name: str, rows: int, bad: Sequence[BadRecord]
-) -> None:
+def _verify(con: Engine, file: str, table_name: str, rows: int, bad: Sequence[BadRecord]) -> None:
     """Good plus bad must be every record, each numbered once."""
     ordinals = [record.row for record in bad]
     total = rows + len(bad)

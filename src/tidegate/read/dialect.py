@@ -17,9 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import duckdb
-from sqlglot import exp
-
+from tidegate.compute.engine import DelimitedSniff, Engine
 from tidegate.config.models import ReadOptions
 from tidegate.errors import EmptyFileError, ReadError
 from tidegate.read.lines import records
@@ -28,8 +26,6 @@ from tidegate.read.text import Text
 
 CANDIDATES = (",", "\t", ";", "|")
 DEFAULT_DELIMITER = {"csv": None, "tsv": "\t"}
-NEWLINES = {"\\n": "\n", "\\r\\n": "\r\n", "\\r": "\r"}
-SNIFFED_EMPTY = "(empty)"
 
 
 @dataclass(frozen=True)
@@ -86,7 +82,7 @@ class Sniffed:
 
 
 def sniff(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     path: Path,
     compression: str,
     head: str,
@@ -118,7 +114,7 @@ def _given(value: str) -> str | None:
 
 
 def _sniff_csv(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     path: Path,
     compression: str,
     options: ReadOptions,
@@ -126,37 +122,25 @@ def _sniff_csv(
     quote: str | None,
     escape: str | None,
 ) -> Sniffed | None:
-    named: dict[str, Any] = {
-        "delim": delimiter,
-        "quote": quote,
-        "escape": escape,
-        "header": options.header,
-        "skip": options.skip_rows,
-        "compression": compression,
-        # Without it, ragged rows make the sniffer settle on one column.
-        "ignore_errors": True,
-    }
-    given = {name: value for name, value in named.items() if value is not None}
-    options_sql = [
-        exp.PropertyEQ(this=exp.to_identifier(name), expression=exp.Placeholder()) for name in given
-    ]
-    call = exp.Anonymous(this="sniff_csv", expressions=[exp.Placeholder(), *options_sql])
-    query = exp.select(exp.Star()).from_(exp.Table(this=call))
-    try:
-        cursor = con.execute(query.sql(dialect="duckdb"), [str(path), *given.values()])
-        row = cursor.fetchall()[0]
-    except duckdb.Error:
+    found = con.sniff_delimited(
+        DelimitedSniff(
+            path=str(path),
+            compression=compression,
+            delimiter=delimiter,
+            quote=quote,
+            escape=escape,
+            header=options.header,
+            skip_rows=options.skip_rows,
+        )
+    )
+    if found is None:
         return None
-    seen = {
-        str(column[0]): None if value == SNIFFED_EMPTY else value
-        for column, value in zip(cursor.description or [], row, strict=True)
-    }
     return Sniffed(
-        delimiter=seen["Delimiter"],
-        quote=seen["Quote"],
-        escape=seen["Escape"],
-        newline=NEWLINES.get(str(seen["NewLineDelimiter"])),
-        width=len(seen["Columns"] or []) or 1,
+        delimiter=found.delimiter,
+        quote=found.quote,
+        escape=found.escape,
+        newline=found.newline,
+        width=found.width,
     )
 
 

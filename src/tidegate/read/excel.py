@@ -12,22 +12,22 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from python_calamine import CalamineSheet, CalamineWorkbook
 
+from tidegate.compute.engine import Engine
 from tidegate.config.models import ReadOptions
 from tidegate.errors import EmptyFileError, ReadError
 from tidegate.read.names import column_names
 from tidegate.read.result import ROW, ReadResult
 from tidegate.read.source import Source
-from tidegate.read.tables import count, create_temp_table, drop, run
+from tidegate.read.tables import count, create_temp_table, drop
 
 BATCH = 50_000
 
 
 def read(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     source: Source,
     options: ReadOptions,
     fmt: str,
@@ -42,7 +42,7 @@ def read(
     # calamine gives every row the sheet's full width, so the first row sets it.
     names = column_names(first if options.header else [None] * len(first))
     body = rows if options.header else chain([first], rows)
-    run(con, create_temp_table(table_name, [(name, "VARCHAR") for name in names]))
+    con.execute(create_temp_table(table_name, [(name, "VARCHAR") for name in names]))
     _insert(con, table_name, names, _records(body, options.null))
     total = count(con, table_name)
     if total == 0:
@@ -101,7 +101,7 @@ def _records(
 
 
 def _insert(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     table_name: str,
     names: Sequence[str],
     records: Iterator[tuple[int, list[str | None]]],
@@ -118,7 +118,7 @@ def _insert(
 
 
 def _append(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     table_name: str,
     schema: pa.Schema,
     batch: list[tuple[int, list[str | None]]],
@@ -127,11 +127,12 @@ def _append(
     columns: list[list[Any]] = [[ordinal for ordinal, _ in batch]]
     for index in range(width):
         columns.append([values[index] if index < len(values) else None for _, values in batch])
-    con.from_arrow(
+    con.append(
+        table_name,
         pa.Table.from_arrays(
             [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
-        )
-    ).insert_into(table_name)
+        ),
+    )
 
 
 def cell_text(value: Any) -> str:

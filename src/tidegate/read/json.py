@@ -21,19 +21,20 @@ import json as pyjson
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from tidegate.compute import Engine, local
+from tidegate.compute.engine import DelimitedRead, JsonRead, RejectedLine
 from tidegate.config.models import ReadOptions
 from tidegate.errors import EmptyFileError, ReadError
 from tidegate.read.lines import Reject
 from tidegate.read.names import column_names
 from tidegate.read.result import ROW, BadRecord, ReadResult
 from tidegate.read.source import Source
-from tidegate.read.tables import count, create_temp_table, drop, number_rows, run, scratch_name
+from tidegate.read.tables import count, create_temp_table, drop, number_rows, scratch_name
 from tidegate.read.text import Text, prepare
 from tidegate.sql import col, table
 
@@ -54,7 +55,7 @@ _BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def read(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     source: Source,
     options: ReadOptions,
     fmt: str,
@@ -91,11 +92,14 @@ def peek(source: Source, options: ReadOptions, fmt: str, workdir: Path) -> list[
     if fmt == "jsonl":
         objects = [_object(line) for line in text.head.splitlines()[:PEEK_RECORDS]]
         return column_names(_union([o for o in objects if o is not None]))
-    with duckdb.connect() as con:
+    con = local()
+    try:
         records = scratch_name("records")
         _document(con, text, options.records, records)
         query = exp.select(col(TEXT)).from_(table(records)).order_by(col(ROW)).limit(PEEK_RECORDS)
-        objects = [_object(str(row[0])) for row in run(con, query)]
+        objects = [_object(str(row[0])) for row in con.execute(query)]
+    finally:
+        con.close()
     return column_names(_union([o for o in objects if o is not None]))
 
 
@@ -147,9 +151,7 @@ def _refuse(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
-def _read_objects(
-    con: duckdb.DuckDBPyConnection, text: Text, objects: list[Line], table_name: str
-) -> ReadResult:
+def _read_objects(con: Engine, text: Text, objects: list[Line], table_name: str) -> ReadResult:
     if not objects:
         raise EmptyFileError(text.label)
     keys: dict[str, bool] = {}
@@ -176,55 +178,42 @@ def _read_objects(
 # --------------------------------------------------------------------------- records
 
 
-def _lines(con: duckdb.DuckDBPyConnection, text: Text, records: str) -> None:
+def _lines(con: Engine, text: Text, records: str) -> None:
     """Every non-blank line is a record; ``_line`` is its physical line number."""
     lines = scratch_name("lines")
-    errors, scans = scratch_name("rejects"), scratch_name("scans")
-    run(con, create_temp_table(lines, [(TEXT, "VARCHAR")]))
+    con.execute(create_temp_table(lines, [(TEXT, "VARCHAR")]))
     try:
-        relation = con.read_csv(
-            str(text.source.path),
-            header=False,
-            columns={TEXT: "VARCHAR"},
+        read = DelimitedRead(
+            path=str(text.source.path),
+            columns=[TEXT],
             delimiter=LINE_DELIMITER,
-            quotechar="",
-            escapechar="",
+            quote="",
+            escape="",
+            header=False,
             compression=text.source.compression,
-            hive_partitioning=False,
-            auto_detect=False,
-            max_line_size=MAX_LINE,
-            force_not_null=[TEXT],
-            store_rejects=True,
-            rejects_table=errors,
-            rejects_scan=scans,
+            max_line_bytes=MAX_LINE,
         )
-        row = duckdb.lit(None).cast(duckdb.sqltypes.BIGINT).alias(ROW)
-        relation.select(row, duckdb.StarExpression()).insert_into(lines)
-        rejected = _rejected_lines(con, errors)
+        rejected = _rejected_lines(con.read_delimited(read, lines))
         # Lines read are numbered around the rejected ones; those join them as text.
         number_rows(con, lines, [r.line for r in rejected])
         if rejected:
             values = exp.values([(exp.Placeholder(), exp.Placeholder())])
-            insert = exp.insert(values, table(lines)).sql(dialect="duckdb")
-            con.executemany(insert, [[r.line, r.raw] for r in rejected])
+            insert = exp.insert(values, table(lines))
+            con.execute_many(insert, [[r.line, r.raw] for r in rejected])
         _number_records(con, lines, records)
     finally:
-        drop(con, lines, errors, scans)
+        drop(con, lines)
 
 
-def _rejected_lines(con: duckdb.DuckDBPyConnection, errors: str) -> list[Reject]:
-    query = (
-        exp.select(col("line"), col("line_byte_position"), col("csv_line"))
-        .distinct()
-        .from_(table(errors))
-    )
-    return [
-        Reject.of(int(line), int(position), str(raw or ""), (), ())
-        for line, position, raw in run(con, query)
-    ]
+def _rejected_lines(complaints: Sequence[RejectedLine]) -> list[Reject]:
+    """One ``Reject`` per line the engine could not take (a line may have several)."""
+    first: dict[int, RejectedLine] = {}
+    for complaint in complaints:
+        first.setdefault(complaint.line, complaint)
+    return [Reject.of(c.line, c.offset, c.raw, (), ()) for c in first.values()]
 
 
-def _number_records(con: duckdb.DuckDBPyConnection, lines: str, records: str) -> None:
+def _number_records(con: Engine, lines: str, records: str) -> None:
     """Blank lines are not records: number the others in line order.
 
     Usually no blank line comes before the last record (a file may end in one), and the
@@ -235,15 +224,14 @@ def _number_records(con: duckdb.DuckDBPyConnection, lines: str, records: str) ->
     early = exp.select(exp.Count(this=exp.Star())).from_(table(lines))
     early = early.where(exp.and_(blank, col(ROW) < exp.Subquery(this=last)))
     ordinal: exp.Expr = col(ROW)
-    if run(con, early)[0][0]:
+    if con.execute(early)[0][0]:
         order = exp.Order(expressions=[exp.Ordered(this=col(ROW))])
         ordinal = exp.Window(this=exp.RowNumber(), order=order)
     query = exp.select(
         exp.alias_(ordinal, ROW, quoted=True), exp.alias_(col(ROW), LINE, quoted=True), col(TEXT)
     )
     query = query.from_(table(lines)).where(exp.not_(blank))
-    run(
-        con,
+    con.execute(
         exp.Create(this=table(records), kind="TABLE", expression=query, properties=_temporary()),
     )
 
@@ -259,43 +247,23 @@ def _blank() -> exp.Expr:
     )
 
 
-def _document(con: duckdb.DuckDBPyConnection, text: Text, path: str | None, records: str) -> None:
+def _document(con: Engine, text: Text, path: str | None, records: str) -> None:
     """The elements of the top-level array, the single object, or what ``path`` holds."""
-    shape = "array" if text.head.lstrip().startswith("[") and path is None else "unstructured"
-    reader = exp.Table(
-        this=exp.Anonymous(
-            this="read_json_objects",
-            expressions=[
-                exp.Placeholder(),
-                exp.PropertyEQ(this=exp.to_identifier("format"), expression=exp.Placeholder()),
-                exp.PropertyEQ(this=exp.to_identifier("compression"), expression=exp.Placeholder()),
-                exp.PropertyEQ(this=exp.to_identifier("hive_partitioning"), expression=exp.false()),
-            ],
-        )
+    shape: Literal["array", "unstructured"] = (
+        "array" if text.head.lstrip().startswith("[") and path is None else "unstructured"
     )
-    reading = [str(text.source.path), shape, text.source.compression]
-    value, picking = (
-        (col("json"), []) if path is None else _at_path(con, text, reader, reading, path)
+    pointer = None if path is None else path if path.startswith(("$", "/")) else f"$.{path}"
+    read = JsonRead(
+        path=str(text.source.path),
+        shape=shape,
+        compression=text.source.compression,
+        pointer=pointer,
     )
-    run(con, create_temp_table(records, [(LINE, "BIGINT"), (TEXT, "VARCHAR")]))
-    query = exp.select(exp.null(), exp.null(), exp.cast(value, "VARCHAR")).from_(reader)
-    con.execute(exp.insert(query, table(records)).sql(dialect="duckdb"), [*picking, *reading])
-    number_rows(con, records, [])
-
-
-def _at_path(
-    con: duckdb.DuckDBPyConnection, text: Text, reader: exp.Table, reading: list[Any], path: str
-) -> tuple[exp.Expr, list[Any]]:
-    """What the records path holds: its list's items unnested, or a lone object as is."""
-    where = path if path.startswith(("$", "/")) else f"$.{path}"
-    found = exp.func("json_extract", col("json"), exp.Placeholder())
-    kinds = run(con, exp.select(exp.func("json_type", found)).from_(reader), [where, *reading])
-    if not kinds or kinds[0][0] is None:
+    con.execute(create_temp_table(records, [(LINE, "BIGINT"), (TEXT, "VARCHAR")]))
+    if not con.read_json(read, records):
+        drop(con, records)
         raise ReadError(text.label, f"read.records: nothing at {path!r} in the document")
-    if kinds[0][0] != "ARRAY":
-        return found, [where]
-    items = exp.cast(found, exp.DataType.build("JSON[]", dialect="duckdb"))
-    return exp.Unnest(expressions=[items]), [where]
+    number_rows(con, records, [])
 
 
 def _temporary() -> exp.Properties:
@@ -305,7 +273,7 @@ def _temporary() -> exp.Properties:
 # --------------------------------------------------------------------------- objects
 
 
-def _split(con: duckdb.DuckDBPyConnection, records: str, good: str) -> list[BadRecord]:
+def _split(con: Engine, records: str, good: str) -> list[BadRecord]:
     """Objects go to ``good``; anything else is a bad record."""
     # CASE, not AND: json_type must never see text that is not JSON.
     kind = exp.Case(
@@ -314,19 +282,19 @@ def _split(con: duckdb.DuckDBPyConnection, records: str, good: str) -> list[BadR
     is_object = kind.eq(exp.Literal.string("OBJECT"))
     objects = exp.select(col(ROW), exp.alias_(col(TEXT), DOC, quoted=True))
     objects = objects.from_(table(records)).where(is_object)
-    run(
-        con, exp.Create(this=table(good), kind="TABLE", expression=objects, properties=_temporary())
+    con.execute(
+        exp.Create(this=table(good), kind="TABLE", expression=objects, properties=_temporary())
     )
     deep = _too_deep(con, records, good)
     if not deep and count(con, good) == count(con, records):
         return []
     others = exp.select(col(ROW), col(LINE), col(TEXT), kind).from_(table(records))
     others = others.where(exp.func("coalesce", is_object, exp.false()).not_()).order_by(col(ROW))
-    bad = [_bad(int(r), line, str(raw), kind) for r, line, raw, kind in run(con, others)]
+    bad = [_bad(int(r), line, str(raw), kind) for r, line, raw, kind in con.execute(others)]
     return sorted(bad + deep, key=lambda record: record.row)
 
 
-def _too_deep(con: duckdb.DuckDBPyConnection, records: str, good: str) -> list[BadRecord]:
+def _too_deep(con: Engine, records: str, good: str) -> list[BadRecord]:
     """Objects nested deeper than ``MAX_DEPTH``, moved from ``good`` to the bad records.
 
     Only a record with more than ``MAX_DEPTH`` opening brackets can be that deep; DuckDB
@@ -344,12 +312,12 @@ def _too_deep(con: duckdb.DuckDBPyConnection, records: str, good: str) -> list[B
     )
     deep = [
         BadRecord(int(row), line, TOO_DEEP, str(raw))
-        for row, line, raw in run(con, query)
+        for row, line, raw in con.execute(query)
         if depth(str(raw)) > MAX_DEPTH
     ]
     if deep:
         rows = [exp.Literal.number(record.row) for record in deep]
-        run(con, exp.delete(table(good), where=exp.In(this=col(ROW), expressions=rows)))
+        con.execute(exp.delete(table(good), where=exp.In(this=col(ROW), expressions=rows)))
     return deep
 
 
@@ -390,7 +358,7 @@ def _bad(row: int, line: int | None, raw: str, kind: str | None) -> BadRecord:
     return BadRecord(row, line, why, raw)
 
 
-def _keys(con: duckdb.DuckDBPyConnection, good: str) -> list[tuple[str, bool]]:
+def _keys(con: Engine, good: str) -> list[tuple[str, bool]]:
     """(key, holds an object or array somewhere), in order of first appearance."""
     keys = exp.func("json_keys", col(DOC))
     listed = exp.select(
@@ -408,7 +376,7 @@ def _keys(con: duckdb.DuckDBPyConnection, good: str) -> list[tuple[str, bool]]:
         .group_by(col("key"))
         .order_by(exp.func("min", col(ROW)), exp.func("arg_min", col("pos"), col(ROW)))
     )
-    names = [str(row[0]) for row in run(con, query)]
+    names = [str(row[0]) for row in con.execute(query)]
     if not names:
         return []
     kinds = exp.func("json_type", col(DOC), _pointers(names))
@@ -425,20 +393,19 @@ def _keys(con: duckdb.DuckDBPyConnection, good: str) -> list[tuple[str, bool]]:
         for i in range(1, len(names) + 1)
     ]
     typed = exp.select(exp.alias_(kinds, "t", quoted=True)).from_(table(good))
-    flags = run(con, exp.select(*nested).from_(exp.alias_(exp.Subquery(this=typed), "x")))[0]
+    flags = con.execute(exp.select(*nested).from_(exp.alias_(exp.Subquery(this=typed), "x")))[0]
     return [(name, bool(flag)) for name, flag in zip(names, flags, strict=True)]
 
 
 def _project(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     good: str,
     table_name: str,
     keys: Sequence[tuple[str, bool]],
     names: Sequence[str],
 ) -> None:
     """One column per key: text for scalars, JSON for keys that hold nested values."""
-    run(
-        con,
+    con.execute(
         create_temp_table(
             table_name,
             [
@@ -468,7 +435,7 @@ def _project(
         .from_(exp.alias_(exp.Subquery(this=inner), "x"))
         .order_by(col(ROW))
     )
-    run(con, exp.insert(query, table(table_name)))
+    con.execute(exp.insert(query, table(table_name)))
 
 
 def _pointers(keys: Sequence[str]) -> exp.Expr:

@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
+from tidegate.compute import local_errors
+from tidegate.compute.engine import Engine
 from tidegate.config.models import ReadOptions
 from tidegate.errors import FileError, ReadError
 from tidegate.read import csv as csv_reader
@@ -21,9 +22,9 @@ from tidegate.read.result import ReadResult
 from tidegate.read.source import Source, open_source
 from tidegate.read.tables import drop
 
-# What reading may raise besides our own errors: the engine's, the parsers', the decoders'.
-READ_FAILURES = (
-    duckdb.Error,
+# What reading may raise besides our own errors: the parsers', the decoders' (and the
+# engine's own, ``Engine.errors``).
+READ_FAILURES: tuple[type[BaseException], ...] = (
     pa.ArrowException,
     UnicodeError,
     OSError,
@@ -33,7 +34,7 @@ READ_FAILURES = (
     csv.Error,
 )
 
-Reader = Callable[[duckdb.DuckDBPyConnection, Source, ReadOptions, str, str, Path], ReadResult]
+Reader = Callable[[Engine, Source, ReadOptions, str, str, Path], ReadResult]
 Peeker = Callable[[Source, ReadOptions, str, Path], list[str]]
 
 READERS: dict[str, tuple[Reader, Peeker]] = {
@@ -47,7 +48,7 @@ READERS: dict[str, tuple[Reader, Peeker]] = {
 
 
 def read_file(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     path: Path,
     options: ReadOptions,
     fmt: str = "auto",
@@ -60,11 +61,11 @@ def read_file(
     """
     with tempfile.TemporaryDirectory(prefix="tidegate-read-") as scratch:
         workdir = Path(scratch)
-        with _translated(str(path), fmt):
+        with _translated(str(path), fmt, con.errors):
             source = open_source(Path(path), workdir)
             kind = source_format(source, fmt)
         try:
-            with _translated(source.label, kind):
+            with _translated(source.label, kind, con.errors):
                 return READERS[kind][0](con, source, options, kind, table, workdir)
         except FileError:
             drop(con, table)  # never leave half a file behind
@@ -78,17 +79,19 @@ def peek_columns(path: Path, options: ReadOptions, fmt: str = "auto") -> list[st
         with _translated(str(path), fmt):
             source = open_source(Path(path), workdir)
             kind = source_format(source, fmt)
-        with _translated(source.label, kind):
+        with _translated(source.label, kind, local_errors()):
             return READERS[kind][1](source, options, kind, workdir)
 
 
 @contextmanager
-def _translated(label: str, kind: str) -> Iterator[None]:
+def _translated(
+    label: str, kind: str, engine: tuple[type[BaseException], ...] = ()
+) -> Iterator[None]:
     """Engine, parser and decoder failures become ``ReadError`` naming the file, in this one
     place, with a user's reason (``failures.py``)."""
     try:
         yield
     except FileError:
         raise
-    except READ_FAILURES as exc:
+    except (*READ_FAILURES, *engine) as exc:
         raise ReadError(label, explain(exc, kind)) from exc

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from tidegate.compute.engine import Engine
 from tidegate.read.result import ROW
 from tidegate.sql import col, column_defs, table
 
@@ -22,13 +21,6 @@ ROWID = exp.column("rowid")
 # Up to this many runs of good rows after bad ones are numbered one range update each;
 # past it one ASOF join numbers them all (about the cost of a thousand range updates).
 MAX_RANGE_UPDATES = 1024
-
-
-def run(
-    con: duckdb.DuckDBPyConnection, query: exp.Expr, params: Sequence[Any] = ()
-) -> list[tuple[Any, ...]]:
-    """Execute one statement and fetch what it returns."""
-    return con.execute(query.sql(dialect=DIALECT), list(params)).fetchall()
 
 
 def scratch_name(kind: str) -> str:
@@ -49,17 +41,16 @@ def create_temp_table(name: str, columns: Sequence[tuple[str, str]]) -> exp.Crea
     )
 
 
-def drop(con: duckdb.DuckDBPyConnection, *names: str) -> None:
-    for name in names:
-        run(con, exp.Drop(tables=[table(name)], kind="TABLE", exists=True))
+def drop(con: Engine, *names: str) -> None:
+    con.drop(*names)
 
 
-def count(con: duckdb.DuckDBPyConnection, name: str) -> int:
-    rows = run(con, exp.select(exp.Count(this=exp.Star())).from_(table(name)))
+def count(con: Engine, name: str) -> int:
+    rows = con.execute(exp.select(exp.Count(this=exp.Star())).from_(table(name)))
     return int(rows[0][0])
 
 
-def number_rows(con: duckdb.DuckDBPyConnection, name: str, bad_rows: Sequence[int]) -> None:
+def number_rows(con: Engine, name: str, bad_rows: Sequence[int]) -> None:
     """Set ``_row`` of good rows, held in file order, around the ordinals of the bad ones.
 
     The good row with rowid ``g`` is record ``g + 1 + k``, where ``k`` bad records precede
@@ -82,15 +73,13 @@ def _runs(bad_rows: Sequence[int]) -> list[tuple[int, int]]:
     return list(runs.items())
 
 
-def _number_first_run(con: duckdb.DuckDBPyConnection, name: str, end: int | None) -> None:
+def _number_first_run(con: Engine, name: str, end: int | None) -> None:
     """Good rows before any bad record: ``_row = rowid + 1``."""
     below = None if end is None else exp.LT(this=ROWID, expression=exp.Literal.number(end))
-    run(con, exp.update(table(name), {ROW: ROWID + exp.Literal.number(1)}, where=below))
+    con.execute(exp.update(table(name), {ROW: ROWID + exp.Literal.number(1)}, where=below))
 
 
-def _number_by_ranges(
-    con: duckdb.DuckDBPyConnection, name: str, runs: list[tuple[int, int]]
-) -> None:
+def _number_by_ranges(con: Engine, name: str, runs: list[tuple[int, int]]) -> None:
     """One prepared UPDATE, run once per run (DuckDB prunes by rowid, so each is cheap)."""
     update = exp.update(
         table(name),
@@ -102,10 +91,10 @@ def _number_by_ranges(
     )
     ends = [start for start, _ in runs[1:]] + [2**62]
     params = [[1 + shift, start, end] for (start, shift), end in zip(runs, ends, strict=True)]
-    con.executemany(update.sql(dialect=DIALECT), params)
+    con.execute_many(update, params)
 
 
-def _number_by_join(con: duckdb.DuckDBPyConnection, name: str, runs: list[tuple[int, int]]) -> None:
+def _number_by_join(con: Engine, name: str, runs: list[tuple[int, int]]) -> None:
     """One UPDATE: each rowid takes the shift of the last run starting at or before it."""
     gaps = scratch_name("gaps")
     con.register(gaps, pa.table({"start": [s for s, _ in runs], "shift": [n for _, n in runs]}))
@@ -126,6 +115,6 @@ def _number_by_join(con: duckdb.DuckDBPyConnection, name: str, runs: list[tuple[
             from_=exp.From(this=exp.alias_(exp.Subquery(this=matched), "m")),
             where=own_rowid.eq(col("rid", "m")),
         )
-        run(con, update)
+        con.execute(update)
     finally:
         con.unregister(gaps)

@@ -20,9 +20,10 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import duckdb
 from sqlglot import exp
 
+from tidegate.compute.engine import Engine
+from tidegate.compute.work import temp_create
 from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
 from tidegate.sql import col, column_defs, data_type, lit, table
 from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, checked
@@ -47,35 +48,8 @@ class Outcome:
     rows_duplicate: int = 0
 
 
-def run(con: duckdb.DuckDBPyConnection, expression: exp.Expr) -> list[tuple[object, ...]]:
-    result = con.execute(expression.sql(dialect="duckdb"))
-    return result.fetchall() if result.description else []
-
-
-def scalar(con: duckdb.DuckDBPyConnection, query: exp.Expr) -> int:
-    """The first value of a query that returns one number."""
-    rows = run(con, query)
-    value = rows[0][0] if rows else None
-    return int(value) if isinstance(value, int | float | str) else 0
-
-
-def temp_create(name: str, query: exp.Expr, kind: str = "TABLE") -> exp.Create:
-    """``CREATE OR REPLACE TEMPORARY TABLE|VIEW name AS query``."""
-    return exp.Create(
-        this=table(name),
-        kind=kind,
-        expression=query,
-        replace=True,
-        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-    )
-
-
-def temp_table(con: duckdb.DuckDBPyConnection, name: str, query: exp.Expr) -> None:
-    run(con, temp_create(name, query))
-
-
-def set_file_values(con: duckdb.DuckDBPyConnection, values: exp.Select) -> None:
-    temp_table(con, FILE_CTE, values)
+def set_file_values(con: Engine, values: exp.Select) -> None:
+    con.create(FILE_CTE, values)
 
 
 def out_table(index: int) -> str:
@@ -237,33 +211,42 @@ def _same_file(
     return {o.target: (targets[o.target], out_table(i)) for i, o in enumerate(source.outputs)}
 
 
-def _sql(statements: list[exp.Expr], copy: bool = True) -> list[str]:
+def _sql(statements: list[exp.Expr], dialect: str, copy: bool = True) -> list[str]:
     """SQL text; ``copy=False`` for statements rendered once and never used again."""
-    return [statement.sql(dialect="duckdb", copy=copy) for statement in statements]
+    return [statement.sql(dialect=dialect, copy=copy) for statement in statements]
 
 
 @dataclass
 class Plan:
     """A source's evaluation: the outputs (as views for large files, tables for small ones,
     each rendered the first time a file needs it), the checks before and after the
-    reference look-ups, the counts, as SQL text."""
+    reference look-ups, the counts, as SQL text in the engine's ``dialect``."""
 
     outputs: list[tuple[str, exp.Select]]
     checks: list[str]
     settle: list[str]
     counts: str
+    dialect: str = "duckdb"
 
     @functools.cached_property
     def views(self) -> list[str]:
-        return _sql([temp_create(name, query, "VIEW") for name, query in self.outputs])
+        return _sql(
+            [temp_create(name, query, "VIEW") for name, query in self.outputs], self.dialect
+        )
 
     @functools.cached_property
     def tables(self) -> list[str]:
-        return _sql([temp_create(name, query) for name, query in self.outputs])
+        return _sql([temp_create(name, query) for name, query in self.outputs], self.dialect)
 
 
-def plan(read_table: str, source: SourceConfig, targets: Mapping[str, TargetConfig]) -> Plan:
-    """Render a source's statements once; every file of the source runs the same text."""
+def plan(
+    read_table: str,
+    source: SourceConfig,
+    targets: Mapping[str, TargetConfig],
+    dialect: str = "duckdb",
+) -> Plan:
+    """Render a source's statements once, in the engine's ``dialect``; every file of the
+    source runs the same text."""
     outputs: list[tuple[str, exp.Select]] = []
     checks, settle = _work_tables(), list[exp.Expr]()
     for index, output in enumerate(source.outputs):
@@ -274,14 +257,15 @@ def plan(read_table: str, source: SourceConfig, targets: Mapping[str, TargetConf
     settle += [temp_create(good_table(i), _good(i), "VIEW") for i in range(len(source.outputs))]
     return Plan(
         outputs=outputs,
-        checks=_sql(checks, copy=False),
-        settle=_sql(settle, copy=False),
-        counts=_counts().sql(dialect="duckdb"),
+        checks=_sql(checks, dialect, copy=False),
+        settle=_sql(settle, dialect, copy=False),
+        counts=_counts().sql(dialect=dialect),
+        dialect=dialect,
     )
 
 
 def evaluate(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     read_table: str,
     source: SourceConfig,
     targets: Mapping[str, TargetConfig],
@@ -293,7 +277,7 @@ def evaluate(
 
     ``records``: how many the file has, to choose between views and tables.
     """
-    steps = compiled or plan(read_table, source, targets)
+    steps = compiled or plan(read_table, source, targets, con.dialect)
     outputs = steps.tables if records <= STORED_ROWS else steps.views
     for statement in [*outputs, *steps.checks]:
         con.execute(statement)
@@ -311,8 +295,8 @@ def evaluate(
             )
     for statement in steps.settle:
         con.execute(statement)
-    counted = con.execute(steps.counts).fetchone()
-    quarantined, duplicate = counted if counted else (0, 0)
+    counted = con.execute(steps.counts)
+    quarantined, duplicate = counted[0] if counted else (0, 0)
     outcome = Outcome(rows_quarantined=int(quarantined), rows_duplicate=int(duplicate))
     outcome.outputs = [(output, good_table(i)) for i, output in enumerate(source.outputs)]
     return outcome
@@ -323,29 +307,15 @@ WORK_NAMES = (FILE_CTE, BAD, DUPLICATE, "_tg_read", "_tg_replay")
 WORK_PREFIXES = ("_tg_out_", "_tg_good_")
 
 
-def _work_objects(catalog: str, name: str) -> exp.Select:
-    """Temporary objects of one catalog function (``duckdb_views``) that are work objects."""
-    named = exp.or_(
-        col(name).isin(*[lit(n) for n in WORK_NAMES]),
-        *[exp.func("starts_with", col(name), lit(p)) for p in WORK_PREFIXES],
-    )
-    return (
-        exp.select(col(name))
-        .from_(exp.Anonymous(this=catalog))
-        .where(exp.and_(col("temporary"), named))
-    )
+def _is_work(name: str) -> bool:
+    return name in WORK_NAMES or name.startswith(WORK_PREFIXES)
 
 
-def drop_work(con: duckdb.DuckDBPyConnection) -> None:
+def drop_work(con: Engine) -> None:
     """Drop every work object a file left, views before the tables they read.
 
     Called after every file, whatever its ending, so that no file sees another's objects:
     an output is a table for a small file and a view for a large one, and a leftover of the
     other kind cannot be replaced.
     """
-    for catalog, name, kind in (
-        ("duckdb_views", "view_name", "VIEW"),
-        ("duckdb_tables", "table_name", "TABLE"),
-    ):
-        for (found,) in run(con, _work_objects(catalog, name)):
-            run(con, exp.Drop(tables=[table(str(found))], kind=kind, exists=True))
+    con.drop(*[found.name for found in con.work_relations() if _is_work(found.name)])

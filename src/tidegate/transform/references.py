@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from tidegate.compute.engine import Engine
 from tidegate.config.models import Reference, TargetConfig
 from tidegate.sql import col, lit, table
 from tidegate.transform.mapping import REASONS, ROW
@@ -26,7 +26,7 @@ FOUND = "_tg_found"
 PENDING = "_tg_pending"
 
 
-def _distinct_values(con: duckdb.DuckDBPyConnection, rows: str, reference: Reference) -> Values:
+def _distinct_values(con: Engine, rows: str, reference: Reference) -> Values:
     """Every referenced value of the file, bad rows included, so each row gets every reason."""
     present = [exp.not_(col(c).is_(exp.null())) for c in reference.columns]
     query = (
@@ -35,7 +35,7 @@ def _distinct_values(con: duckdb.DuckDBPyConnection, rows: str, reference: Refer
         .from_(table(rows))
         .where(exp.and_(*present))
     )
-    return [tuple(r) for r in con.execute(query.sql(dialect="duckdb")).fetchall()]
+    return [tuple(r) for r in con.execute(query)]
 
 
 def _reason(reference: Reference) -> exp.Expr:
@@ -78,7 +78,7 @@ def _missing_rows(rows: str, target_name: str, reference: Reference) -> exp.Sele
 
 
 def _in_file(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     reference: Reference,
     parent: TargetConfig,
     parent_rows: str,
@@ -98,12 +98,12 @@ def _in_file(
         .where(exp.and_(*present))
         .where(exp.not_(col(ROW).isin(query=dropped)))
     )
-    held = {tuple(r) for r in con.execute(query.sql(dialect="duckdb")).fetchall()}
+    held = {tuple(r) for r in con.execute(query)}
     return {v for v in values if tuple(str(x) for x in v) in held}
 
 
 def _missing(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     rows: str,
     output_target: str,
     reference: Reference,
@@ -115,16 +115,16 @@ def _missing(
     try:
         missing = _missing_rows(rows, output_target, reference)
         if into is not None:
-            con.execute(exp.insert(missing, table(into)).sql(dialect="duckdb"))
+            con.execute(exp.insert(missing, table(into)))
             return set()
         query = exp.select(col(ROW)).distinct().from_(missing.subquery("_tg_missing"))
-        return {int(r[0]) for r in con.execute(query.sql(dialect="duckdb")).fetchall()}
+        return {int(r[0]) for r in con.execute(query)}
     finally:
         con.unregister(FOUND)
 
 
 def _settled(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     rows: str,
     output_target: str,
     reference: Reference,
@@ -154,7 +154,7 @@ def _settled(
 
 
 def check_references(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     rows: str,
     output_target: str,
     target: TargetConfig,

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeAlias, TypeVar
 
-import duckdb
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from tidegate.compute.engine import Engine
 from tidegate.config.models import WarehouseConfig
 from tidegate.errors import TransientWarehouseError
 from tidegate.sql import col, column_defs, create_table, ident, lit, table
@@ -39,7 +39,7 @@ class Rows:
     any other gets them streamed as Arrow batches.
     """
 
-    con: duckdb.DuckDBPyConnection
+    con: Engine
     query: exp.Select
 
     @property
@@ -47,7 +47,7 @@ class Rows:
         return list(self.query.named_selects)
 
     def batches(self) -> pa.RecordBatchReader:
-        return self.con.sql(self.query.sql(dialect="duckdb")).to_arrow_reader(BATCH_ROWS)
+        return self.con.batches(self.query, BATCH_ROWS)
 
 
 # What a loader receives: a query of the compute engine, or Arrow batches made in Python.
@@ -60,8 +60,18 @@ class Warehouse(ABC):
     NAME: ClassVar[str]
     DIALECT: ClassVar[str]
     SUPPORTS_TRANSACTIONS: ClassVar[bool] = True
+    # One MERGE statement applies an upsert (``upsert``); without it, UPDATE then INSERT.
     SUPPORTS_MERGE: ClassVar[bool] = False
     MAX_IDENTIFIER_LENGTH: ClassVar[int] = 63
+
+    # A load's joins (its rows against the target's versions) use an index on the key
+    # (``ensure_join_index``). DuckDB joins by hashing and never reads an index for a join,
+    # and it rewrites every index at each checkpoint: there they only cost.
+    JOIN_INDEXES: ClassVar[bool] = True
+
+    # The planner needs statistics on work tables gathered by hand (``analyzed``):
+    # PostgreSQL's autovacuum never sees temporary tables.
+    ANALYZE_WORK_TABLES: ClassVar[bool] = False
 
     # Models are views, unless a view cannot read another schema (then tables, remade).
     MODELS_AS_TABLES: ClassVar[bool] = False
@@ -299,7 +309,7 @@ class Warehouse(ABC):
 
     # -- bulk -------------------------------------------------------------------------
 
-    def engine(self, memory_limit: str) -> duckdb.DuckDBPyConnection | None:
+    def engine(self, memory_limit: str) -> Engine | None:
         """This warehouse's own connection when it can be the compute engine too (then rows
         move by ``INSERT ... SELECT``, never through Python); None for a separate engine."""
         return None
@@ -362,6 +372,42 @@ class Warehouse(ABC):
         node = exp.Index(this=named, table=table(name, schema), params=params)
         self.execute(exp.Create(this=node, kind="INDEX", exists=True))
 
+    def ensure_join_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:
+        """An index that serves a load's joins where joins read indexes (``JOIN_INDEXES``);
+        elsewhere the index is dropped, so that an older one costs nothing more."""
+        if self.JOIN_INDEXES:
+            self.ensure_index(name, schema, index, columns)
+        else:
+            self.drop_index(name, schema, index)
+
+    def analyzed(self, made: exp.Table) -> exp.Table:
+        """``made``, with statistics where the planner needs them to join a work table
+        (``ANALYZE_WORK_TABLES``). Without them PostgreSQL may sort a whole target to merge
+        it with a few rows, or expect one row and loop."""
+        if self.ANALYZE_WORK_TABLES:
+            self.execute(exp.Analyze(tables=[made.copy()]))
+        return made
+
+    def upsert(
+        self,
+        into: exp.Table,
+        source: exp.Table,
+        key: Sequence[str],
+        matched: Sequence[tuple[exp.Expr, dict[str, exp.Expr]]],
+        columns: Sequence[str],
+    ) -> None:
+        """Apply ``source`` (aliased ``_tg_s``) to ``into`` (aliased ``_tg_t``) by ``key``:
+        each ``(condition, {column: value})`` of ``matched`` updates the rows it matches,
+        and source rows without a match are inserted (``columns``). The conditions must
+        exclude one another: MERGE takes the first that holds, UPDATE after UPDATE would
+        see the earlier one's changes. One MERGE where the warehouse has it
+        (``SUPPORTS_MERGE``), else one UPDATE per condition and one INSERT."""
+        if self.SUPPORTS_MERGE:
+            self.execute(merge_statement(into, source, key, matched, columns))
+            return
+        for statement in upsert_statements(into, source, key, matched, columns):
+            self.execute(statement)
+
     def drop_index(self, name: str, schema: str, index: str) -> None:
         """``DROP INDEX IF EXISTS``; the index is named in the table's schema."""
         named = table(self.index_name(index), schema)
@@ -419,3 +465,95 @@ def alter_column(target: exp.Table, column: str, kind: exp.DataType) -> exp.Alte
     """
     action = exp.AlterColumn(this=ident(column), dtype=kind, using=exp.cast(col(column), kind))
     return exp.Alter(this=target, kind="TABLE", actions=[action])
+
+
+# --------------------------------------------------------------------------- upserts
+
+UPSERT_TARGET, UPSERT_SOURCE = "_tg_t", "_tg_s"
+
+
+def _on_key(key: Sequence[str]) -> exp.Expr:
+    return exp.and_(*[col(k, UPSERT_TARGET).eq(col(k, UPSERT_SOURCE)) for k in key])
+
+
+def merge_statement(
+    into: exp.Table,
+    source: exp.Table,
+    key: Sequence[str],
+    matched: Sequence[tuple[exp.Expr, dict[str, exp.Expr]]],
+    columns: Sequence[str],
+) -> exp.Merge:
+    """``MERGE INTO into AS _tg_t USING source AS _tg_s ON key ...``.
+
+    >>> merge_statement(table("t"), table("s"), ["k"], [], ["k"]).sql("postgres")
+    'MERGE INTO "t" AS "_tg_t" USING "s" AS "_tg_s" ON "_tg_t"."k" = "_tg_s"."k" WHEN NOT MATCHED THEN INSERT ("k") VALUES ("_tg_s"."k")'
+    """
+    whens = [
+        exp.When(
+            matched=True,
+            condition=condition.copy(),
+            then=exp.Update(
+                expressions=[exp.EQ(this=col(c), expression=v.copy()) for c, v in setting.items()]
+            ),
+        )
+        for condition, setting in matched
+    ]
+    insert = exp.Insert(
+        this=exp.Tuple(expressions=[col(c) for c in columns]),
+        expression=exp.Tuple(expressions=[col(c, UPSERT_SOURCE) for c in columns]),
+    )
+    whens.append(exp.When(matched=False, then=insert))
+    return exp.Merge(
+        this=exp.alias_(into.copy(), UPSERT_TARGET, table=True, quoted=True),
+        using=exp.alias_(source.copy(), UPSERT_SOURCE, table=True, quoted=True),
+        on=_on_key(key),
+        whens=exp.Whens(expressions=whens),
+    )
+
+
+def _by_full_name(expression: exp.Expr, into: exp.Table) -> exp.Expr:
+    """Columns of ``_tg_t`` named by the table's full name, as every UPDATE accepts."""
+
+    def rename(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and node.table == UPSERT_TARGET:
+            return exp.column(node.name, into.name, db=into.db or None, quoted=True)
+        return node
+
+    return expression.copy().transform(rename)
+
+
+def upsert_statements(
+    into: exp.Table,
+    source: exp.Table,
+    key: Sequence[str],
+    matched: Sequence[tuple[exp.Expr, dict[str, exp.Expr]]],
+    columns: Sequence[str],
+) -> list[exp.Expression]:
+    """The same change as ``merge_statement``, as UPDATE ... FROM per condition, then an
+    INSERT of the source rows without a match."""
+    statements: list[exp.Expression] = []
+    for condition, setting in matched:
+        statements.append(
+            exp.Update(
+                this=into.copy(),
+                expressions=[exp.EQ(this=col(c), expression=v.copy()) for c, v in setting.items()],
+                from_=exp.From(
+                    this=exp.alias_(source.copy(), UPSERT_SOURCE, table=True, quoted=True)
+                ),
+                where=exp.Where(this=_by_full_name(exp.and_(_on_key(key), condition), into)),
+            )
+        )
+    present = (
+        exp.select(exp.Literal.number(1))
+        .from_(exp.alias_(into.copy(), UPSERT_TARGET, table=True, quoted=True))
+        .where(_on_key(key))
+    )
+    query = (
+        exp.select(*[col(c, UPSERT_SOURCE) for c in columns])
+        .from_(exp.alias_(source.copy(), UPSERT_SOURCE, table=True, quoted=True))
+        .where(exp.not_(exp.Exists(this=present)))
+    )
+    statements.append(
+        exp.insert(query, into.copy(), columns=[exp.to_identifier(c, quoted=True) for c in columns])
+    )
+    return statements

@@ -12,6 +12,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from tidegate.compute.duckdb import DuckDBEngine
 from tidegate.errors import ConnectionFailed, WarehouseError
 from tidegate.sql import col, ident, lit, table
 from tidegate.warehouse.base import Row, Rows, Warehouse
@@ -25,6 +26,7 @@ class DuckDBWarehouse(Warehouse):
     NAME: ClassVar[str] = "duckdb"
     DIALECT: ClassVar[str] = "duckdb"
     SUPPORTS_MERGE: ClassVar[bool] = True
+    JOIN_INDEXES: ClassVar[bool] = False  # joins by hashing; every index rewritten at checkpoints
     DEFAULT_DECIMAL: ClassVar[tuple[int, int] | None] = (18, 3)
 
     _con: duckdb.DuckDBPyConnection | None = None
@@ -97,14 +99,16 @@ class DuckDBWarehouse(Warehouse):
             found[str(index)] = [c.name for c in created.find_all(exp.Column)]
         return found
 
-    def engine(self, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    def engine(self, memory_limit: str) -> DuckDBEngine:
         """The warehouse file's connection computes too, within one memory limit."""
         setting = exp.EQ(this=exp.column("memory_limit"), expression=lit(memory_limit))
         self.execute(exp.Set(expressions=[exp.SetItem(this=setting)]))
-        return self.con
+        engine = DuckDBEngine(self.con, owned=False, memory_limit=memory_limit)
+        engine.measure()
+        return engine
 
     def write_rows(self, name: str, schema: str, rows: Rows) -> int:
-        if rows.con is not self._con:
+        if not (isinstance(rows.con, DuckDBEngine) and rows.con.shares(self._con)):
             return super().write_rows(name, schema, rows)
         columns = [ident(column) for column in rows.names]
         insert = exp.insert(rows.query, table(name, schema), columns=columns)

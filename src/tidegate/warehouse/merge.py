@@ -34,7 +34,6 @@ from tidegate.warehouse.batch import (
     check_keys,
     count_of,
     exists,
-    full_col,
     history_names,
     last_first,
     last_of_each,
@@ -122,12 +121,31 @@ def _upsert(
     kept = count_of(wh, latest)
     new = count_of(wh, latest.as_(S), exp.not_(exists(_present(target_table, target))))
     changed = count_of(wh, latest.as_(S), exists(_changed(target_table, target, row_hash)))
-    wh.execute(_update(target_table, target, latest, [c for c, _ in merge_columns(target)]))
-    if timed_columns(target):
-        wh.execute(_move_time_on(target_table, target, latest))
-    wh.execute(_insert_new(target_table, target, latest))
+    names = [c for c, _ in merge_columns(target)]
+    wh.upsert(target_table, latest, target.key, _when_matched(target, names), names)
     loaded = new + changed
     return Applied(loaded=loaded, unchanged=kept - loaded, superseded=received - kept)
+
+
+def _when_matched(
+    target: TargetConfig, names: list[str]
+) -> list[tuple[exp.Expr, dict[str, exp.Expr]]]:
+    """What an existing row of a staged key becomes: every value when the row changed and
+    is not older; with effective times, only the time when the same values are seen again
+    later. The two exclude one another (the hashes differ, or they do not)."""
+    h = history_names(target)
+    newer = _not_older(target, col(h.valid_from, T), col(h.valid_from, S))
+    changed = exp.and_(_differs(h.row_hash, T, S), newer)
+    every: dict[str, exp.Expr] = {n: col(n, S) for n in names if n not in target.key}
+    matched: list[tuple[exp.Expr, dict[str, exp.Expr]]] = [(changed, every)]
+    if timed_columns(target):
+        same = col(h.row_hash, T).eq(col(h.row_hash, S))
+        later = exp.or_(
+            col(h.valid_from, T).is_(exp.null()),
+            exp.GT(this=col(h.valid_from, S), expression=col(h.valid_from, T)),
+        )
+        matched.append((exp.and_(same, later), {h.valid_from: col(h.valid_from, S)}))
+    return matched
 
 
 def _not_older(target: TargetConfig, table_col: exp.Column, staged_col: exp.Column) -> exp.Expr:
@@ -158,57 +176,3 @@ def _changed(target_table: exp.Table, target: TargetConfig, row_hash: str) -> ex
     vf = history_names(target).valid_from
     newer = _not_older(target, col(vf, T), col(vf, S))
     return _present(target_table, target).where(exp.and_(_differs(row_hash, T, S), newer))
-
-
-def _move_time_on(target_table: exp.Table, target: TargetConfig, latest: exp.Table) -> exp.Update:
-    """Same values seen again at a later time: only the row's time moves on."""
-    h = history_names(target)
-    full = target_table.copy()
-    match = exp.and_(*[full_col(full, k).eq(col(k, S)) for k in target.key])
-    same = full_col(full, h.row_hash).eq(col(h.row_hash, S))
-    later = exp.or_(
-        full_col(full, h.valid_from).is_(exp.null()),
-        exp.GT(this=col(h.valid_from, S), expression=full_col(full, h.valid_from)),
-    )
-    return exp.Update(
-        this=full,
-        expressions=[exp.EQ(this=col(h.valid_from), expression=col(h.valid_from, S))],
-        from_=exp.From(this=latest.as_(S)),
-        where=exp.Where(this=exp.and_(match, same, later)),
-    )
-
-
-def _update(
-    target_table: exp.Table, target: TargetConfig, latest: exp.Table, names: list[str]
-) -> exp.Update:
-    """``UPDATE target SET ... FROM latest s WHERE key matches AND hash differs``.
-
-    The target is referred to by its full name, not an alias, which every dialect accepts.
-    """
-    row_hash = history_names(target).row_hash
-    full = target_table.copy()
-    setting = [exp.EQ(this=col(n), expression=col(n, S)) for n in names if n not in target.key]
-    match = exp.and_(*[full_col(full, k).eq(col(k, S)) for k in target.key])
-    stale = exp.or_(
-        full_col(full, row_hash).neq(col(row_hash, S)), full_col(full, row_hash).is_(exp.null())
-    )
-    vf = history_names(target).valid_from
-    newer = _not_older(target, full_col(full, vf), col(vf, S))
-    return exp.Update(
-        this=full,
-        expressions=setting,
-        from_=exp.From(this=latest.as_(S)),
-        where=exp.Where(this=exp.and_(match, stale, newer)),
-    )
-
-
-def _insert_new(target_table: exp.Table, target: TargetConfig, latest: exp.Table) -> exp.Insert:
-    names = [c for c, _ in merge_columns(target)]
-    query = (
-        exp.select(*[col(n, S) for n in names])
-        .from_(latest.as_(S))
-        .where(exp.not_(exists(_present(target_table, target))))
-    )
-    return exp.insert(
-        query, target_table, columns=[exp.to_identifier(n, quoted=True) for n in names]
-    )

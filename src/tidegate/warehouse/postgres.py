@@ -78,6 +78,7 @@ class PostgresWarehouse(Warehouse):
     NAME: ClassVar[str] = "postgres"
     DIALECT: ClassVar[str] = "postgres"
     SUPPORTS_MERGE: ClassVar[bool] = True
+    ANALYZE_WORK_TABLES: ClassVar[bool] = True  # autovacuum never sees temporary tables
     MAX_IDENTIFIER_LENGTH: ClassVar[int] = 63
     TEMP_SCHEMA: ClassVar[str] = "pg_temp"
     SHARED_CATALOG: ClassVar[bool] = True
@@ -241,6 +242,19 @@ class PostgresWarehouse(Warehouse):
             .where(col("indexname").eq(lit(index)))
         )
         return bool(self.execute(query))
+
+    def indexes_of(self, name: str, schema: str) -> dict[str, list[str]]:
+        query = (
+            exp.select(col("indexname"), col("indexdef"))
+            .from_(table("pg_indexes", "pg_catalog"))
+            .where(col("schemaname").eq(lit(schema)))
+            .where(col("tablename").eq(lit(name)))
+        )
+        found: dict[str, list[str]] = {}
+        for index, text in self.execute(query):
+            created = sqlglot.parse_one(str(text), read=self.DIALECT)
+            found[str(index)] = [c.name for c in created.find_all(exp.Column)]
+        return found
 
     def _schema_exists(self, name: str) -> bool:
         query = (

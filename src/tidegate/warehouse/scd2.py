@@ -210,41 +210,23 @@ def prepare(wh: Warehouse, name: str, target: TargetConfig, created: bool) -> No
 
     The target is indexed on (key, valid_from): how a load finds the versions it changes.
     No column of the index is ever updated, so closing a version rewrites nothing indexed.
-    DuckDB gets no index: it joins by hashing and never reads an index for a join, and it
-    would rewrite the whole index at each checkpoint, a cost that grows with the table.
-    The index on (key, is_current) of earlier versions is dropped: closing a version
-    updated it.
+    Only where joins read indexes (``Warehouse.JOIN_INDEXES``). The index on
+    (key, is_current) of earlier versions is dropped: closing a version updated it.
     """
     layout = Layout.of(wh, name, target)
     core, meta = wh.schemas.core, wh.schemas.meta
-    indexed = wh.DIALECT != "duckdb"
-    _drop_index(wh, name, core, f"{name}__key_current")
-    if indexed:
-        wh.ensure_index(name, core, f"{name}__key_from", [*layout.key, layout.h.valid_from])
+    wh.drop_index(name, core, f"{name}__key_current")
+    wh.ensure_join_index(name, core, f"{name}__key_from", [*layout.key, layout.h.valid_from])
     wh.ensure_schema(meta)
     stamp = (OBSERVED_AT, data_type("timestamp"))
     keys = [(c, kind) for c, kind in business_columns(target) if c in layout.key]
     wh.ensure_table(layout.observed.name, meta, [*keys, stamp])
     wh.ensure_table(layout.snapshots.name, meta, [stamp])
     observed_key = f"{name}__observed_key"
-    if indexed:
-        wh.ensure_index(layout.observed.name, meta, observed_key, [*layout.key, OBSERVED_AT])
-    else:
-        _drop_index(wh, layout.observed.name, meta, observed_key)
+    wh.ensure_join_index(layout.observed.name, meta, observed_key, [*layout.key, OBSERVED_AT])
     if created:
         wh.execute(exp.delete(layout.observed))
         wh.execute(exp.delete(layout.snapshots))
-
-
-def _drop_index(wh: Warehouse, name: str, schema: str, index: str) -> None:
-    """``DROP INDEX IF EXISTS``; T-SQL names the table (``ON``), the others the schema."""
-    named = wh.index_name(index)
-    if wh.DIALECT == "tsql":
-        on = exp.OnProperty(this=table(name, schema))
-        drop = exp.Drop(tables=[table(named)], kind="INDEX", exists=True, cluster=on)
-    else:
-        drop = exp.Drop(tables=[table(named, schema)], kind="INDEX", exists=True)
-    wh.execute(drop)
 
 
 def scd2(
@@ -291,7 +273,7 @@ def _batch(
     wh: Warehouse, layout: Layout, staged: exp.Table, at: exp.Expr, invalidate: bool
 ) -> Batch:
     """The rows, the snapshot's absent keys, and the one pass over the target."""
-    rows = _analyzed(wh, _one_per_time(wh, layout, staged, at))
+    rows = wh.analyzed(_one_per_time(wh, layout, staged, at))
     missing = temp(wh, MISSING, _missing(layout, rows, at)) if invalidate else None
     versions = temp(wh, VERSIONS, _versions(layout, rows, missing))
     fast = _no_later_snapshot(wh, layout, rows)
@@ -333,19 +315,7 @@ def _rewrite(wh: Warehouse, layout: Layout, batch: Batch, keys: exp.Table) -> Re
 
 def temp(wh: Warehouse, name: str, query: exp.Query) -> exp.Table:
     """A temporary table of the query's rows, with statistics where the planner needs them."""
-    return _analyzed(wh, wh.create_temp(name, query))
-
-
-def _analyzed(wh: Warehouse, made: exp.Table) -> exp.Table:
-    """``made``, with statistics where the planner needs them to join it.
-
-    PostgreSQL's autovacuum never sees temporary tables. Without statistics it may sort the
-    whole target to merge it with a few rows, and a table with them beside one without can
-    make it expect one row and loop; every table of a load gets them.
-    """
-    if wh.DIALECT == "postgres":
-        wh.execute(exp.Analyze(tables=[made.copy()]))
-    return made
+    return wh.analyzed(wh.create_temp(name, query))
 
 
 # --------------------------------------------------------------------------- small builders

@@ -1,0 +1,370 @@
+"""The DuckDB engine: in this process, in memory, spilling to the project's scratch folder.
+
+The one module of tidegate's computing that imports duckdb (the DuckDB warehouse adapter
+shares its connection through ``DuckDBEngine(con, owned=False)``). Every ``Engine`` method
+renders its sqlglot tree in the duckdb dialect here; DuckDB's own table functions
+(``sniff_csv``, ``read_json_objects``, ``read_parquet``) and its relation API stay inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from tidegate.compute.engine import (
+    BATCH_ROWS,
+    DelimitedRead,
+    DelimitedSniff,
+    ErrorKind,
+    JsonRead,
+    ParquetRead,
+    RejectedLine,
+    Row,
+    SniffedDialect,
+    WorkRelation,
+    reason_of,
+)
+from tidegate.compute.work import temp_create
+from tidegate.errors import ComputeError, TidegateError, TransientComputeError
+from tidegate.sql import col, lit, table
+
+DIALECT = "duckdb"
+# The sniffer's words for record endings, and for a quote or escape it did not see.
+NEWLINES = {"\\n": "\n", "\\r\\n": "\r\n", "\\r": "\r"}
+SNIFFED_EMPTY = "(empty)"
+# The endings DuckDB takes as an option; a file of CR alone is left to its detection.
+LINE_TERMINATORS = {"\n": "\\n", "\r\n": "\\r\\n"}
+POSITION = "file_row_number"
+
+# Raised whatever the data: retrying may help, or the engine itself is short of something.
+_TRANSIENT = (duckdb.TransactionException, duckdb.SerializationException)
+_RESOURCE = (
+    duckdb.OutOfMemoryException,
+    duckdb.IOException,
+    duckdb.PermissionException,
+    duckdb.InterruptException,
+)
+# Raised by a value of the file: the same expression runs on other files.
+_DATA = (duckdb.DataError, duckdb.InvalidInputException)
+# Raised while binding: the expression cannot run on any file of this shape.
+_BIND = (duckdb.ProgrammingError, duckdb.NotSupportedError, duckdb.DependencyException)
+_KINDS: tuple[tuple[tuple[type[BaseException], ...], ErrorKind], ...] = (
+    (_TRANSIENT, "transient"),
+    (_RESOURCE, "resource"),
+    (_DATA, "data"),
+    (_BIND, "bind"),
+)
+
+
+def connect(root: Path | None = None, memory_limit: str = "3GB") -> DuckDBEngine:
+    """An in-memory engine that spills to the project's scratch folder, never to ``~``.
+
+    The memory limit keeps a large file from holding the machine: past it, work tables
+    spill to disk instead of growing the process. Without ``root``, a throwaway engine
+    for a quick look at a file (peeking at its columns).
+    """
+    if root is None:
+        con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
+        return DuckDBEngine(con, memory_limit=memory_limit)
+    scratch = root / ".tidegate"
+    scratch.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            "temp_directory": str(scratch / "spill"),
+            "memory_limit": memory_limit,
+            "extension_directory": str(scratch / "extensions"),
+            "autoinstall_known_extensions": False,
+        },
+    )
+    engine = DuckDBEngine(con, memory_limit=memory_limit)
+    engine.measure()
+    return engine
+
+
+class DuckDBEngine:
+    """``Engine`` over one DuckDB connection; ``owned=False`` for a connection that belongs
+    to someone else (the DuckDB warehouse's file), which ``close`` leaves open."""
+
+    ERRORS: tuple[type[BaseException], ...] = (duckdb.Error,)
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, *, owned: bool = True, memory_limit: str = ""
+    ) -> None:
+        self._con = con
+        self._owned = owned
+        self.memory_limit = memory_limit
+
+    @property
+    def dialect(self) -> str:
+        return DIALECT
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        return self.ERRORS
+
+    def shares(self, con: object) -> bool:
+        """Whether this engine runs on ``con`` (the DuckDB warehouse inserts its rows itself)."""
+        return con is self._con
+
+    # ------------------------------------------------------------------ statements
+
+    def _sql(self, statement: exp.Expr | str) -> str:
+        return statement if isinstance(statement, str) else statement.sql(dialect=DIALECT)
+
+    def execute(self, statement: exp.Expr | str, params: Sequence[Any] = ()) -> list[Row]:
+        sql = self._sql(statement)
+        result = self._con.execute(sql, list(params)) if params else self._con.execute(sql)
+        return result.fetchall() if result.description else []
+
+    def execute_many(self, statement: exp.Expr, rows: Sequence[Sequence[Any]]) -> None:
+        self._con.executemany(self._sql(statement), [list(row) for row in rows])
+
+    def fetch_arrow(self, query: exp.Query) -> pa.Table:
+        return self._con.sql(self._sql(query)).to_arrow_table()
+
+    def batches(self, query: exp.Query, rows: int = BATCH_ROWS) -> pa.RecordBatchReader:
+        return self._con.sql(self._sql(query)).to_arrow_reader(rows)
+
+    # ------------------------------------------------------------------ work relations
+
+    def create(self, name: str, source: exp.Query | pa.Table, *, view: bool = False) -> None:
+        if isinstance(source, exp.Expr):
+            self.execute(temp_create(name, source, "VIEW" if view else "TABLE"))
+            return
+        staged = f"{name}_arrow"
+        self._con.register(staged, source)
+        try:
+            self.execute(temp_create(name, exp.select(exp.Star()).from_(table(staged))))
+        finally:
+            self._con.unregister(staged)
+
+    def append(self, name: str, data: pa.Table | pa.RecordBatchReader) -> None:
+        self._con.from_arrow(data).insert_into(name)
+
+    def drop(self, *names: str) -> None:
+        if not names:
+            return
+        views = {r.name for r in self.work_relations() if r.view}
+        for name in names:
+            kind = "VIEW" if name in views else "TABLE"
+            self.execute(exp.Drop(tables=[table(name)], kind=kind, exists=True))
+
+    def work_relations(self) -> list[WorkRelation]:
+        found: list[WorkRelation] = []
+        for catalog, column, view in (
+            ("duckdb_views", "view_name", True),
+            ("duckdb_tables", "table_name", False),
+        ):
+            query = (
+                exp.select(col(column))
+                .from_(exp.Anonymous(this=catalog))
+                .where(exp.and_(col("temporary"), exp.not_(col("internal"))))
+            )
+            found += [WorkRelation(str(name), view) for (name,) in self.execute(query)]
+        return found
+
+    def columns(self, name: str) -> list[tuple[str, exp.DataType]]:
+        rows = self.execute(exp.Describe(this=table(name)))
+        return [(str(r[0]), exp.DataType.build(str(r[1]), dialect=DIALECT)) for r in rows]
+
+    def register(self, name: str, data: pa.Table | pa.RecordBatchReader) -> None:
+        self._con.register(name, data)
+
+    def unregister(self, name: str) -> None:
+        self._con.unregister(name)
+
+    # ------------------------------------------------------------------ reading files
+
+    def sniff_delimited(self, sniff: DelimitedSniff) -> SniffedDialect | None:
+        named: dict[str, Any] = {
+            "delim": sniff.delimiter,
+            "quote": sniff.quote,
+            "escape": sniff.escape,
+            "header": sniff.header,
+            "skip": sniff.skip_rows,
+            "compression": sniff.compression,
+            # Without it, ragged rows make the sniffer settle on one column.
+            "ignore_errors": True,
+        }
+        given = {name: value for name, value in named.items() if value is not None}
+        options = [
+            exp.PropertyEQ(this=exp.to_identifier(name), expression=exp.Placeholder())
+            for name in given
+        ]
+        call = exp.Anonymous(this="sniff_csv", expressions=[exp.Placeholder(), *options])
+        query = exp.select(exp.Star()).from_(exp.Table(this=call))
+        try:
+            cursor = self._con.execute(self._sql(query), [sniff.path, *given.values()])
+            row = cursor.fetchall()[0]
+        except duckdb.Error:
+            return None
+        seen = {
+            str(column[0]): None if value == SNIFFED_EMPTY else value
+            for column, value in zip(cursor.description or [], row, strict=True)
+        }
+        return SniffedDialect(
+            delimiter=seen["Delimiter"],
+            quote=seen["Quote"],
+            escape=seen["Escape"],
+            newline=NEWLINES.get(str(seen["NewLineDelimiter"])),
+            width=len(seen["Columns"] or []) or 1,
+        )
+
+    def read_delimited(self, read: DelimitedRead, into: str) -> list[RejectedLine]:
+        errors, scans = f"{into}_rejects", f"{into}_scans"
+        try:
+            relation = self._con.read_csv(
+                read.path,
+                **self._csv_arguments(read),
+                store_rejects=True,
+                rejects_table=errors,
+                rejects_scan=scans,
+            )
+            row = duckdb.lit(None).cast(duckdb.sqltypes.BIGINT).alias("_row")
+            relation.select(row, duckdb.StarExpression()).insert_into(into)
+            return self._rejects(errors)
+        finally:
+            for name in (errors, scans):
+                self.execute(exp.Drop(tables=[table(name)], kind="TABLE", exists=True))
+
+    def _csv_arguments(self, read: DelimitedRead) -> dict[str, Any]:
+        nulls: dict[str, Any] = (
+            {"na_values": list(read.null)} if read.null else {"force_not_null": list(read.columns)}
+        )
+        known = LINE_TERMINATORS.get(read.newline or "")
+        return {
+            "header": read.header,
+            "columns": {name: "VARCHAR" for name in read.columns},
+            "delimiter": read.delimiter,
+            "quotechar": read.quote,
+            "escapechar": read.escape,
+            "skiprows": read.skip_rows,
+            # DuckDB's default (2 MB) would turn a long text field into a bad record.
+            "max_line_size": read.max_line_bytes,
+            # Given, not detected: a line break in a quoted header cell misleads the guess.
+            **({} if known is None else {"lineterminator": known}),
+            "compression": read.compression,
+            # A landing path like date=2024-01-01/ must not add columns.
+            "hive_partitioning": False,
+            "auto_detect": False,
+            "allow_quoted_nulls": True,
+            # File order is what makes rowid the record order; without it read on one thread.
+            "parallel": self._preserves_order(),
+            **nulls,
+        }
+
+    def _preserves_order(self) -> bool:
+        setting = exp.func("current_setting", exp.Literal.string("preserve_insertion_order"))
+        return bool(self.execute(exp.select(setting))[0][0])
+
+    def _rejects(self, errors: str) -> list[RejectedLine]:
+        latest = exp.select(exp.func("max", col("scan_id"))).from_(table(errors))
+        query = (
+            exp.select(
+                col("line"),
+                col("line_byte_position"),
+                exp.cast(col("error_type"), "VARCHAR"),
+                col("csv_line"),
+                col("error_message"),
+            )
+            .from_(table(errors))
+            .where(col("scan_id").eq(exp.Subquery(this=latest)))
+            .order_by(col("line"), col("byte_position"))
+        )
+        return [
+            RejectedLine(int(line), int(offset), str(error), str(raw or ""), str(message))
+            for line, offset, error, raw, message in self.execute(query)
+        ]
+
+    def read_json(self, read: JsonRead, into: str) -> bool:
+        reader = exp.Table(
+            this=exp.Anonymous(
+                this="read_json_objects",
+                expressions=[
+                    exp.Placeholder(),
+                    exp.PropertyEQ(this=exp.to_identifier("format"), expression=exp.Placeholder()),
+                    exp.PropertyEQ(
+                        this=exp.to_identifier("compression"), expression=exp.Placeholder()
+                    ),
+                    exp.PropertyEQ(
+                        this=exp.to_identifier("hive_partitioning"), expression=exp.false()
+                    ),
+                ],
+            )
+        )
+        reading = [read.path, read.shape, read.compression]
+        value: exp.Expr = col("json")
+        picking: list[Any] = []
+        if read.pointer is not None:
+            found = exp.func("json_extract", col("json"), exp.Placeholder())
+            kinds = self.execute(
+                exp.select(exp.func("json_type", found)).from_(reader), [read.pointer, *reading]
+            )
+            if not kinds or kinds[0][0] is None:
+                return False
+            items = exp.cast(found, exp.DataType.build("JSON[]", dialect=DIALECT))
+            value = found if kinds[0][0] != "ARRAY" else exp.Unnest(expressions=[items])
+            picking = [read.pointer]
+        query = exp.select(exp.null(), exp.null(), exp.cast(value, "VARCHAR")).from_(reader)
+        self.execute(exp.insert(query, table(into)), [*picking, *reading])
+        return True
+
+    def read_parquet(self, read: ParquetRead, into: str) -> None:
+        reader = exp.Table(
+            this=exp.Anonymous(
+                this="read_parquet",
+                expressions=[
+                    exp.Placeholder(),
+                    exp.PropertyEQ(this=exp.to_identifier(POSITION), expression=exp.true()),
+                    exp.PropertyEQ(
+                        this=exp.to_identifier("hive_partitioning"), expression=exp.false()
+                    ),
+                ],
+            )
+        )
+        row = exp.cast(col(POSITION) + exp.Literal.number(1), "BIGINT")
+        query = exp.select(
+            exp.alias_(row, read.row, quoted=True),
+            *(exp.alias_(col(old), new, quoted=True) for old, new in read.columns),
+        ).from_(reader)
+        self.execute(temp_create(into, query), [read.path])
+
+    # ------------------------------------------------------------------ the engine itself
+
+    def measure(self) -> None:
+        """Have DuckDB keep track of each statement's progress, printing nothing itself."""
+        for name, value in (("enable_progress_bar", True), ("enable_progress_bar_print", False)):
+            setting = exp.EQ(this=exp.column(name), expression=lit(value))
+            self.execute(exp.Set(expressions=[exp.SetItem(this=setting)]))
+
+    def progress(self) -> float | None:
+        percent = self._con.query_progress()
+        return None if percent < 0 else float(percent)  # -1: between statements
+
+    def kind(self, exc: BaseException) -> ErrorKind:
+        for classes, kind in _KINDS:
+            if isinstance(exc, classes):
+                return kind
+        return "internal"
+
+    def translate(self, exc: BaseException, label: str) -> TidegateError:
+        reason = reason_of(exc)
+        kind = self.kind(exc)
+        if kind == "transient":
+            return TransientComputeError(f"{label}: the compute engine asks for a retry: {reason}")
+        if kind == "resource":
+            limit = f" (memory_limit {self.memory_limit})" if self.memory_limit else ""
+            return ComputeError(f"{label}: the compute engine failed{limit}: {reason}")
+        if kind == "internal":
+            return ComputeError(f"{label}: internal error in the compute engine: {reason}")
+        return ComputeError(f"{label}: the compute engine refused a statement: {reason}")
+
+    def close(self) -> None:
+        if self._owned:
+            self._con.close()
