@@ -258,7 +258,7 @@ def _model_problems(con: Engine, project: Project) -> list[str]:
 # --------------------------------------------------------------------------- spark
 
 
-def spark_problems(con: duckdb.DuckDBPyConnection, project: Project) -> list[str]:
+def spark_problems(con: Engine, project: Project) -> list[str]:
     """On ``type: spark``, every expression that has no Spark form, at its YAML line."""
     if project.config.warehouse.type != "spark":
         return []
@@ -288,18 +288,21 @@ def _untranspilable(tree: exp.Expr, arrays: Collection[str]) -> str | None:
     return None
 
 
-def _list_columns(con: duckdb.DuckDBPyConnection, query: exp.Select) -> set[str]:
-    """Columns DuckDB types as lists: ``len`` of them is a list's length on Spark too."""
+def _list_columns(con: Engine, query: exp.Select) -> set[str]:
+    """Columns the compute engine types as lists: ``len`` of them is ``size`` on Spark."""
+    name = "_tg_check_lists"
     try:
-        described = con.execute(exp.Describe(this=query).sql("duckdb")).fetchall()
-    except duckdb.Error:
+        con.create(name, query, view=True)
+        columns = con.columns(name)
+    except con.errors:
         return set()  # the binding problem is reported on its own
-    return {str(row[0]) for row in described if str(row[1]).endswith("]")}
+    finally:
+        con.drop(name)
+    lists = (exp.DataType.Type.ARRAY, exp.DataType.Type.LIST)
+    return {column for column, kind in columns if kind.is_type(*lists)}
 
 
-def _spark_source_problems(
-    con: duckdb.DuckDBPyConnection, project: Project, name: str
-) -> list[str]:
+def _spark_source_problems(con: Engine, project: Project, name: str) -> list[str]:
     source = project.sources[name]
     path, lines = _where(project, "sources", name)
     if not _typed_read(source):

@@ -18,7 +18,8 @@ import duckdb
 import pytest
 from sqlglot import exp
 
-from tidegate.compute import rename_reserved
+from tidegate.compute import Engine, local
+from tidegate.compute.reserved import rename_reserved
 from tidegate.config import load_project
 from tidegate.config.models import Project
 from tidegate.discover.context import FileContext
@@ -56,10 +57,14 @@ def _files(project: Project) -> Iterator[tuple[LandingFile, str]]:
             yield file, name
 
 
-def list_columns(con: duckdb.DuckDBPyConnection, query: exp.Select) -> set[str]:
-    """Names of the columns of ``query`` that DuckDB types as lists."""
-    described = con.execute(exp.Describe(this=query).sql("duckdb")).fetchall()
-    return {str(name) for name, kind, *_ in described if str(kind).endswith("]")}
+def list_columns(con: Engine, query: exp.Select) -> set[str]:
+    """Names of the columns of ``query`` that the DuckDB engine types as lists."""
+    con.create("_tg_lists", query, view=True)
+    try:
+        lists = (exp.DataType.Type.ARRAY, exp.DataType.Type.LIST)
+        return {name for name, kind in con.columns("_tg_lists") if kind.is_type(*lists)}
+    finally:
+        con.drop("_tg_lists")
 
 
 def plain(value: Any) -> Any:
@@ -90,17 +95,16 @@ def _rows(names: list[str], rows: list[Any]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: (r[ROW], r.get(ITEM) or 0))
 
 
-def _push(spark: SparkSession, con: duckdb.DuckDBPyConnection, name: str) -> None:
+def _push(spark: SparkSession, con: Engine, name: str) -> None:
     """The DuckDB work table ``name`` as a Spark temporary view of the same name, as text
     (Spark reads files as text too; JSON values as their JSON text)."""
-    columns = con.execute(exp.Describe(this=exp.to_table(name)).sql("duckdb")).fetchall()
     casts = [
-        exp.alias_(exp.cast(exp.column(str(c), quoted=True), "varchar"), str(c), quoted=True)
-        if str(c) != ROW
+        exp.alias_(exp.cast(exp.column(c, quoted=True), "varchar"), c, quoted=True)
+        if c != ROW
         else exp.column(ROW, quoted=True)
-        for c, *_ in columns
+        for c, _ in con.columns(name)
     ]
-    data = con.sql(exp.select(*casts).from_(name).sql("duckdb")).to_arrow_table()
+    data = con.fetch_arrow(exp.select(*casts).from_(exp.to_table(name)))
     spark.createDataFrame(data).createOrReplaceTempView(name)
 
 
@@ -110,11 +114,11 @@ def differences(spark: SparkSession, root: Path) -> tuple[int, list[str]]:
     compared, found = 0, []
     for file, name in _files(project):
         source = project.sources[name]
-        con = duckdb.connect(":memory:")
+        con = local()
         read = read_file(con, file.path, source.read, source.format)
         read, _ = rename_reserved(con, read)
         over = exp.column(ROW, quoted=True) > ROWS_PER_FILE
-        con.execute(exp.delete(read.table, where=over).sql("duckdb"))
+        con.execute(exp.delete(read.table, where=over))
         values = FileContext.of(file, source).values()
         set_file_values(con, values)
         _push(spark, con, read.table)
@@ -123,9 +127,9 @@ def differences(spark: SparkSession, root: Path) -> tuple[int, list[str]]:
             label = f"{file.relative} -> outputs[{index}] ({output.target})"
             target = project.targets[output.target]
             query = checked(read.table, source.derive, output, target)
-            expected = con.execute(query.sql("duckdb"))
-            names = [d[0] for d in expected.description]
-            want = _rows(names, expected.fetchall())
+            expected = con.fetch_arrow(query)
+            names = expected.column_names
+            want = _rows(names, [tuple(r.values()) for r in expected.to_pylist()])
             arrays = list_columns(con, source_rows(read.table, source.derive, output))
             try:
                 got = spark.sql(to_spark(query, arrays))
