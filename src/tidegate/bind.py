@@ -10,7 +10,7 @@ target's file, or ``models/x.sql``), with DuckDB's own first line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from sqlglot import exp
 from tidegate.compute import Engine, local
 from tidegate.config.loader import yaml_lines
 from tidegate.config.models import OutputConfig, Project, SourceConfig, TargetConfig
-from tidegate.errors import ConfigError, first_line
+from tidegate.errors import ConfigError, TranspileError, first_line
 from tidegate.sql import column_defs, data_type, parse, table
 from tidegate.sql_models import build_order, parse_model
 from tidegate.transform.evaluate import set_file_values
@@ -39,7 +39,8 @@ def bind_problems(project: Project) -> list[str]:
         problems = [p for name in sorted(project.targets) for p in _rules(con, project, name)]
         for name in sorted(project.sources):
             problems += _source_problems(con, project, name)
-        return problems + _model_problems(con, project)
+        problems += _model_problems(con, project)
+        return problems + spark_problems(con, project)
     finally:
         con.close()
 
@@ -247,3 +248,91 @@ def _model_problems(con: Engine, project: Project) -> list[str]:
         except con.errors as exc:
             problems.append(f"models/{name}.sql: does not bind: {first_line(exc)}")
     return problems
+
+
+# --------------------------------------------------------------------------- spark
+
+
+def spark_problems(con: Engine, project: Project) -> list[str]:
+    """On ``type: spark``, every expression that has no Spark form, at its YAML line."""
+    if project.config.warehouse.type != "spark":
+        return []
+    problems = []
+    for name in sorted(project.targets):
+        path, lines = _where(project, "targets", name)
+        for failure in failures(project.targets[name].columns):
+            why = _untranspilable(failure.condition, ())
+            if why is not None:
+                line = lines(("columns", failure.column, failure.rule))
+                problems.append(
+                    f"{path}:{line}: column {failure.column!r}, {failure.rule} has no Spark"
+                    f" form: {why}"
+                )
+    for name in sorted(project.sources):
+        problems += _spark_source_problems(con, project, name)
+    return problems
+
+
+def _untranspilable(tree: exp.Expr, arrays: Collection[str]) -> str | None:
+    from tidegate.transform.spark import to_spark
+
+    try:
+        to_spark(tree, arrays)
+    except TranspileError as exc:
+        return exc.reason
+    return None
+
+
+def _list_columns(con: Engine, query: exp.Select) -> set[str]:
+    """Columns the compute engine types as lists: ``len`` of them is ``size`` on Spark."""
+    name = "_tg_check_lists"
+    try:
+        con.create(name, query, view=True)
+        columns = con.columns(name)
+    except con.errors:
+        return set()  # the binding problem is reported on its own
+    finally:
+        con.drop(name)
+    lists = (exp.DataType.Type.ARRAY, exp.DataType.Type.LIST)
+    return {column for column, kind in columns if kind.is_type(*lists)}
+
+
+def _spark_source_problems(con: Engine, project: Project, name: str) -> list[str]:
+    source = project.sources[name]
+    path, lines = _where(project, "sources", name)
+    if not _typed_read(source):
+        try:
+            _read_table(con, source)
+        except Exception:  # an expression sqlglot cannot walk: reported by binding
+            return []
+    problems = []
+    for index, output in enumerate(source.outputs):
+        target = project.targets.get(output.target)
+        arrays = _list_columns(con, source_rows(READ, source.derive, output))
+        for key, sql in _labelled(source, index):
+            why = _untranspilable(parse(sql), arrays)
+            if why is not None:
+                line = lines(key)
+                label = ".".join(str(k) if isinstance(k, str) else f"[{k}]" for k in key)
+                problems.append(
+                    f"{path}:{line}: {label.replace('.[', '[')} `{_shown(sql)}` has no Spark"
+                    f" form: {why}"
+                )
+        if target is not None and not problems:
+            why = _untranspilable(checked(READ, source.derive, output, target), arrays)
+            if why is not None:
+                line = lines(("outputs", index))
+                problems.append(f"{path}:{line}: outputs[{index}] has no Spark form: {why}")
+    return list(dict.fromkeys(problems))
+
+
+def _labelled(source: SourceConfig, index: int) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(YAML path, SQL) of the derived values and of one output's expressions."""
+    for key, derived in source.derive.items():
+        yield ("derive", key), derived
+    output = source.outputs[index]
+    if output.unnest:
+        yield ("outputs", index, "unnest"), output.unnest
+    for column, mapped in output.columns.items():
+        if mapped:
+            yield ("outputs", index, "columns", column), mapped

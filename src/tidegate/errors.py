@@ -7,6 +7,7 @@ the column, the bad value, what was expected) and renders them in one line via `
     ├── ConfigError              a project file is wrong (exit code 2)
     │   ├── UnknownNameError     a command named a rule, file, source or status that is not there
     │   └── ExpressionError      the compute engine refuses a mapping expression
+    ├── TranspileError           an expression has no form in the engine's dialect (Spark)
     ├── ComputeError             the compute engine failed, not because of the data
     │   └── TransientComputeError     worth a retry (a write conflict)
     ├── WarehouseError           the warehouse refused or failed
@@ -96,6 +97,15 @@ class ExpressionError(ConfigError):
     def __init__(self, path: Path | str, line: int, where: str, sql: str, reason: str) -> None:
         self.where, self.sql, self.reason = where, sql, reason
         super().__init__(path, f"{where}: `{sql}` cannot run: {reason}", line)
+
+
+class TranspileError(TerminalError):
+    """An expression of the compute dialect (DuckDB) has no form in another engine's SQL;
+    ``check`` reports it with the YAML file and line of the expression."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class ComputeError(TidegateError):

@@ -220,7 +220,10 @@ def test_unknown_key_without_a_close_match_lists_the_valid_keys(tmp_path: Path) 
 
     assert error.line == 3
     assert error.message.startswith("unknown key 'colour' in warehouse; the valid keys are: ")
-    assert "path, schemas, type, url" in error.message
+    assert (
+        "catalog, conf, control, master, path, remote, schemas, type, url, warehouse_dir"
+        in error.message
+    )
 
 
 def test_wrong_type_names_line_expected_type_and_value(tmp_path: Path) -> None:

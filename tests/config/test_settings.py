@@ -103,15 +103,24 @@ def test_warehouse_types_are_exactly_the_adapters() -> None:
     assert set(get_args(WarehouseType)) == set(ADAPTERS)
 
 
-def test_spark_is_refused_with_the_types_there_are(tmp_path: Path) -> None:
-    make_project(tmp_path, "warehouse:\n  type: spark\n")
+def test_an_unknown_warehouse_type_is_refused_with_the_types_there_are(tmp_path: Path) -> None:
+    make_project(tmp_path, "warehouse:\n  type: snowflake\n")
 
     error = load_error(tmp_path)
 
     assert (error.path, error.line) == (tmp_path / "tidegate.yml", 2)
     assert error.message == (
-        "warehouse.type: expected one of 'duckdb', 'postgres', 'sqlite' or 'mssql', got 'spark'"
+        "warehouse.type: expected one of 'duckdb', 'postgres', 'sqlite', 'mssql' or 'spark',"
+        " got 'snowflake'"
     )
+
+
+def test_spark_settings_are_only_for_spark(tmp_path: Path) -> None:
+    make_project(tmp_path, "warehouse:\n  type: duckdb\n  master: local[2]\n")
+
+    error = load_error(tmp_path)
+
+    assert "master: only for warehouse type 'spark'" in error.message
 
 
 # --------------------------------------------------------------------------- targets

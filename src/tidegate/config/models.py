@@ -60,7 +60,7 @@ class Schemas(Strict):
 
 
 # The warehouses tidegate has an adapter for (tidegate.warehouse.ADAPTERS); nothing else passes.
-WarehouseType = Literal["duckdb", "postgres", "sqlite", "mssql"]
+WarehouseType = Literal["duckdb", "postgres", "sqlite", "mssql", "spark"]
 
 # What a URL's scheme says the warehouse is, for the hint when a URL stands for the mapping.
 _URL_TYPES = {"postgres": "postgres", "postgresql": "postgres", "mssql": "mssql"}
@@ -71,6 +71,14 @@ class WarehouseConfig(Strict):
     path: str | None = "warehouse.duckdb"
     url: str | None = None
     schemas: Schemas = Schemas()
+    # type: spark (docs/warehouses.md): where it runs, where tables live, and the
+    # transactional store of the ledger, since plain Spark tables have no transactions
+    master: str | None = None  # local[2], spark://host:7077, yarn, ...
+    remote: str | None = None  # sc://host:15002 (Spark Connect), instead of master
+    warehouse_dir: str | None = None  # a path under the project or an object-store URL
+    catalog: str | None = None
+    control: str | None = None  # a DuckDB file or a postgresql:// URL
+    conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -97,6 +105,16 @@ class WarehouseConfig(Strict):
     def _needs_location(self) -> WarehouseConfig:
         if self.type in ("postgres", "mssql") and not self.url:
             raise ValueError(f"warehouse type {self.type!r} needs a 'url'")
+        return self._spark_settings()
+
+    def _spark_settings(self) -> WarehouseConfig:
+        spark_only = ("master", "remote", "warehouse_dir", "catalog", "control", "conf")
+        if self.type != "spark":
+            given = [name for name in spark_only if getattr(self, name)]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only for warehouse type 'spark'")
+        elif self.master and self.remote:
+            raise ValueError("give either 'master' or 'remote' (Spark Connect), not both")
         return self
 
 

@@ -17,10 +17,11 @@ ADAPTERS = {
     "postgres": "tidegate.warehouse.postgres:PostgresWarehouse",
     "sqlite": "tidegate.warehouse.sqlite:SQLiteWarehouse",
     "mssql": "tidegate.warehouse.mssql:MSSQLWarehouse",
+    "spark": "tidegate.warehouse.spark:SparkWarehouse",
 }
 
 # The optional dependency that brings each adapter's driver, for the message when it is missing.
-EXTRAS = {"postgres": "postgres", "mssql": "mssql"}
+EXTRAS = {"postgres": "postgres", "mssql": "mssql", "spark": "spark"}
 
 
 def adapter_class(kind: str) -> type[Warehouse]:
