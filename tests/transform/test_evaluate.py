@@ -49,7 +49,8 @@ def outcome_of(
     spec = TargetConfig(columns={k: ColumnSpec(**v) for k, v in columns.items()}, **target)
     source = SourceConfig(match="*", outputs=[OutputConfig(target="t", columns=mapping)])
     result = evaluate(engine, READ, source, {"t": spec})
-    cursor = con.execute(f"SELECT * EXCLUDE (_reasons) FROM {result.outputs[0][1]} ORDER BY _row")
+    # The good rows carry their values, never a list of reasons (it is built for bad rows).
+    cursor = con.execute(f"SELECT * FROM {result.outputs[0][1]} ORDER BY _row")
     names = [d[0] for d in cursor.description]
     good = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
     bad: dict[int, list[dict[str, Any]]] = {}

@@ -1,10 +1,11 @@
 """Evaluate a source's outputs over one file's records, set-wise in the compute engine.
 
-Each output of a large file is a view over the read table (``_tg_out_<i>``: typed values,
-mapped values, reasons), so the file is never copied whole: only its bad rows and
+Each output of a large file is a view over the read table (``_tg_out_<i>``: typed values
+beside the mapped ones), so the file is never copied whole: only its bad rows and
 duplicates are stored, and the good rows (``_tg_good_<i>``, a view too) are computed once
 more as they load. A small file's outputs are tables instead: binding the checked query
-once costs less than binding it for every use. The SQL of a source is rendered once per run
+once costs less than binding it for every use. The reasons are listed once, for the rows
+that break a rule (``_bad_rows``), not stored with every row. The SQL of a source is rendered once per run
 (``Plan``) and run for every file.
 
 A *record* (one row read from the file) is the unit of the outcome: if any row it yields
@@ -26,9 +27,9 @@ from tidegate.compute.engine import Engine
 from tidegate.compute.work import temp_create
 from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
 from tidegate.sql import col, column_defs, data_type, lit, table
-from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, checked
+from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, output_rows, reasons
 from tidegate.transform.references import Lookup, check_references
-from tidegate.transform.rules import Failure, failures, reason, reason_struct
+from tidegate.transform.rules import Failure, failures, reason_struct
 
 BAD = "_tg_bad"
 KEYED_LOADS = ("merge", "scd2")  # loads that find a row's earlier version by its key
@@ -76,23 +77,15 @@ def _rules(target: TargetConfig) -> list[Failure]:
     return [*failures(target.columns), *key_failures(target)]
 
 
-def _reasons(target: TargetConfig) -> exp.Expr:
-    """``_reasons``: every rule of ``_rules`` a typed row breaks."""
-    found = exp.Array(expressions=[reason(f) for f in _rules(target)])
-    keep = exp.Lambda(
-        this=exp.not_(exp.column("x").is_(exp.null())), expressions=[exp.to_identifier("x")]
-    )
-    return exp.alias_(
-        exp.func("list_filter", found, keep, copy=False), REASONS, quoted=True, copy=False
-    )
-
-
 def _bad_rows(index: int, output: OutputConfig, target: TargetConfig) -> exp.Select:
     """Rows of one output that break a rule: (_row, target, reasons).
 
     Filtered by the rules' conditions first, so the reasons are listed for bad rows only.
+    The rules are built once: the filter takes a copy of each condition, the reasons the
+    originals (a wide file has thousands, and building one costs more than copying it).
     """
-    broken = [failure.condition for failure in _rules(target)]  # built for this query alone
+    rules = _rules(target)
+    broken = [failure.condition.copy() for failure in rules]
     failing = (
         exp.select(exp.Star())
         .from_(table(out_table(index)))
@@ -101,7 +94,7 @@ def _bad_rows(index: int, output: OutputConfig, target: TargetConfig) -> exp.Sel
     select = exp.select(
         col(ROW),
         exp.alias_(lit(output.target), "target", quoted=True),
-        _reasons(target),
+        reasons(rules),
         copy=False,
     )
     return select.from_(failing.subquery("_tg_failing", copy=False), copy=False)
@@ -251,7 +244,7 @@ def plan(
     checks, settle = _work_tables(), list[exp.Expr]()
     for index, output in enumerate(source.outputs):
         target = targets[output.target]
-        outputs.append((out_table(index), checked(read_table, source.derive, output, target)))
+        outputs.append((out_table(index), output_rows(read_table, source.derive, output, target)))
         checks += [exp.insert(_bad_rows(index, output, target), table(BAD), copy=False)]
         settle += _key_duplicates(index, output, target)
     settle += [temp_create(good_table(i), _good(i), "VIEW") for i in range(len(source.outputs))]

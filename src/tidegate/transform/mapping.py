@@ -3,12 +3,15 @@
 mapped   one row per record (or per element of ``unnest``): user expressions, as sent
 typed    each value cast to its column's type; the mapped value kept beside it
 checked  plus ``_reasons``: every rule the row breaks, as a list of structs
+
+A run stores ``typed`` rows and lists the reasons of the rows that break a rule only
+(``evaluate._bad_rows``); ``checked`` is the same in one query, for binding.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +19,7 @@ from sqlglot import exp
 
 from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
 from tidegate.sql import col, ident, lit, parse, table
-from tidegate.transform.rules import RAW_SUFFIX, failures, reason
+from tidegate.transform.rules import RAW_SUFFIX, Failure, failures, reason
 from tidegate.transform.types import cast
 
 ROW = "_row"
@@ -139,9 +142,10 @@ def typed(source: exp.Select, output: OutputConfig, target: TargetConfig) -> exp
     return select.from_(source.subquery("_tg_mapped", copy=False), copy=False)
 
 
-def reasons(target: TargetConfig) -> exp.Expr:
-    """``_reasons``: the list of every rule a typed row breaks (empty for a good row)."""
-    found = exp.Array(expressions=[reason(f) for f in failures(target.columns)])
+def reasons(rules: Sequence[Failure]) -> exp.Expr:
+    """``_reasons``: the list of every rule of ``rules`` a typed row breaks (empty for a
+    good row)."""
+    found = exp.Array(expressions=[reason(f) for f in rules])
     keep = exp.Lambda(
         this=exp.not_(exp.column("x").is_(exp.null())), expressions=[exp.to_identifier("x")]
     )
@@ -150,10 +154,17 @@ def reasons(target: TargetConfig) -> exp.Expr:
     )
 
 
+def output_rows(
+    read_table: str, derive: Mapping[str, str], output: OutputConfig, target: TargetConfig
+) -> exp.Select:
+    """One output's typed rows, each mapped value beside its typed value."""
+    return typed(mapped(read_table, derive, output, target), output, target)
+
+
 def checked(
     read_table: str, derive: Mapping[str, str], output: OutputConfig, target: TargetConfig
 ) -> exp.Select:
     """The whole pipeline of one output as one query."""
-    rows = typed(mapped(read_table, derive, output, target), output, target)
-    select = exp.select(exp.Star(), reasons(target), copy=False)
+    rows = output_rows(read_table, derive, output, target)
+    select = exp.select(exp.Star(), reasons(failures(target.columns)), copy=False)
     return select.from_(rows.subquery("_tg_typed", copy=False), copy=False)
