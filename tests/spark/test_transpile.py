@@ -29,6 +29,7 @@ from tidegate.errors import TranspileError
 from tidegate.read import peek_columns, read_file
 from tidegate.scaffold import example, example_names
 from tidegate.sql import parse
+from tidegate.store import LocalStore
 from tidegate.transform.evaluate import set_file_values
 from tidegate.transform.mapping import FILE_CTE, ITEM, ROW, checked, source_rows
 from tidegate.transform.spark import java_format, to_spark
@@ -50,7 +51,7 @@ ROWS_PER_FILE = 2000
 
 def _files(project: Project) -> Iterator[tuple[LandingFile, str]]:
     taken: dict[str, int] = {}
-    for file in scan(project.path("landing"), 0):
+    for file in scan(LocalStore(project.path("landing")), 0):
         name = route(file, project.sources, _peek)
         taken[name] = taken.get(name, 0) + 1
         if taken[name] <= FILES_PER_SOURCE:

@@ -23,6 +23,7 @@ import pytest
 from sqlglot import exp
 
 from tidegate import compute
+from tidegate.compute.rows import target_rows
 from tidegate.config.models import Project, ProjectConfig, TargetConfig, WarehouseConfig
 from tidegate.sql import col, data_type, lit, table
 from tidegate.warehouse import adapter_class
@@ -107,7 +108,7 @@ class Feeder:
             self.engine.execute(create.sql("duckdb"))
         finally:
             self.engine.unregister("_tg_feed_raw")
-        return compute.target_rows(self.engine, good, target, ctx)
+        return target_rows(self.engine, good, target, ctx)
 
     def batch(
         self, target: TargetConfig, rows: Sequence[dict[str, Any]], ctx: LoadContext, **options: Any
