@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from bench.postgres import bindir as find_bindir
@@ -46,11 +47,16 @@ SERVER_SETTINGS = {  # durability is not what these tests are about
 }
 
 
-def _unavailable(reason: str) -> None:
-    message = f"PostgreSQL is not available: {reason}"
+def unavailable(what: str, reason: str) -> NoReturn:
+    """A part a test needs cannot start: the test fails under CI (CI=true), skips elsewhere."""
+    message = f"{what} is not available: {reason}"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def _unavailable(reason: str) -> None:
+    unavailable("PostgreSQL", reason)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
+from tests.conftest import unavailable
 from tests.pipeline.conftest import tidegate
 
 # One pytest-xdist worker runs this module: it shares the module's loaded project.
@@ -28,9 +29,7 @@ DBT = ["dbt-core>=1.10,<1.12", "dbt-duckdb>=1.9"]  # dbt-duckdb needs a dbt-core
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"dbt is not available: {reason}", pytrace=False)
-    pytest.skip(f"dbt is not available: {reason}")
+    unavailable("dbt", reason)
 
 
 @pytest.fixture(scope="session")

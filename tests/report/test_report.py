@@ -6,7 +6,6 @@ used). Under ``CI=true`` a missing browser fails the test instead of skipping it
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import unavailable
 from tests.pipeline.conftest import (
     PEOPLE_SCD2_TARGET,
     land,
@@ -32,10 +32,7 @@ SECRET_VALUE = "not-an-email-[/x]<script>alert(1)</script>"
 def _chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        message = "Chromium is not installed (Debian package 'chromium')"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable("Chromium", "it is not installed (Debian package 'chromium')")
     return found
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from bench.postgres import free_port
+from tests.conftest import unavailable
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -46,11 +47,8 @@ LOCAL_CONF = {
 }
 
 
-def unavailable(reason: str) -> None:
-    message = f"Spark is not available: {reason}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+def _unavailable(reason: str) -> None:
+    unavailable("Spark", reason)
 
 
 def spark_home() -> Path | None:
@@ -77,9 +75,9 @@ def spark_env() -> dict[str, str]:
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """The session's local Spark (see the module docstring)."""
     if spark_home() is None:
-        unavailable("pyspark is not installed (pip install 'tidegate[spark]')")
+        _unavailable("pyspark is not installed (pip install 'tidegate[spark]')")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        unavailable("java is neither on PATH nor in JAVA_HOME")
+        _unavailable("java is neither on PATH nor in JAVA_HOME")
     os.environ.update({k: v for k, v in spark_env().items() if k.startswith("SPARK_")})
     from pyspark.sql import SparkSession
 
@@ -91,7 +89,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     try:
         session: SparkSession = builder.getOrCreate()
     except Exception as exc:  # a JVM that does not start raises whatever py4j meets
-        unavailable(f"the local session did not start: {str(exc).strip().splitlines()[0]}")
+        _unavailable(f"the local session did not start: {str(exc).strip().splitlines()[0]}")
         raise
     session.sparkContext.setLogLevel("ERROR")
     try:
@@ -154,7 +152,7 @@ def spark_cluster() -> Iterator[str]:
     """``spark://127.0.0.1:PORT`` of a standalone master with one worker (see above)."""
     home = spark_home()
     if home is None or not (home / "bin" / "spark-class").is_file():
-        unavailable("pyspark's bin/spark-class is missing (pip install 'tidegate[spark]')")
+        _unavailable("pyspark's bin/spark-class is missing (pip install 'tidegate[spark]')")
         return
     root = Path(tempfile.mkdtemp(prefix="tidegate-spark-"))
     port = free_port()
@@ -186,7 +184,7 @@ def spark_cluster() -> Iterator[str]:
         for daemon in reversed(daemons):
             daemon.stop()
         shutil.rmtree(root, ignore_errors=True)
-        unavailable(f"the standalone cluster did not start: {exc}")
+        _unavailable(f"the standalone cluster did not start: {exc}")
         return
     try:
         yield url

@@ -29,6 +29,7 @@ from typing import IO
 
 import pytest
 from bench.postgres import free_port
+from tests.conftest import unavailable
 
 from tidegate.store import Store, open_store
 
@@ -41,10 +42,7 @@ START_SECONDS = 60.0
 
 
 def _unavailable(reason: str) -> None:
-    message = f"the moto S3 server is not available: {reason}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    unavailable("the moto S3 server", reason)
 
 
 def _command() -> list[str] | None:
