@@ -111,3 +111,18 @@ def test_the_report_has_a_table_per_case_and_the_targets(run: dict[str, Any]) ->
     for title in run["meta"]["titles"].values():
         assert f"#### {title}" in markdown
     assert "#### Targets (issue 7)" in markdown
+
+
+# The erasure cost case (bench/erasure.py), end to end on a tiny warehouse.
+def test_the_erasure_case_measures_both_steps(tmp_path: Path) -> None:
+    results = tmp_path / "erasure.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.erasure", "--rows", "300", "--warehouse", "duckdb",
+         "--results", str(results)],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env=dict(os.environ),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    [result] = [json.loads(line) for line in results.read_text().splitlines()]
+    assert (result["warehouse"], result["rows"]) == ("duckdb", 300)
+    assert all(result[k] > 0 for k in ("erase_seconds", "rewrite_seconds", "idle_run_seconds"))
+    assert "| duckdb | 300 |" in done.stdout
