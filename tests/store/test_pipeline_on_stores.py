@@ -27,6 +27,7 @@ from tests.pipeline.conftest import (
 from tests.privacy.conftest import CUSTOMERS_CSV, FILES, ORDERS_JSONL, jsonl
 from tests.privacy.conftest import keys as privacy_keys  # noqa: F401  (autouse: secrets)
 
+from tidegate.checking import check_samples
 from tidegate.clock import utcnow
 from tidegate.config import load_project
 from tidegate.pipeline import run
@@ -275,3 +276,17 @@ def test_an_object_is_downloaded_once(
     assert [f.status for f in files] == ["loaded", "loaded"]
     assert sorted(opened) == ([] if place.bucket is None else ["people_1.csv", "people_2.csv"])
     assert not list((place.root / ".tidegate").glob("spool/*"))
+
+
+def test_check_reads_the_sample_files_where_landing_is(place: Place) -> None:
+    write_project(place)
+    place.land("orders.csv", "a,b\n1,2\n")
+    place.land("people_1.csv", "id,name\n1,Ada\n")  # the source maps columns it lacks
+
+    problems = check_samples(load_project(place.root))
+
+    assert len(problems) == 2, problems
+    assert any("orders.csv" in p and "matches no source" in p for p in problems), problems
+    assert any(p.startswith("people_1.csv: source people maps columns") for p in problems)
+    assert place.folder("landing").keys() == {"orders.csv", "people_1.csv"}  # nothing moved
+    assert not list((place.root / ".tidegate" / "spool").glob("*/*"))  # copies removed
