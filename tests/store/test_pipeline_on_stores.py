@@ -290,3 +290,26 @@ def test_check_reads_the_sample_files_where_landing_is(place: Place) -> None:
     assert any(p.startswith("people_1.csv: source people maps columns") for p in problems)
     assert place.folder("landing").keys() == {"orders.csv", "people_1.csv"}  # nothing moved
     assert not list((place.root / ".tidegate" / "spool").glob("*/*"))  # copies removed
+
+
+def test_the_dagster_sensor_sees_new_files_where_landing_is(place: Place) -> None:
+    import dagster as dg
+
+    from tidegate.dagster import tidegate_sensor
+
+    write_project(place)
+    sensor = tidegate_sensor(place.root)
+    with dg.instance_for_test() as instance:
+
+        def tick(cursor: str | None) -> dg.SensorResult:
+            result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+            assert isinstance(result, dg.SensorResult)
+            return result
+
+        empty = tick(None)
+        assert not empty.run_requests
+        place.land("people_1.csv", people_csv(ADA))
+        first = tick(empty.cursor)
+        assert [len(r.asset_selection or []) for r in first.run_requests or []] == [1]
+        assert not tick(first.cursor).run_requests  # asked once
+    assert not list((place.root / ".tidegate" / "spool").glob("*/*"))  # copies removed

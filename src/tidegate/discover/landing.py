@@ -13,7 +13,6 @@ import fnmatch
 import hashlib
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -83,13 +82,6 @@ def sha256_of(path: Path) -> str:
 def entries(store: Store) -> list[Entry]:
     """Every non-junk file of a store, in a stable order."""
     return [e for e in store.entries() if not is_junk(PurePosixPath(e.key))]
-
-
-def candidates(landing: Path) -> Iterator[Path]:
-    """Every non-junk regular file under a local landing folder, in a stable order."""
-    store = LocalStore(landing)
-    for entry in entries(store):
-        yield store.path(entry.key)
 
 
 def stable_entries(store: Store, settle_seconds: float) -> list[Entry]:

@@ -29,7 +29,7 @@ from sqlglot import exp
 from tidegate.clock import utcnow
 from tidegate.config import load_project
 from tidegate.config.models import Project, TargetConfig
-from tidegate.discover.landing import candidates, describe
+from tidegate.discover.landing import describe, entries
 from tidegate.discover.routing import route
 from tidegate.errors import ConfigError, RoutingError
 from tidegate.integrations import targets as per_target
@@ -37,7 +37,8 @@ from tidegate.notify.stale import expect_every, last_deliveries
 from tidegate.pipeline import RunResult, run
 from tidegate.read import peek_columns
 from tidegate.sql_models import parse_model
-from tidegate.store import Entry, LocalStore
+from tidegate.store import project_store
+from tidegate.store.spool import Spool
 from tidegate.warehouse import connect, ledger
 
 __all__ = [
@@ -324,33 +325,36 @@ def landing_tick(layout: _Layout, cursor: str | None) -> dg.SensorResult:
 
 
 def _new_files(project: Project, asked: Mapping[str, str]) -> tuple[dict[str, str], set[str], bool]:
-    """Stable files in landing: {path: content hash} of all of them (the next cursor), the
-    sources of those not asked for yet, and whether one of those matches no source."""
-    landing = project.path("landing")
+    """Stable files in landing (a folder or a bucket): {key: content hash} of all of them
+    (the next cursor), the sources of those not asked for yet, and whether one of those
+    matches no source. An object is downloaded once, when it is new, to hash and route it."""
+    store = project_store(project, "landing")
+    spool = Spool(project.root / ".tidegate" / "spool")
     now = time.time()
     present: dict[str, str] = {}
     sources: set[str] = set()
     unrouted = False
-    for path in candidates(landing):
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        if now - stat.st_mtime < project.config.settle_seconds:
-            continue  # may still be written; a later tick takes it
-        relative = path.relative_to(landing).as_posix()
-        known = asked.get(relative)
-        if known and known.endswith(f":{stat.st_size}:{stat.st_mtime}"):
-            present[relative] = known  # unchanged since we asked: no need to hash it again
-            continue
-        file = describe(LocalStore(landing), Entry(relative, stat.st_size, stat.st_mtime))
-        present[relative] = f"{file.sha256}:{stat.st_size}:{stat.st_mtime}"
-        if known and known.split(":")[0] == file.sha256:
-            continue
-        try:
-            sources.add(route(file, project.sources, _peek))
-        except RoutingError:
-            unrouted = True
+    try:
+        for entry in entries(store):
+            if now - entry.mtime < project.config.settle_seconds:
+                continue  # may still be written; a later tick takes it
+            known = asked.get(entry.key)
+            if known and known.endswith(f":{entry.size}:{entry.mtime}"):
+                present[entry.key] = known  # unchanged since we asked: no need to hash it again
+                continue
+            try:
+                file = describe(store, entry, spool)
+            except FileNotFoundError:
+                continue  # taken by a run since it was listed
+            present[entry.key] = f"{file.sha256}:{entry.size}:{entry.mtime}"
+            if known and known.split(":")[0] == file.sha256:
+                continue
+            try:
+                sources.add(route(file, project.sources, _peek))
+            except RoutingError:
+                unrouted = True
+    finally:
+        spool.close()
     return present, sources, unrouted
 
 
