@@ -175,6 +175,10 @@ class Place:
         data = text.encode("utf-8") if isinstance(text, str) else text
         self.store("landing").write(name, data)
 
+    def keys(self, folder: str) -> list[str]:
+        """The keys in a folder, listed only: safe to poll while a run moves them away."""
+        return [entry.key for entry in self.store(folder).entries()]
+
     def folder(self, folder: str) -> dict[str, str]:
         """Key -> hash of the (decompressed) content of every file in the folder."""
         store = self.store(folder)

@@ -32,9 +32,11 @@ def test_watch_polls_a_bucket_and_stops_on_sigterm(tmp_path: Path, bucket: str) 
     try:
         place.land("people_1.csv", people_csv(("1", "Ada", "ada@example.org", "12/10/1815")))
         deadline = time.monotonic() + 90
-        while place.folder("landing") and time.monotonic() < deadline:
+        # Only list while the watcher may be moving the file: reading a key it is
+        # archiving at that moment would race with it.
+        while place.keys("landing") and time.monotonic() < deadline:
             time.sleep(0.3)
-        assert place.folder("landing") == {}
+        assert place.keys("landing") == []
     finally:
         watcher.send_signal(signal.SIGTERM)
         out, err = watcher.communicate(timeout=60)
