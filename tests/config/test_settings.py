@@ -120,7 +120,46 @@ def test_spark_settings_are_only_for_spark(tmp_path: Path) -> None:
 
     error = load_error(tmp_path)
 
-    assert "master: only for warehouse type 'spark'" in error.message
+    assert "master: not a setting of warehouse type 'duckdb'" in error.message
+    assert "(it reads type, path, url, schemas)" in error.message
+
+
+@pytest.mark.parametrize(
+    ("warehouse", "message"),
+    [
+        ("  type: postgres\n", "warehouse: warehouse type 'postgres' needs 'url'"),
+        ("  type: mssql\n", "warehouse: warehouse type 'mssql' needs 'url'"),
+        (
+            "  type: spark\n  master: local[1]\n  remote: sc://127.0.0.1:15002\n",
+            "warehouse: give either 'master' or 'remote' (Spark Connect), not both",
+        ),
+        (
+            "  type: sqlite\n  control: control.duckdb\n",
+            "warehouse: control: not a setting of warehouse type 'sqlite'"
+            " (it reads type, path, url, schemas)",
+        ),
+    ],
+)
+def test_each_adapter_says_which_settings_it_needs_and_reads(
+    tmp_path: Path, warehouse: str, message: str
+) -> None:
+    make_project(tmp_path, "warehouse:\n" + warehouse)
+
+    error = load_error(tmp_path)
+
+    assert (error.path, error.line, error.message) == (tmp_path / "tidegate.yml", 1, message)
+
+
+def test_a_spark_project_takes_its_own_settings(tmp_path: Path) -> None:
+    make_project(
+        tmp_path,
+        "warehouse:\n  type: spark\n  master: local[1]\n  control: control.duckdb\n"
+        "  conf: {spark.sql.shuffle.partitions: 2}\n",
+    )
+
+    warehouse = load_project(tmp_path).config.warehouse
+
+    assert (warehouse.master, warehouse.control) == ("local[1]", "control.duckdb")
 
 
 # --------------------------------------------------------------------------- targets

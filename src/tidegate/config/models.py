@@ -102,19 +102,19 @@ class WarehouseConfig(Strict):
         return value
 
     @model_validator(mode="after")
-    def _needs_location(self) -> WarehouseConfig:
-        if self.type in ("postgres", "mssql") and not self.url:
-            raise ValueError(f"warehouse type {self.type!r} needs a 'url'")
-        return self._spark_settings()
+    def _fits_the_adapter(self) -> WarehouseConfig:
+        # The adapter declares what it needs (tidegate.warehouse.base.Warehouse.settings_problem);
+        # imported here, when a project is read, never when this module is.
+        from tidegate.errors import ConfigError
+        from tidegate.warehouse import adapter_class
 
-    def _spark_settings(self) -> WarehouseConfig:
-        spark_only = ("master", "remote", "warehouse_dir", "catalog", "control", "conf")
-        if self.type != "spark":
-            given = [name for name in spark_only if getattr(self, name)]
-            if given:
-                raise ValueError(f"{', '.join(given)}: only for warehouse type 'spark'")
-        elif self.master and self.remote:
-            raise ValueError("give either 'master' or 'remote' (Spark Connect), not both")
+        try:
+            adapter = adapter_class(self.type)
+        except ConfigError:  # its driver is not installed: connecting says which to install
+            return self
+        problem = adapter.settings_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -260,7 +260,7 @@ class ScheduleConfig(Strict):
 
 
 class ProjectConfig(Strict):
-    warehouse: WarehouseConfig = WarehouseConfig()
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
     landing: str = "landing"
     archive: str = "archive"
     rejected: str = "rejected"

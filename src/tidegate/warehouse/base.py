@@ -68,6 +68,10 @@ class Endpoint:
         return f"{self.scheme}://{self.user}@{self.host}:{self.port}/{self.database}"
 
 
+# Every adapter reads these ``warehouse:`` settings.
+COMMON_SETTINGS = ("type", "path", "url", "schemas")
+
+
 class Warehouse(ABC):
     """A connection to one warehouse, able to stage Arrow batches and run sqlglot trees."""
 
@@ -92,6 +96,30 @@ class Warehouse(ABC):
 
     # Other processes may change the catalog (a server): forget it at every file.
     SHARED_CATALOG: ClassVar[bool] = False
+
+    # The settings under ``warehouse:`` this adapter cannot work without, and those that
+    # only it reads (beyond ``type``, ``path``, ``url`` and ``schemas``, which every
+    # adapter takes); the config model asks the adapter (``settings_problem``).
+    REQUIRED_SETTINGS: ClassVar[tuple[str, ...]] = ()
+    OWN_SETTINGS: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def settings_problem(cls, config: WarehouseConfig) -> str | None:
+        """Why these ``warehouse:`` settings cannot work with this adapter, or None."""
+        missing = [name for name in cls.REQUIRED_SETTINGS if not getattr(config, name)]
+        if missing:
+            return f"warehouse type {cls.NAME!r} needs {' and '.join(map(repr, missing))}"
+        foreign = [
+            name
+            for name in type(config).model_fields
+            if name not in COMMON_SETTINGS + cls.OWN_SETTINGS and getattr(config, name)
+        ]
+        if foreign:
+            return (
+                f"{', '.join(foreign)}: not a setting of warehouse type {cls.NAME!r}"
+                f" (it reads {', '.join(COMMON_SETTINGS + cls.OWN_SETTINGS)})"
+            )
+        return None
 
     def __init__(self, config: WarehouseConfig, root: Path) -> None:
         self.config = config

@@ -56,6 +56,7 @@ KEY_TEXT = "NVARCHAR(450)"  # 900 bytes, the most a clustered index key may hold
 
 class MSSQLWarehouse(DBAPIWarehouse):
     NAME: ClassVar[str] = "mssql"
+    REQUIRED_SETTINGS: ClassVar[tuple[str, ...]] = ("url",)
     DIALECT: ClassVar[str] = "tsql"
     SUPPORTS_MERGE: ClassVar[bool] = True
     MAX_IDENTIFIER_LENGTH: ClassVar[int] = 128

@@ -62,6 +62,7 @@ TYPE_OVERRIDES: dict[exp.DType, exp.DType] = {
 
 class PostgresWarehouse(Warehouse):
     NAME: ClassVar[str] = "postgres"
+    REQUIRED_SETTINGS: ClassVar[tuple[str, ...]] = ("url",)
     DIALECT: ClassVar[str] = "postgres"
     SUPPORTS_MERGE: ClassVar[bool] = True
     ANALYZE_WORK_TABLES: ClassVar[bool] = True  # autovacuum never sees temporary tables

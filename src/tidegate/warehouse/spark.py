@@ -73,6 +73,20 @@ class SparkWarehouse(Warehouse):
     NAME: ClassVar[str] = "spark"
     DIALECT: ClassVar[str] = "spark"
     SUPPORTS_TRANSACTIONS: ClassVar[bool] = False
+    OWN_SETTINGS: ClassVar[tuple[str, ...]] = (
+        "master",
+        "remote",
+        "warehouse_dir",
+        "catalog",
+        "control",
+        "conf",
+    )
+
+    @classmethod
+    def settings_problem(cls, config: WarehouseConfig) -> str | None:
+        if config.master and config.remote:
+            return "give either 'master' or 'remote' (Spark Connect), not both"
+        return super().settings_problem(config)
 
     def __init__(self, config: WarehouseConfig, root: Path) -> None:
         super().__init__(config, root)
