@@ -146,6 +146,20 @@ def test_erasure_request_files_in_every_shape_are_applied(shop: Path) -> None:
     assert query(shop, "SELECT count(*) FROM tidegate.erasures") == [(4,)]
 
 
+def test_a_request_naming_only_the_key_erases_its_own_records_too(shop: Path) -> None:
+    # The request's customer-id is hashed (its pii policy) while customers keep the id
+    # plain: its own record must still be known as the person's, in raw and the archive.
+    load(shop)
+    write(shop / "landing", {"erasure_1.jsonl": jsonl([{"customer-id": "067318", "email": None}])})
+
+    result = run(load_project(shop))
+
+    assert [(f.name, f.status) for f in result.files] == [("erasure_1.jsonl", "loaded")]
+    assert query(shop, "SELECT count(*) FROM core.customers WHERE id = '067318'") == [(0,)]
+    assert found(["067318", *NEEDLES], every_value(shop)) == []
+    assert found(["067318", *NEEDLES], archived_texts(shop)) == []
+
+
 def test_nothing_personal_reaches_the_quarantine_listing(shop: Path) -> None:
     load(shop)
     listing = tidegate(shop, "quarantine", "--json")

@@ -271,10 +271,13 @@ def _index_output(
     query = typed(mapped(read.table, source.derive, output, target), output, target)
     rows = query.subquery("_tg_t")
     subject: exp.Expr = exp.cast(exp.null(), "varchar")
-    if key is not None:
-        subject = subject_hash_sql(keys, root, _stored(target.columns[key], key, keys))
-    selects = [_index_select(rows, output.target, subject, exp.cast(exp.null(), "varchar"))]
     root_columns = privacy.targets[root].columns
+    if key is not None:
+        # The key as the subject's own target stores it: an erasure request's column may
+        # hash what the subject keeps plain, and the hash must be of the subject's form.
+        spec = root_columns[privacy.graph.key_of(root)]
+        subject = subject_hash_sql(keys, root, _stored(spec, key, keys))
+    selects = [_index_select(rows, output.target, subject, exp.cast(exp.null(), "varchar"))]
     for column, identifier in identifiers:
         stored = _stored(root_columns[identifier], column, keys)
         hashed = identifier_hash_sql(keys, root, identifier, stored)
