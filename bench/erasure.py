@@ -105,9 +105,13 @@ GROW = {
     },
 }
 SERIES = {
-    "duckdb": "range(1, {n} + 1) AS s(i)",
-    "postgres": "generate_series(1, {n}) AS s(i)",
+    "duckdb": "range({first}, {last} + 1) AS s(i)",
+    "postgres": "generate_series({first}, {last}) AS s(i)",
 }
+# Rows generated per transaction: DuckDB holds a transaction's index entries in memory
+# (tidegate caps the warehouse connection's memory), so 10M rows go in slices.
+SLICE_ROWS = 1_000_000
+INDEX = "subject_records"  # tidegate's subject index, grown with the records
 
 
 def project(root: Path, warehouse_line: str) -> Path:
@@ -143,39 +147,64 @@ def grow(root: Path, kind: str, rows: int) -> None:
 
     os.environ.update(env())
     with connect(load_project(root)) as wh, wh.transaction():
-        series = parse_one(f"SELECT * FROM {SERIES[kind].format(n=rows)}", read=kind)
-        for name, generated in GROW.items():
-            schema, table = name.split(".")
-            columns = list(wh.columns_of(table, schema) or {})
-            values = [
-                parse_one(generated[c], read="duckdb").as_(c, quoted=True)
-                if c in generated
-                else exp.column(c, "seed", quoted=True)
-                for c in columns
-            ]
-            query = series.copy().select(*values, append=False)
-            query = query.join(
-                exp.table_(table, schema, quoted=True).as_("seed"), join_type="cross"
-            )
-            names = [exp.to_identifier(c, quoted=True) for c in columns]
-            wh.execute(exp.insert(query, exp.table_(table, schema, quoted=True), columns=names))
-        index = exp.table_("subject_records", wh.schemas.meta, quoted=True)
-        columns = list(wh.columns_of("subject_records", wh.schemas.meta) or {})
+        tables = [tuple(name.split(".")) for name in GROW] + [(wh.schemas.meta, INDEX)]
+        for schema, name in tables:  # the seed rows, kept apart while the tables grow
+            seed = exp.select(exp.Star()).from_(exp.table_(name, schema, quoted=True))
+            wh.execute(exp.Create(this=_seed(name, schema), kind="TABLE", expression=seed))
+    for first in range(1, rows + 1, SLICE_ROWS):
+        last = min(first + SLICE_ROWS - 1, rows)
+        series = parse_one(
+            f"SELECT * FROM {SERIES[kind].format(first=first, last=last)}", read=kind
+        )
+        with connect(load_project(root)) as wh, wh.transaction():
+            _grow_slice(wh, series)
+    with connect(load_project(root)) as wh:  # what a load leaves: a checkpointed file
+        for schema, name in tables:
+            seeds = wh.count(f"_bench_seed_{name}", schema)
+            if wh.count(name, schema) != seeds * (rows + 1):
+                raise RuntimeError(f"{schema}.{name}: not grown to {rows} rows per seed row")
+            wh.execute(exp.Drop(tables=[_seed(name, schema)], kind="TABLE", exists=True))
+        if kind == "duckdb":
+            wh.execute(exp.Command(this="CHECKPOINT"))
+
+
+def _seed(name: str, schema: str) -> Any:
+    from sqlglot import exp
+
+    return exp.table_(f"_bench_seed_{name}", schema, quoted=True)
+
+
+def _grow_slice(wh: Any, series: Any) -> None:
+    """One slice of the number series into every table, from the seed rows."""
+    from sqlglot import exp, parse_one
+
+    for name, generated in GROW.items():
+        schema, table = name.split(".")
+        columns = list(wh.columns_of(table, schema) or {})
         values = [
-            exp.column(c, "seed", quoted=True)
-            if c in ("file_id", "target")
-            else parse_one("i" if c == "row" else "md5(CAST(i AS VARCHAR))", read="duckdb").as_(
-                c, quoted=True
-            )
+            parse_one(generated[c], read="duckdb").as_(c, quoted=True)
+            if c in generated
+            else exp.column(c, "seed", quoted=True)
             for c in columns
         ]
         query = series.copy().select(*values, append=False)
-        query = query.join(index.copy().as_("seed"), join_type="cross")
+        query = query.join(_seed(table, schema).as_("seed"), join_type="cross")
         names = [exp.to_identifier(c, quoted=True) for c in columns]
-        wh.execute(exp.insert(query, index, columns=names))
-    with connect(load_project(root)) as wh:  # what a load leaves: a checkpointed file
-        if kind == "duckdb":
-            wh.execute(exp.Command(this="CHECKPOINT"))
+        wh.execute(exp.insert(query, exp.table_(table, schema, quoted=True), columns=names))
+    index = exp.table_(INDEX, wh.schemas.meta, quoted=True)
+    columns = list(wh.columns_of(INDEX, wh.schemas.meta) or {})
+    values = [
+        exp.column(c, "seed", quoted=True)
+        if c in ("file_id", "target")
+        else parse_one("i" if c == "row" else "md5(CAST(i AS VARCHAR))", read="duckdb").as_(
+            c, quoted=True
+        )
+        for c in columns
+    ]
+    query = series.copy().select(*values, append=False)
+    query = query.join(_seed(INDEX, wh.schemas.meta).as_("seed"), join_type="cross")
+    names = [exp.to_identifier(c, quoted=True) for c in columns]
+    wh.execute(exp.insert(query, index, columns=names))
 
 
 @contextmanager
