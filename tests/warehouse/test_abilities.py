@@ -12,7 +12,8 @@ import pytest
 from sqlglot import exp
 
 from tidegate.config.models import ColumnSpec, HistoryConfig, TargetConfig
-from tidegate.warehouse import scd2
+from tidegate.privacy import tables as privacy_tables
+from tidegate.warehouse import merge, scd2
 from tidegate.warehouse.base import Row, Warehouse
 from tidegate.warehouse.load import ensure_target
 
@@ -77,7 +78,7 @@ def test_an_upsert_is_one_merge_where_declared_else_update_then_insert(
 
 
 @pytest.mark.parametrize("joins", [True, False], ids=["indexed", "not-indexed"])
-def test_join_indexes_exist_only_where_declared(
+def test_join_and_lookup_indexes_exist_only_where_declared(
     wh: Warehouse, monkeypatch: pytest.MonkeyPatch, joins: bool
 ) -> None:
     monkeypatch.setattr(wh, "JOIN_INDEXES", joins)
@@ -89,6 +90,13 @@ def test_join_indexes_exist_only_where_declared(
     assert ("people__key_from" in found) is joins
     observed = scd2.Layout.of(wh, "people", t).observed.name
     assert ("people__observed_key" in wh.indexes_of(observed, wh.schemas.meta)) is joins
+    with wh.transaction():
+        ensure_target(wh, "accounts", target("merge"))
+        merge.prepare(wh, "accounts", target("merge"))
+        privacy_tables.ensure(wh)
+    assert ("accounts__key" in wh.indexes_of("accounts", wh.schemas.core)) is joins
+    subjects = wh.indexes_of(privacy_tables.SUBJECT_RECORDS, wh.schemas.meta)
+    assert bool(subjects) is joins, subjects
 
 
 @pytest.mark.parametrize("analyze", [True, False], ids=["analyzed", "not-analyzed"])

@@ -86,5 +86,5 @@ def ensure(wh: Warehouse) -> None:
         created = wh.columns_of(name, meta) is None
         wh.ensure_table(name, meta, columns)
         for index in INDEXES.get(name, []) if created else []:
-            wh.ensure_index(name, meta, f"{name}__{'_'.join(index)}", index)
+            wh.ensure_join_index(name, meta, f"{name}__{'_'.join(index)}", index)
     vault.ensure(wh)

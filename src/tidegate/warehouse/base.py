@@ -82,9 +82,12 @@ class Warehouse(ABC):
     SUPPORTS_MERGE: ClassVar[bool] = False
     MAX_IDENTIFIER_LENGTH: ClassVar[int] = 63
 
-    # A load's joins (its rows against the target's versions) use an index on the key
+    # A load's joins (its rows against the target's versions) and the lookups of tables
+    # that grow with the data (the subject index, by hash) use an index on the key
     # (``ensure_join_index``). DuckDB joins by hashing and never reads an index for a join,
-    # and it rewrites every index at each checkpoint: there they only cost.
+    # it rewrites every index at each checkpoint, and a transaction that adds to an index
+    # must hold it in memory: at 10M rows the subject index's alone outgrew the warehouse
+    # connection's cap and the commit failed. There they only cost.
     JOIN_INDEXES: ClassVar[bool] = True
 
     # The planner needs statistics on work tables gathered by hand (``analyzed``):
@@ -415,8 +418,9 @@ class Warehouse(ABC):
         self.execute(exp.Create(this=node, kind="INDEX", exists=True))
 
     def ensure_join_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:
-        """An index that serves a load's joins where joins read indexes (``JOIN_INDEXES``);
-        elsewhere the index is dropped, so that an older one costs nothing more."""
+        """An index that serves a load's joins or lookups where they read indexes
+        (``JOIN_INDEXES``); elsewhere the index is dropped, so that an older one costs
+        nothing more."""
         if self.JOIN_INDEXES:
             self.ensure_index(name, schema, index, columns)
         else:

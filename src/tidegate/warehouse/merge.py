@@ -89,7 +89,7 @@ def stamp_rows(wh: Warehouse, staged: exp.Table, target: TargetConfig) -> None:
 
 
 def prepare(wh: Warehouse, name: str, target: TargetConfig) -> None:
-    wh.ensure_index(name, wh.schemas.core, f"{name}__key", target.key)
+    wh.ensure_join_index(name, wh.schemas.core, f"{name}__key", target.key)
 
 
 def merge(
