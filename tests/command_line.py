@@ -30,14 +30,16 @@ from pathlib import Path
 from typing import Any
 
 FAULT_VARIABLE = "TIDEGATE_FAULT"  # tidegate.faults.VARIABLE, without importing tidegate here
+ENTRY_POINT = "import sys; from tidegate.cli import main; sys.argv[0] = 'tidegate'; main()"
 
 
 def tidegate_process(
     argv: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m tidegate.cli *argv`` in its own process, with ``env`` added to ours."""
+    """``tidegate *argv`` in its own process, with ``env`` added to ours: ``cli.main`` as the
+    installed ``tidegate`` script calls it (named ``tidegate`` in usage lines)."""
     return subprocess.run(
-        [sys.executable, "-m", "tidegate.cli", *argv],
+        [sys.executable, "-c", ENTRY_POINT, *argv],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},

@@ -22,6 +22,7 @@ from tidegate.pipeline import run
 from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.ledger import RunRecord
 
+from .. import command_line
 from ..command_line import runs_finished, wait_until
 from ..conftest import SERVED_WAREHOUSES
 from ..pipeline.conftest import land, people_csv, project_file, tidegate, write_project
@@ -399,3 +400,32 @@ def test_watch_prints_a_time_on_every_line(tmp_path: Path) -> None:
     assert any("loaded people_1.csv people" in line for line in lines), lines
     stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
     assert lines and all(stamp.match(line) for line in lines), lines
+
+
+# --------------------------------------------------------------------------- in process
+
+
+def test_a_command_in_process_prints_and_exits_as_the_real_process(tmp_path: Path) -> None:
+    """The suite runs the command line in its own process (tests/command_line.py): the same
+    exit code, stdout and stderr as ``tidegate`` in a process of its own, at the width of
+    ``COLUMNS``, literal markup, errors and tracebacks included."""
+    bad = write_project(tmp_path / "bad", {"targets/people.yml": "columns: {id: {type: nope}}\n"})
+    twins = []
+    for twin in ("here", "alone"):  # a run changes its project: one each
+        root = new_project(tmp_path / twin)
+        land(root, "[bold]stray[/].txt", "hello\n")
+        land(root, "crm_1.csv", "id,code\n1,abc\n2,[/x]\n")
+        twins.append(["run", "--project", str(root)])
+    calls = [
+        (["--version"], ["--version"], {}),
+        (["--help"], ["--help"], {"COLUMNS": "70"}),
+        (["check", "--project", str(bad)], ["check", "--project", str(bad)], {}),
+        (["check", "--debug", "--project", str(bad)], ["check", "--debug", "-p", str(bad)], {}),
+        (twins[0], twins[1], {"COLUMNS": "60"}),
+    ]
+    for here_argv, alone_argv, env in calls:
+        here = command_line.tidegate_in_process(here_argv, env)
+        alone = command_line.tidegate_process(alone_argv, env)
+        assert here.returncode == alone.returncode, here_argv
+        assert here.stdout == alone.stdout, here_argv
+        assert here.stderr == alone.stderr, here_argv
