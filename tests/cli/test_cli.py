@@ -1,4 +1,6 @@
-"""The command line, through the real ``tidegate`` process on real projects."""
+"""The command line on real projects: in the test's process (tests/command_line.py), and
+in a real ``tidegate`` process where the process itself is the subject (the entry point and
+its exit codes, a kill, signals)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,8 @@ from tidegate.pipeline import run
 from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.ledger import RunRecord
 
+from .. import command_line
+from ..command_line import runs_finished, wait_until
 from ..conftest import SERVED_WAREHOUSES
 from ..pipeline.conftest import land, people_csv, project_file, tidegate, write_project
 
@@ -81,7 +84,7 @@ def test_hostile_values_are_printed_as_they_are(tmp_path: Path) -> None:
 def test_a_rejected_file_with_markup_in_its_name_is_named_whole(tmp_path: Path) -> None:
     root = new_project(tmp_path / "p")
     land(root, "[bold]stray[/].txt", "hello\n")
-    done = tidegate(root, "run", env=WIDE)
+    done = tidegate(root, "run", env=WIDE, in_process=False)  # the process exits with 1
     assert done.returncode == 1
     assert "[bold]stray[/].txt" in done.stdout
     assert "rejected [bold]stray[/].txt: matches no source" in done.stderr
@@ -116,7 +119,7 @@ def test_narrow_tables_leave_out_optional_columns_empty_ones_first() -> None:
 def test_version_prints_the_version() -> None:
     from tidegate import __version__
 
-    done = tidegate(None, "--version")
+    done = tidegate(None, "--version", in_process=False)  # the entry point itself
     assert (done.returncode, done.stdout.strip()) == (0, f"tidegate {__version__}")
 
 
@@ -132,7 +135,7 @@ def test_help_shows_flags_without_a_value_type() -> None:
 def test_debug_before_or_after_the_command_keeps_the_exit_code(tmp_path: Path, where: str) -> None:
     root = write_project(tmp_path / "p", {"targets/people.yml": "columns: {id: {type: nope}}\n"})
     args = ["--debug", "check"] if where == "before" else ["check", "--debug"]
-    done = tidegate(root, *args)
+    done = tidegate(root, *args, in_process=False)  # the process's own exit code
     assert done.returncode == 2, done.stderr
     assert "Traceback" in done.stderr
     assert "error: " in done.stderr and "targets/people.yml" in done.stderr
@@ -259,13 +262,13 @@ def test_watch_records_only_the_runs_that_loaded_something(tmp_path: Path) -> No
         text=True,
     )
     try:
-        time.sleep(1.5)  # several idle heartbeats
+        wait_until(lambda: runs_finished(root) >= 3, "several idle heartbeats")
         hidden = land(root, ".people_1.csv.part", people_csv(ADA))
         hidden.rename(root / "landing" / "people_1.csv")  # arrives whole
-        deadline = time.monotonic() + 60
-        while (root / "landing" / "people_1.csv").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.0)  # and more idle heartbeats after it
+        arrived = root / "landing" / "people_1.csv"
+        wait_until(lambda: not arrived.exists(), "the file is loaded")
+        after = runs_finished(root)
+        wait_until(lambda: runs_finished(root) >= after + 3, "more idle heartbeats after it")
     finally:
         watcher.send_signal(signal.SIGTERM)
         _, err = watcher.communicate(timeout=60)
@@ -385,10 +388,10 @@ def test_watch_prints_a_time_on_every_line(tmp_path: Path) -> None:
     try:
         hidden = land(root, ".people_1.csv.part", people_csv(ADA))
         hidden.rename(root / "landing" / "people_1.csv")
-        deadline = time.monotonic() + 60
-        while (root / "landing" / "people_1.csv").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(0.5)
+        arrived = root / "landing" / "people_1.csv"
+        wait_until(lambda: not arrived.exists(), "the file is loaded")
+        after = runs_finished(root)
+        wait_until(lambda: runs_finished(root) >= after + 1, "the load's run is finished")
     finally:
         watcher.send_signal(signal.SIGTERM)
         printed, err = watcher.communicate(timeout=60)
@@ -397,3 +400,32 @@ def test_watch_prints_a_time_on_every_line(tmp_path: Path) -> None:
     assert any("loaded people_1.csv people" in line for line in lines), lines
     stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
     assert lines and all(stamp.match(line) for line in lines), lines
+
+
+# --------------------------------------------------------------------------- in process
+
+
+def test_a_command_in_process_prints_and_exits_as_the_real_process(tmp_path: Path) -> None:
+    """The suite runs the command line in its own process (tests/command_line.py): the same
+    exit code, stdout and stderr as ``tidegate`` in a process of its own, at the width of
+    ``COLUMNS``, literal markup, errors and tracebacks included."""
+    bad = write_project(tmp_path / "bad", {"targets/people.yml": "columns: {id: {type: nope}}\n"})
+    twins = []
+    for twin in ("here", "alone"):  # a run changes its project: one each
+        root = new_project(tmp_path / twin)
+        land(root, "[bold]stray[/].txt", "hello\n")
+        land(root, "crm_1.csv", "id,code\n1,abc\n2,[/x]\n")
+        twins.append(["run", "--project", str(root)])
+    calls = [
+        (["--version"], ["--version"], {}),
+        (["--help"], ["--help"], {"COLUMNS": "70"}),
+        (["check", "--project", str(bad)], ["check", "--project", str(bad)], {}),
+        (["check", "--debug", "--project", str(bad)], ["check", "--debug", "-p", str(bad)], {}),
+        (twins[0], twins[1], {"COLUMNS": "60"}),
+    ]
+    for here_argv, alone_argv, env in calls:
+        here = command_line.tidegate_in_process(here_argv, env)
+        alone = command_line.tidegate_process(alone_argv, env)
+        assert here.returncode == alone.returncode, here_argv
+        assert here.stdout == alone.stdout, here_argv
+        assert here.stderr == alone.stderr, here_argv

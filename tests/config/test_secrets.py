@@ -3,9 +3,7 @@ not in the traceback ``--debug`` prints. Checked through the real command line."
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import textwrap
 import traceback
 from pathlib import Path
@@ -18,6 +16,8 @@ from tidegate.config.redact import hide_passwords, url_problem
 from tidegate.errors import ConfigError, ConnectionFailed
 from tidegate.warehouse.mssql import _reason as mssql_reason
 from tidegate.warehouse.postgres import PostgresWarehouse
+
+from .. import command_line
 
 SECRET = "Hunter2-Very-Secret"  # the value every test looks for in the output
 TARGET = "columns:\n  name: {type: varchar}\n"
@@ -35,16 +35,9 @@ def make_project(root: Path, project: str) -> Path:
 
 
 def tidegate(root: Path, command: str, *, debug: bool) -> subprocess.CompletedProcess[str]:
-    """The real command line in its own process; ``--debug`` prints tracebacks."""
+    """The command line (in this process); ``--debug`` prints tracebacks."""
     options = ["--debug"] if debug else []
-    return subprocess.run(
-        [sys.executable, "-m", "tidegate.cli", *options, command, "--project", str(root)],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=300,
-        check=False,
-    )
+    return command_line.tidegate([*options, command, "--project", str(root)])
 
 
 def with_credentials(url: str, password: str, database: str | None = None) -> str:

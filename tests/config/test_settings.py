@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import get_args
@@ -15,6 +12,8 @@ from tidegate.config import load_project
 from tidegate.config.models import WarehouseType
 from tidegate.errors import ConfigError
 from tidegate.warehouse import ADAPTERS
+
+from .. import command_line
 
 TARGET = "columns:\n  name: {type: varchar}\n"
 SOURCE = "match: '*.csv'\noutputs:\n  - target: people\n    columns: {name: name}\n"
@@ -81,14 +80,7 @@ def test_local_folders_still_load(tmp_path: Path) -> None:
 def test_run_with_a_landing_url_fails_instead_of_finding_nothing(tmp_path: Path) -> None:
     make_project(tmp_path, "landing: nosuch://incoming\n")
 
-    done = subprocess.run(
-        [sys.executable, "-m", "tidegate.cli", "run", "--project", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=300,
-        check=False,
-    )
+    done = command_line.tidegate(["run", "--project", str(tmp_path)])
 
     assert done.returncode == 2, done.stdout + done.stderr
     assert "tidegate.yml:1: landing: unknown scheme nosuch://" in done.stderr

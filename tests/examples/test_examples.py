@@ -37,15 +37,27 @@ def load(root: Path) -> RunResult:
     return run(load_project(root))
 
 
+def loaded_once(name: str, factory: pytest.TempPathFactory) -> tuple[Path, RunResult]:
+    """An example loaded once for the tests of a module that only read what it loaded (they
+    share an xdist_group, so one worker loads it)."""
+    root = copy(name, factory.mktemp(name))
+    return root, load(root)
+
+
 # --------------------------------------------------------------------------- 000
 
 
 LEADS = "000-prospective-leads"
 
 
-def test_000_every_row_read_is_loaded_or_quarantined(tmp_path: Path) -> None:
-    root = copy(LEADS, tmp_path)
-    result = load(root)
+@pytest.fixture(scope="module")
+def leads(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunResult]:
+    return loaded_once(LEADS, tmp_path_factory)
+
+
+@pytest.mark.xdist_group("examples_000")
+def test_000_every_row_read_is_loaded_or_quarantined(leads: tuple[Path, RunResult]) -> None:
+    root, result = leads
     read = {f.name: (f.status, f.rows_read) for f in result.files}
     assert read == {
         "TechnicalExerciseDataSource1.csv": ("loaded", 70),
@@ -62,9 +74,9 @@ def test_000_every_row_read_is_loaded_or_quarantined(tmp_path: Path) -> None:
     assert loaded + quarantined == 127
 
 
-def test_000_packed_fields_are_parsed(tmp_path: Path) -> None:
-    root = copy(LEADS, tmp_path)
-    load(root)
+@pytest.mark.xdist_group("examples_000")
+def test_000_packed_fields_are_parsed(leads: tuple[Path, RunResult]) -> None:
+    root, _ = leads
     rows = query(
         root,
         "SELECT company, address1, address2, city, state, zip, phone, first_name, last_name, title,"
@@ -169,9 +181,15 @@ def test_000_a_changed_nevada_file_opens_and_closes_exactly_the_changed_versions
 TITLES = "001-job-titles"
 
 
-def test_001_titles_and_related_titles(tmp_path: Path) -> None:
-    root = copy(TITLES, tmp_path)
-    [file] = load(root).files
+@pytest.fixture(scope="module")
+def titles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunResult]:
+    return loaded_once(TITLES, tmp_path_factory)
+
+
+@pytest.mark.xdist_group("examples_001")
+def test_001_titles_and_related_titles(titles: tuple[Path, RunResult]) -> None:
+    root, result = titles
+    [file] = result.files
     assert (file.rows_read, file.rows_loaded, file.rows_quarantined) == (5000, 4989, 11)
     reasons = query(root, "SELECT DISTINCT reasons FROM tidegate.quarantine")
     assert all(json.loads(r[0])[0]["rule"] == "duplicate" for r in reasons)
@@ -201,9 +219,9 @@ def test_001_titles_and_related_titles(tmp_path: Path) -> None:
     ) == [(0,)]
 
 
-def test_001_models_answer_the_questions(tmp_path: Path) -> None:
-    root = copy(TITLES, tmp_path)
-    load(root)
+@pytest.mark.xdist_group("examples_001")
+def test_001_models_answer_the_questions(titles: tuple[Path, RunResult]) -> None:
+    root, _ = titles
     top = query(root, "SELECT title, related_titles FROM marts.top_related_titles")
     assert len(top) == 10
     assert {n for _, n in top} == {10}

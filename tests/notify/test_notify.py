@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from email import message_from_bytes
@@ -25,6 +23,8 @@ from tidegate.sql import lit, table
 from tidegate.sql import update as sql_update
 from tidegate.warehouse import connect
 
+from .. import command_line
+from ..command_line import runs_finished, wait_until
 from .conftest import SMTP_PASSWORD, WEBHOOK_TOKEN, Mailbox, Webhook, land, write_project
 
 GOOD = "ID,Name,E-mail\n1,Ada Lovelace,ada@example.org\n2,Alan Turing,alan@example.org\n"
@@ -107,14 +107,7 @@ def test_a_failing_channel_is_reported_in_run_json_and_never_fails_the_load(
     root = write_project(tmp_path / "p", hook_channel(webhook, attempts="2"))
     land(root, "people_2.csv", ONE_BAD)
 
-    done = subprocess.run(
-        [sys.executable, "-m", "tidegate.cli", "run", "--json", "--project", str(root)],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-        check=False,
-    )
+    done = command_line.tidegate(["run", "--json", "--project", str(root)])
 
     assert done.returncode == 0, done.stderr  # the file loaded; the alert is not the load
     report = json.loads(done.stdout)
@@ -287,10 +280,10 @@ def test_watch_tells_a_stale_source_once_across_its_heartbeats(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not webhook.received and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(2)  # several more heartbeats, each a run that checks stale again
+        wait_until(lambda: bool(webhook.received), "the stale message")
+        told = runs_finished(root)
+        # several more heartbeats, each a run that checks stale again
+        wait_until(lambda: runs_finished(root) >= told + 3, "three more heartbeats")
     finally:
         watcher.send_signal(signal.SIGTERM)
         _, err = watcher.communicate(timeout=60)

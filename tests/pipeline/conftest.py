@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,8 @@ from sqlglot import exp
 from tidegate.config import load_project
 from tidegate.sql import col, table
 from tidegate.warehouse import Warehouse, connect
+
+from .. import command_line
 
 PROJECT = """\
 warehouse: {type: duckdb, path: warehouse.duckdb}
@@ -80,18 +80,12 @@ def land(root: Path, name: str, text: str) -> Path:
 
 
 def tidegate(
-    root: Path | None, *args: str, env: dict[str, str] | None = None
+    root: Path | None, *args: str, env: dict[str, str] | None = None, in_process: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """The real command line, in its own process (``--project root`` unless root is None)."""
+    """The command line (``--project root`` unless root is None): in this process, or in its
+    own with ``in_process=False`` or a fault set (see tests/command_line.py)."""
     project = ["--project", str(root)] if root is not None else []
-    return subprocess.run(
-        [sys.executable, "-m", "tidegate.cli", *args, *project],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-        check=False,
-    )
+    return command_line.tidegate([*args, *project], env, in_process=in_process)
 
 
 SNAPSHOT_TABLES = (

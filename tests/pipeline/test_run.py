@@ -16,6 +16,7 @@ from tidegate import archive
 from tidegate.config import load_project
 from tidegate.pipeline import run
 
+from ..command_line import runs_finished, wait_until
 from .conftest import land, people_csv, snapshot, tidegate, write_project
 
 ADA = ("1", " Ada Lovelace ", "ADA@example.org", "12/10/1815")
@@ -364,7 +365,6 @@ def test_watch_loads_files_as_they_arrive_and_stops_on_sigterm(project: Path) ->
     import signal
     import subprocess
     import sys
-    import time
 
     watcher = subprocess.Popen(
         [
@@ -383,12 +383,9 @@ def test_watch_loads_files_as_they_arrive_and_stops_on_sigterm(project: Path) ->
         text=True,
     )
     try:
-        time.sleep(1.5)
-        land(project, "people_1.csv", people_csv(ADA))
-        deadline = time.monotonic() + 30
-        while (project / "landing" / "people_1.csv").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not (project / "landing" / "people_1.csv").exists()
+        wait_until(lambda: runs_finished(project) >= 1, "the watch's first run")
+        arrived = land(project, "people_1.csv", people_csv(ADA))
+        wait_until(lambda: not arrived.exists(), "the file is loaded")
     finally:
         watcher.send_signal(signal.SIGTERM)
         out, err = watcher.communicate(timeout=30)

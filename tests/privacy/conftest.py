@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +12,8 @@ from typing import Any
 
 import duckdb
 import pytest
+
+from .. import command_line
 
 SECRET = "a-long-test-secret-0123456789"
 VAULT_KEY = "a-long-test-vault-key-0123456789"
@@ -156,14 +156,8 @@ def shop(tmp_path: Path) -> Path:
 def tidegate(
     root: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tidegate.cli", *args, "--project", str(root)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-        check=False,
-    )
+    """The command line on the project at root, in this process unless a fault is set."""
+    return command_line.tidegate([*args, "--project", str(root)], env)
 
 
 def query(root: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -7,8 +7,8 @@ used). Under ``CI=true`` a missing browser fails the test instead of skipping it
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,12 @@ from tests.pipeline.conftest import (
     tidegate,
     write_project,
 )
+
+from tidegate.clock import utcnow
+from tidegate.config import load_project
+from tidegate.sql import lit, table
+from tidegate.sql import update as sql_update
+from tidegate.warehouse import connect
 
 # One pytest-xdist worker runs this module: it shares the module's browser and project.
 pytestmark = pytest.mark.xdist_group("report")
@@ -178,7 +184,7 @@ PROTECTED = {
         warehouse: {type: duckdb, path: warehouse.duckdb}
         settle_seconds: 0
         privacy: {secret: report-test-secret-0123456789}
-        sources: {expect_every: 1s}
+        sources: {expect_every: 1h}
         """,
     "targets/people.yml": """\
         columns:
@@ -191,11 +197,19 @@ PROTECTED = {
 }
 
 
+def _age_ledger(root: Path, by: timedelta) -> None:
+    """Move every ledger time back, as if the last file had come ``by`` ago."""
+    with connect(load_project(root)) as wh, wh.transaction():
+        for name in ("files", "runs"):
+            old = utcnow() - by
+            wh.execute(sql_update(table(name, wh.schemas.meta), {"started_at": old}, lit(True)))
+
+
 def test_personal_values_stay_protected_and_a_quiet_source_is_stale(tmp_path: Path) -> None:
     root = write_project(tmp_path / "protected", PROTECTED)
     land(root, "people1.csv", people_csv(("1", "Ann", "ann.private-at-example", "")))
     assert tidegate(root, "run").returncode == 0
-    time.sleep(1.5)  # longer than the source's expect_every
+    _age_ledger(root, timedelta(hours=2))  # longer ago than the source's expect_every
     out = root / "report.html"
     assert tidegate(root, "report", "--out", str(out)).returncode == 0
     html = out.read_text(encoding="utf-8")
