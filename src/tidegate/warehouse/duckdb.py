@@ -25,7 +25,9 @@ try:  # POSIX; elsewhere a rewrite relies on DuckDB's own lock alone
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-LOCK_WAIT_SECONDS = 30.0
+# A DuckDB file has one writing process: a second run (cron overlapping a long load) waits
+# for the first this long before it says the file is held.
+LOCK_WAIT_SECONDS = 300.0
 BATCH_VIEW = "_tg_batch"
 REWRITE = ".rewrite"  # the new copy of the file, beside it, until it is renamed into place
 REWRITE_ALIAS = "_tg_rewrite"
