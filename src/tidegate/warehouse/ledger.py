@@ -21,6 +21,7 @@ RUNS = "runs"
 QUARANTINE = "quarantine"
 
 STATUSES = ("loaded", "rejected", "failed", "duplicate")
+CHUNK = 500  # rows per INSERT of many records (a statement's parameters are limited)
 
 
 @dataclass
@@ -115,6 +116,17 @@ def insert_file(wh: Warehouse, record: FileRecord) -> None:
     _insert(wh, FILES, record)
 
 
+def insert_files(wh: Warehouse, records: list[FileRecord]) -> None:
+    """Many files' rows (a batch's), a few statements in all."""
+    if not records:
+        return
+    names = [f.name for f in fields(FileRecord)]
+    rows = [[getattr(r, n) for n in names] for r in records]
+    target = table(FILES, wh.schemas.meta)
+    for start in range(0, len(rows), CHUNK):
+        wh.execute(insert_values(target, names, rows[start : start + CHUNK]))
+
+
 def insert_run(wh: Warehouse, record: RunRecord) -> None:
     _insert(wh, RUNS, record)
 
@@ -125,8 +137,8 @@ def insert_quarantine(wh: Warehouse, records: list[QuarantineRecord]) -> None:
     names = [f.name for f in fields(QuarantineRecord)]
     rows = [[getattr(r, n) for n in names] for r in records]
     target = table(QUARANTINE, wh.schemas.meta)
-    for start in range(0, len(rows), 500):
-        wh.execute(insert_values(target, names, rows[start : start + 500]))
+    for start in range(0, len(rows), CHUNK):
+        wh.execute(insert_values(target, names, rows[start : start + CHUNK]))
 
 
 def update(wh: Warehouse, name: str, key: tuple[str, str], values: dict[str, Any]) -> None:
@@ -141,6 +153,18 @@ def _select(record_type: type, name: str, wh: Warehouse) -> exp.Select:
 def files_with_hash(wh: Warehouse, sha256: str) -> list[FileRecord]:
     query = _select(FileRecord, FILES, wh).where(col("sha256").eq(lit(sha256)))
     return [FileRecord(*row) for row in wh.execute(query.order_by(col("started_at")))]
+
+
+def files_with_hashes(wh: Warehouse, hashes: list[str]) -> dict[str, list[FileRecord]]:
+    """``files_with_hash`` of many contents at once: a batch asks once, not once a file."""
+    found: dict[str, list[FileRecord]] = {sha: [] for sha in hashes}
+    for start in range(0, len(hashes), CHUNK):
+        chunk = [lit(sha) for sha in hashes[start : start + CHUNK]]
+        query = _select(FileRecord, FILES, wh).where(col("sha256").isin(*chunk))
+        for row in wh.execute(query.order_by(col("started_at"))):
+            record = FileRecord(*row)
+            found[record.sha256].append(record)
+    return found
 
 
 def loaded_file(wh: Warehouse, sha256: str) -> FileRecord | None:
