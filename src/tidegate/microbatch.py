@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from sqlglot import exp
 
-from tidegate import log
+from tidegate import archive, log
 from tidegate.clock import utcnow as now
 from tidegate.compute.engine import Engine
 from tidegate.compute.reserved import rename_reserved, reserved_renames
@@ -400,6 +400,7 @@ class Batch:
         expected = _expected(con, outcome)
         written = self._write_targets(kept, outcome, loaded_at)
         records = []
+        taken: set[str] = set()  # archive keys of the batch's files, not yet moved there
         for position, member in enumerate(kept):
             attempt = member.attempt
             attempt.context = attempt.context.loaded(loaded_at)
@@ -413,6 +414,9 @@ class Batch:
             if keep_raw and position > 0:
                 attempt.new_columns = []  # the first file's reached the raw layer before it
             destination = pipe._archive_destination(member.file, self.name, loaded_at)
+            if destination in taken:  # an earlier file of the batch goes there first
+                destination = archive._with_hash(destination, member.file.sha256)
+            taken.add(destination)
             stored = pipe._stored(pipe.archived, destination)
             records.append(attempt.record("loaded", archive_path=stored))
         _write_quarantine(con, wh, self.name, self.columns, kept, records)
