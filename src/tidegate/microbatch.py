@@ -233,6 +233,10 @@ class Batch:
             self.pipeline.con.drop(*[p.result.table for p in pieces if p.in_table])
 
     def _read(self, member: Member) -> None:
+        """As the one-file path reads: what a reader raises on the file's content rejects
+        it, anything else fails it (``Pipeline._read``)."""
+        from tidegate.pipeline import READ_FAILURES, _read_failure
+
         pipe, file = self.pipeline, member.file
         source = self.source
         try:
@@ -241,9 +245,7 @@ class Batch:
                     member.piece = read_piece(pipe.con, file.path, source.read, source.format)
                 except TidegateError:
                     raise
-                except Exception as exc:
-                    from tidegate.pipeline import _read_failure
-
+                except (*READ_FAILURES, *pipe.con.errors) as exc:
                     raise ReadError(file.relative, _read_failure(exc)) from exc
                 read = member.read
                 counts.update(rows=read.rows, bad_lines=len(read.bad), format=read.format)
@@ -279,6 +281,9 @@ class Batch:
         attempt.counts.rows_read = read.records
         renames = reserved_renames(read.columns)
         columns = [renames.get(c, c) for c in read.columns]
+        attempt.context = attempt.context.with_read(
+            read.format, read.encoding, read.dialect, renames
+        )
         try:
             missing = mapping.missing_columns(source, columns)
             if missing:
@@ -302,14 +307,9 @@ class Batch:
         combine(con, [m.piece for m in kept if m.piece is not None], ROWS)
         first = kept[0].read
         rows = ReadResult(ROWS, first.columns, 0, [], first.format, first.encoding, {})
-        rows, renames = rename_reserved(con, rows)
+        rows, _ = rename_reserved(con, rows)  # as each member's context already says
         for number, member in enumerate(kept):
             member.number = number
-            read = member.read
-            attempt = member.attempt
-            attempt.context = attempt.context.with_read(
-                read.format, read.encoding, read.dialect, renames
-            )
         self.columns = rows.columns
         con.register(FILES + "_in", _files_table(kept))
         try:
