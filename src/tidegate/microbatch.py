@@ -202,7 +202,8 @@ class Batch:
         for member in self.members:
             if member.result is not None:
                 results[member.file.relative] = member.result
-        for file in self.later:
+        order = {file.relative: index for index, file in enumerate(self.files)}
+        for file in sorted(self.later, key=lambda f: order[f.relative]):  # in landing order
             results[file.relative] = pipe._recorded(file, self.name)
         return results
 
