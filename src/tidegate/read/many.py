@@ -31,7 +31,7 @@ from tidegate.read.formats import source_format
 from tidegate.read.names import column_names
 from tidegate.read.reader import _translated, read_file
 from tidegate.read.result import ROW, ReadResult
-from tidegate.read.source import open_source
+from tidegate.read.source import is_zip, open_source
 from tidegate.read.tables import drop, scratch_name
 from tidegate.read.text import prepare
 from tidegate.sql import col, table
@@ -58,21 +58,30 @@ class Piece:
 
 def read_piece(con: Engine, path: Path, options: ReadOptions, fmt: str) -> Piece:
     """Read one file for a batch; raises what ``read_file`` raises on it."""
-    with tempfile.TemporaryDirectory(prefix="tidegate-read-") as scratch:
-        workdir = Path(scratch)
-        with _translated(str(path), fmt, con.errors):
-            source = open_source(Path(path), workdir)
-            kind = source_format(source, fmt)
-        if kind == "jsonl":
-            with _translated(source.label, kind, con.errors):
-                text = prepare(source, options.encoding, workdir)
-                objects = json._whole_lines(text)
-            if objects:
-                return _in_memory(objects, text.encoding.name)
+    piece = _plain_lines(con, path, options, fmt)
+    if piece is not None:
+        return piece
     name = scratch_name("piece")
     read = read_file(con, path, options, fmt, table=name)
     shape = tuple((c, kind.sql("duckdb")) for c, kind in con.columns(name) if c != ROW)
     return Piece(read, shape)
+
+
+def _plain_lines(con: Engine, path: Path, options: ReadOptions, fmt: str) -> Piece | None:
+    """A JSON Lines file of plain objects, parsed in memory; None for any other file.
+
+    Such a file is decoded whole in memory (``transcode=False``), and only a zip needs a
+    folder to open, so no scratch folder is made for it.
+    """
+    if not path.is_file() or is_zip(path):
+        return None
+    with _translated(str(path), fmt, con.errors):
+        source = open_source(path, Path(tempfile.gettempdir()))  # not a zip: never written
+        if source_format(source, fmt) != "jsonl":
+            return None
+        text = prepare(source, options.encoding, Path(), transcode=False)
+        objects = json._whole_lines(text)
+    return _in_memory(objects, text.encoding.name) if objects else None
 
 
 def _in_memory(objects: list[json.Line], encoding: str) -> Piece:

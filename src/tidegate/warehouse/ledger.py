@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from tidegate.sql import col, data_type, insert_values, lit, table
@@ -117,14 +118,24 @@ def insert_file(wh: Warehouse, record: FileRecord) -> None:
 
 
 def insert_files(wh: Warehouse, records: list[FileRecord]) -> None:
-    """Many files' rows (a batch's), a few statements in all."""
-    if not records:
-        return
-    names = [f.name for f in fields(FileRecord)]
-    rows = [[getattr(r, n) for n in names] for r in records]
-    target = table(FILES, wh.schemas.meta)
-    for start in range(0, len(rows), CHUNK):
-        wh.execute(insert_values(target, names, rows[start : start + CHUNK]))
+    """Many files' rows (a batch's) in one bulk write: rendering each value as SQL text
+    would cost more than loading the files' rows."""
+    if records:
+        wh.write(FILES, wh.schemas.meta, _arrow(FileRecord, records))
+
+
+_ARROW = {int: pa.int64(), str: pa.string(), datetime: pa.timestamp("us")}
+
+
+def _arrow(record_type: type, records: list[Any]) -> pa.RecordBatchReader:
+    """Records of a ledger dataclass as Arrow, typed as ``_columns`` types the table."""
+    names, kinds = [], []
+    for field in fields(record_type):
+        names.append(field.name)
+        kinds.append(next(_ARROW[t] for t in _TYPES if t.__name__ in str(field.type)))
+    schema = pa.schema(list(zip(names, kinds, strict=True)))
+    data = pa.table({n: [getattr(r, n) for r in records] for n in names}, schema=schema)
+    return pa.RecordBatchReader.from_batches(schema, data.to_batches())
 
 
 def insert_run(wh: Warehouse, record: RunRecord) -> None:
