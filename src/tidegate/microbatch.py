@@ -164,9 +164,10 @@ class Batch:
         pipe = self.pipeline
         results: dict[str, FileResult] = {}
         held: list[LandingFile] = []
+        hashes: set[str] = set()
         try:
             for file in self.files:
-                if file.sha256 in {f.sha256 for f in held}:
+                if file.sha256 in hashes:
                     self.later.append(file)  # its lock is already held, by its first copy
                 elif not pipe.wh.lock(file.sha256):
                     results[file.relative] = _skipped(file, "another run is loading it")
@@ -175,6 +176,7 @@ class Batch:
                     results[file.relative] = _skipped(file, "another run has loaded it")
                 else:
                     held.append(file)
+                    hashes.add(file.sha256)
             results.update(self._held(held))
         finally:
             for file in held:
@@ -227,6 +229,8 @@ class Batch:
                 self._read(member)
             for run in _same_shape([m for m in members if m.result is None]):
                 self._load(run)
+                # The next run starts clean: its outputs may be views where these were tables.
+                drop_work(self.pipeline.con)
         finally:
             drop_work(self.pipeline.con)
             self.pipeline.con.drop(ROWS, FILES)
@@ -432,16 +436,14 @@ class Batch:
         pipe = self.pipeline
         con, wh = pipe.con, pipe.wh
         first = kept[0].attempt.file_id
-        written: dict[str, int] = {}
         for output, good in outcome.outputs:
             target = pipe.project.targets[output.target]
             ensure_target(wh, output.target, target, first)
             query = _target_rows(good, list(target.columns), loaded_at)
-            written[output.target] = written.get(output.target, 0) + wh.write(
-                output.target, wh.schemas.core, Rows(con, query)
-            )
+            wh.write(output.target, wh.schemas.core, Rows(con, query))
         ids = [m.attempt.file_id for m in kept]
-        return {name: _rows_per_file(wh, name, ids) for name in written}
+        names = dict.fromkeys(o.target for o, _ in outcome.outputs)
+        return {name: _rows_per_file(wh, name, ids) for name in names}
 
     def _archived(self, member: Member, record: FileRecord) -> FileResult:
         """A committed member's move to the archive; a failed move is recorded as the
