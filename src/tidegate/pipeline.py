@@ -253,7 +253,7 @@ class Pipeline:
         ordered = self._in_dependency_order(files)
         if self.sources is not None:  # an orchestrator's selection: other files wait
             ordered = [(f, routed) for f, routed in ordered if routed in self.sources]
-        results = [self._one(file, routed) for file, routed in ordered]
+        results = self._each(ordered)
         if not self.dry_run:
             self.landing.prune()
             with self.wh.transaction():
@@ -266,6 +266,14 @@ class Pipeline:
         seconds = round((now() - started).total_seconds(), 3)
         log.event("run finished", run_id=self.run_id, seconds=seconds, **statuses)
         return RunResult(self.run_id, results)
+
+    def _each(self, ordered: list[tuple[LandingFile, Routed]]) -> list[FileResult]:
+        """Every file's ending, in order: small files of one source together (a batch,
+        ``microbatch.py``), any other alone."""
+        from tidegate import microbatch
+
+        groups = microbatch.groups(self, ordered)
+        return [result for group in groups for result in microbatch.run_group(self, group)]
 
     def _start_run(self, started: datetime, recorded: bool) -> None:
         """Mark the runs whose process died as interrupted, and record this one only when

@@ -122,9 +122,17 @@ def _folder(root: Path) -> dict[str, str]:
         if path.is_file():
             data = path.read_bytes()
             if path.suffix == ".gz":
-                data = gzip.decompress(data)
+                data = _decompressed(data)
             found[path.relative_to(root).as_posix()] = hashlib.sha256(data).hexdigest()
     return found
+
+
+def _decompressed(data: bytes) -> bytes:
+    """A gzip file's content; a file that only claims to be one (rejected) as it is."""
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError):
+        return data
 
 
 def snapshot(root: Path) -> dict[str, Any]:

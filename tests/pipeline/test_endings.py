@@ -16,6 +16,7 @@ from sqlglot import exp
 from tidegate import pipeline
 from tidegate.config import load_project
 from tidegate.pipeline import FileResult, run
+from tidegate.read import many
 from tidegate.sql import col, table
 from tidegate.warehouse import connect, ledger
 
@@ -133,6 +134,12 @@ def test_columns_named_like_tidegates_own_are_renamed(
 # -- one bad file never stops the run -----------------------------------------------------
 
 
+def patch_reader(monkeypatch: pytest.MonkeyPatch, read: Callable[..., Any]) -> None:
+    """The reader of both paths: a file alone, and a file of a batch (``read/many.py``)."""
+    monkeypatch.setattr(pipeline, "read_file", read)
+    monkeypatch.setattr(many, "read_file", read)
+
+
 def hostile_reader(failures: dict[str, BaseException]) -> Callable[..., Any]:
     """The real reader, except that the named files raise what a broken reader might."""
     real = pipeline.read_file
@@ -153,7 +160,7 @@ def test_whatever_a_reader_raises_the_run_records_it_and_goes_on(
         "people_3.csv": csv.Error("field larger than field limit (131072)"),
         "people_4.csv": KeyError("a bug of ours"),
     }
-    monkeypatch.setattr(pipeline, "read_file", hostile_reader(failures))
+    patch_reader(monkeypatch, hostile_reader(failures))
     for index, person in enumerate((ADA, ALAN, GRACE, ADA, ALAN), start=1):
         land(
             project, f"people_{index}.csv", people_csv(person, (str(index * 10), "X", "x@y.z", ""))
@@ -207,7 +214,7 @@ def test_a_file_deleted_while_it_is_read_is_recorded_and_the_next_one_loads(
             path.unlink()  # someone cleans landing up at the wrong moment
         return real(con, path, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "read_file", read)
+    patch_reader(monkeypatch, read)
     land(project, "people_1.csv", people_csv(ADA))
     land(project, "people_2.csv", people_csv(ALAN))
     files = by_name(run(load_project(project)).files)

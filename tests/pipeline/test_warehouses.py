@@ -63,6 +63,8 @@ def test_a_killed_run_and_a_rerun_equal_one_clean_run(
 ) -> None:
     def prepared(name: str) -> Path:
         root = new_project(tmp_path / name, warehouse)
+        with (root / "tidegate.yml").open("a") as settings:
+            settings.write("batch_files: 1\n")  # file by file (test_batches.py: a batch)
         land(root, "people_1.csv", people_csv(ADA))
         land(root, "people_2.csv", people_csv(ALAN, BAD))
         land(root, "more/people_3.csv", people_csv(GRACE))

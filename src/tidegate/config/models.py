@@ -266,6 +266,8 @@ class ProjectConfig(Strict):
     rejected: str = "rejected"
     settle_seconds: Annotated[float, Field(ge=0)] = 2.0
     keep_raw: bool = True
+    # Small files of one source loaded together, at most this many (1: each file alone).
+    batch_files: Annotated[int, Field(ge=1)] = 1000
     memory_limit: str = "3GB"  # of the compute engine; larger files spill to disk
     privacy: PrivacyConfig = PrivacyConfig()
     notify: list[NotifyChannel] = []

@@ -26,6 +26,7 @@ from sqlglot import exp
 from tidegate.compute.engine import Engine
 from tidegate.compute.work import temp_create
 from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
+from tidegate.read.many import file_of_row, row_in_file
 from tidegate.sql import col, column_defs, data_type, lit, table
 from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, output_rows, reasons
 from tidegate.transform.references import Lookup, check_references
@@ -108,14 +109,17 @@ def _duplicate_reason(key: list[str], first_row: exp.Expr) -> exp.Expr:
     return exp.Array(expressions=[reason_struct("duplicate", ", ".join(key), value, message)])
 
 
-def _ranked(index: int, key: list[str], descending: bool) -> exp.Select:
-    """Rows not already bad, numbered within their key in file order."""
+def _ranked(index: int, key: list[str], descending: bool, batch: bool) -> exp.Select:
+    """Rows not already bad, numbered within their key in file order (in a batch, within
+    their key and file: a key is a duplicate only within one file)."""
+    partition: list[exp.Expr] = [col(k) for k in key] + ([file_of_row()] if batch else [])
     window = exp.Window(
         this=exp.RowNumber(),
-        partition_by=[col(k) for k in key],
+        partition_by=partition,
         order=exp.Order(expressions=[exp.Ordered(this=col(ROW), desc=descending)]),
     )
-    first = exp.Window(this=exp.Min(this=col(ROW)), partition_by=[col(k) for k in key])
+    lowest = exp.Window(this=exp.Min(this=col(ROW)), partition_by=[p.copy() for p in partition])
+    first = row_in_file(lowest) if batch else lowest
     not_bad = exp.not_(col(ROW).isin(query=exp.select(col(ROW)).from_(table(BAD))))
     return (
         exp.select(
@@ -130,11 +134,13 @@ def _ranked(index: int, key: list[str], descending: bool) -> exp.Select:
     )
 
 
-def _key_duplicates(index: int, output: OutputConfig, target: TargetConfig) -> list[exp.Expr]:
+def _key_duplicates(
+    index: int, output: OutputConfig, target: TargetConfig, batch: bool
+) -> list[exp.Expr]:
     """The target's duplicate-key policy over rows of this file, as statements."""
     if not target.key or target.duplicates == "keep":
         return []
-    ranked = _ranked(index, target.key, descending=target.duplicates == "keep_last")
+    ranked = _ranked(index, target.key, target.duplicates == "keep_last", batch)
     later = exp.GT(this=col(RN), expression=lit(1))
     if target.duplicates == "quarantine":
         rows = (
@@ -237,16 +243,19 @@ def plan(
     source: SourceConfig,
     targets: Mapping[str, TargetConfig],
     dialect: str = "duckdb",
+    *,
+    batch: bool = False,
 ) -> Plan:
     """Render a source's statements once, in the engine's ``dialect``; every file of the
-    source runs the same text."""
+    source runs the same text. A ``batch`` plan reads many files at once (rows numbered as
+    ``read/many.py`` says), and settles duplicate keys within each file."""
     outputs: list[tuple[str, exp.Select]] = []
     checks, settle = _work_tables(), list[exp.Expr]()
     for index, output in enumerate(source.outputs):
         target = targets[output.target]
         outputs.append((out_table(index), output_rows(read_table, source.derive, output, target)))
         checks += [exp.insert(_bad_rows(index, output, target), table(BAD), copy=False)]
-        settle += _key_duplicates(index, output, target)
+        settle += _key_duplicates(index, output, target, batch)
     settle += [temp_create(good_table(i), _good(i), "VIEW") for i in range(len(source.outputs))]
     return Plan(
         outputs=outputs,

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from tidegate.sql import col, data_type, insert_values, lit, table
@@ -21,6 +22,7 @@ RUNS = "runs"
 QUARANTINE = "quarantine"
 
 STATUSES = ("loaded", "rejected", "failed", "duplicate")
+CHUNK = 500  # rows per INSERT of many records (a statement's parameters are limited)
 
 
 @dataclass
@@ -115,6 +117,27 @@ def insert_file(wh: Warehouse, record: FileRecord) -> None:
     _insert(wh, FILES, record)
 
 
+def insert_files(wh: Warehouse, records: list[FileRecord]) -> None:
+    """Many files' rows (a batch's) in one bulk write: rendering each value as SQL text
+    would cost more than loading the files' rows."""
+    if records:
+        wh.write(FILES, wh.schemas.meta, _arrow(FileRecord, records))
+
+
+_ARROW = {int: pa.int64(), str: pa.string(), datetime: pa.timestamp("us")}
+
+
+def _arrow(record_type: type, records: list[Any]) -> pa.RecordBatchReader:
+    """Records of a ledger dataclass as Arrow, typed as ``_columns`` types the table."""
+    names, kinds = [], []
+    for field in fields(record_type):
+        names.append(field.name)
+        kinds.append(next(_ARROW[t] for t in _TYPES if t.__name__ in str(field.type)))
+    schema = pa.schema(list(zip(names, kinds, strict=True)))
+    data = pa.table({n: [getattr(r, n) for r in records] for n in names}, schema=schema)
+    return pa.RecordBatchReader.from_batches(schema, data.to_batches())
+
+
 def insert_run(wh: Warehouse, record: RunRecord) -> None:
     _insert(wh, RUNS, record)
 
@@ -125,8 +148,8 @@ def insert_quarantine(wh: Warehouse, records: list[QuarantineRecord]) -> None:
     names = [f.name for f in fields(QuarantineRecord)]
     rows = [[getattr(r, n) for n in names] for r in records]
     target = table(QUARANTINE, wh.schemas.meta)
-    for start in range(0, len(rows), 500):
-        wh.execute(insert_values(target, names, rows[start : start + 500]))
+    for start in range(0, len(rows), CHUNK):
+        wh.execute(insert_values(target, names, rows[start : start + CHUNK]))
 
 
 def update(wh: Warehouse, name: str, key: tuple[str, str], values: dict[str, Any]) -> None:
@@ -141,6 +164,18 @@ def _select(record_type: type, name: str, wh: Warehouse) -> exp.Select:
 def files_with_hash(wh: Warehouse, sha256: str) -> list[FileRecord]:
     query = _select(FileRecord, FILES, wh).where(col("sha256").eq(lit(sha256)))
     return [FileRecord(*row) for row in wh.execute(query.order_by(col("started_at")))]
+
+
+def files_with_hashes(wh: Warehouse, hashes: list[str]) -> dict[str, list[FileRecord]]:
+    """``files_with_hash`` of many contents at once: a batch asks once, not once a file."""
+    found: dict[str, list[FileRecord]] = {sha: [] for sha in hashes}
+    for start in range(0, len(hashes), CHUNK):
+        chunk = [lit(sha) for sha in hashes[start : start + CHUNK]]
+        query = _select(FileRecord, FILES, wh).where(col("sha256").isin(*chunk))
+        for row in wh.execute(query.order_by(col("started_at"))):
+            record = FileRecord(*row)
+            found[record.sha256].append(record)
+    return found
 
 
 def loaded_file(wh: Warehouse, sha256: str) -> FileRecord | None:
