@@ -15,8 +15,9 @@ so the write is idempotent: the rows commit first, the ledger row after them; a 
 between is repaired by the rerun, which overwrites that file's partition, and a file is
 never counted twice.
 
-What is not yet: ``merge`` and ``scd2`` (they update rows in place, which plain Spark tables
-refuse; the file fails with Spark's reason and stays in landing) and ``replace``.
+What is not yet: ``merge``, ``scd2`` and ``replace`` (they stage rows and update a table
+in place, which plain Spark tables refuse): such a file fails with that reason, before any
+of its rows is written, and stays in landing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from tidegate.compute.engine import Engine
 from tidegate.config.models import WarehouseConfig
 from tidegate.errors import ConnectionFailed, WarehouseError
 from tidegate.sql import column_defs, table
-from tidegate.warehouse.base import Row, Rows, Warehouse
+from tidegate.warehouse.base import Batches, Row, Rows, Warehouse
 from tidegate.warehouse.batch import FILE_ID
 from tidegate.warehouse.control import open_control
 
@@ -247,6 +248,21 @@ class SparkWarehouse(Warehouse):
 
     def unlock(self, key: str) -> None:
         self.control.unlock(key)
+
+    def stage(
+        self,
+        name: str,
+        columns: Sequence[tuple[str, exp.DataType]],
+        rows: Batches,
+    ) -> exp.Table:
+        """Merge, scd2 and replace stage rows in a temporary table and update the target in
+        place; plain Parquet tables can do neither (see the module docstring). Refused
+        here, in one sentence, before anything of the file is written."""
+        raise WarehouseError(
+            "merge, scd2 and replace loads (and pii: tokenize) are not available on type:"
+            " spark yet: plain Parquet tables cannot update rows in place (see"
+            " docs/warehouses.md)"
+        )
 
     # -- rows ------------------------------------------------------------------------
 
