@@ -9,6 +9,9 @@
     loopback, stopped after the session. A run is submitted to it from a separate process,
     since this process's JVM already holds the local session.
 
+Every test here is in one xdist group, so that one worker holds the one local session (a
+second JVM would cost a second start and the memory of two on a small machine).
+
 When Java or pyspark is missing, or Spark does not start, the tests that use these
 fixtures are skipped with the reason, except under ``CI=true``, where they fail: CI must
 never pass by skipping them.
@@ -45,6 +48,16 @@ LOCAL_CONF = {
     "spark.driver.memory": "1g",
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
 }
+
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests of this folder run on one xdist worker, with one session among them."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.xdist_group("spark"))
 
 
 def _unavailable(reason: str) -> None:

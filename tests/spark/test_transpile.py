@@ -190,6 +190,12 @@ def test_duckdb_only_forms_have_a_spark_form(duckdb_sql: str, spark_sql: str) ->
     assert to_spark(parse(duckdb_sql), arrays={"items"}) == spark_sql
 
 
+def test_a_try_cast_tidegate_builds_stays_a_try_cast() -> None:
+    # Spark 4 runs in ANSI mode: a plain CAST of 'x' to INT fails the whole statement.
+    built = exp.TryCast(this=exp.column("x"), to=exp.DataType.build("int"))
+    assert to_spark(built) == "TRY_CAST(x AS INT)"
+
+
 @pytest.mark.parametrize(
     ("duckdb_sql", "why"),
     [

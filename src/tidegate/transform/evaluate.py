@@ -18,7 +18,7 @@ into loaded and unchanged).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -31,6 +31,7 @@ from tidegate.sql import col, column_defs, data_type, lit, table
 from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, output_rows, reasons
 from tidegate.transform.references import Lookup, check_references
 from tidegate.transform.rules import Failure, failures, reason_struct
+from tidegate.transform.spark import to_spark
 
 BAD = "_tg_bad"
 KEYED_LOADS = ("merge", "scd2")  # loads that find a row's earlier version by its key
@@ -212,7 +213,14 @@ def _same_file(
 
 def _sql(statements: list[exp.Expr], dialect: str, copy: bool = True) -> list[str]:
     """SQL text; ``copy=False`` for statements rendered once and never used again."""
+    transpile = TRANSPILERS.get(dialect)
+    if transpile is not None:  # the compute dialect's own forms rewritten for the engine
+        return [transpile(statement) for statement in statements]
     return [statement.sql(dialect=dialect, copy=copy) for statement in statements]
+
+
+# Engines whose dialect needs more than sqlglot's rendering of the compute dialect.
+TRANSPILERS: dict[str, Callable[[exp.Expr], str]] = {"spark": to_spark}
 
 
 @dataclass
@@ -261,7 +269,7 @@ def plan(
         outputs=outputs,
         checks=_sql(checks, dialect, copy=False),
         settle=_sql(settle, dialect, copy=False),
-        counts=_counts().sql(dialect=dialect),
+        counts=_sql([_counts()], dialect)[0],
         dialect=dialect,
     )
 

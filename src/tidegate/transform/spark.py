@@ -266,9 +266,13 @@ def _regexp_extract(node: exp.RegexpExtract) -> exp.Expr:
 
 
 def _cast(node: exp.Cast) -> exp.Expr:
-    """JSON is text on Spark (validated by the caller); sqlglot would make it ``to_json``."""
+    """JSON is text on Spark (validated by the caller); sqlglot would make it ``to_json``.
+    A TRY_CAST built without ``safe`` is rendered as CAST, which fails on a bad value under
+    Spark's ANSI mode (Spark 4's default) instead of giving NULL: it is marked safe."""
     if node.to.is_type(exp.DataType.Type.JSON):
         node.set("to", exp.DataType.build("string"))
+    if isinstance(node, exp.TryCast):
+        node.set("safe", True)
     return node
 
 

@@ -1,32 +1,45 @@
 """Spark as a warehouse: tables in a Spark catalog, reached through one SparkSession.
 
 What is here: the session a project's ``warehouse:`` describes (``master`` or Spark Connect
-``remote``, ``warehouse_dir``, ``conf``), statements rendered in Spark SQL, and Arrow
-appended to tables. ``tidegate check`` uses it to prove the cluster is reachable; every
-expression's Spark form is checked by ``tidegate.bind``.
+``remote``, ``warehouse_dir``, ``conf``), statements rendered in Spark SQL, and rows written
+to tables. Its compute engine is Spark too (``tidegate.compute.spark.SparkEngine`` on the
+same session): files are read by Spark's readers and mapped and checked there, so a file's
+rows go from the engine to its tables without leaving Spark.
 
-What is not yet: loading files. Plain Spark tables have no multi-statement transactions,
-so a file's commit must write its rows idempotently and record it in the transactional
-``control`` store afterwards; until that path exists, a file's commit on Spark fails with
-a one-line error instead of loading without tidegate's exactly-once guarantee.
+Exactly once without transactions. Plain Spark tables commit each write on its own, so the
+ledger, the runs and the quarantine index live in the transactional ``control`` store
+(``warehouse/control.py``): every statement on the metadata schema goes there, and
+``transaction()`` is the control store's. A table of a file's rows (a target, a raw table)
+is partitioned by ``_file_id`` and a file's rows are written by overwriting its partition,
+so the write is idempotent: the rows commit first, the ledger row after them; a crash in
+between is repaired by the rerun, which overwrites that file's partition, and a file is
+never counted twice.
+
+What is not yet: ``merge``, ``scd2`` and ``replace`` (they stage rows and update a table
+in place, which plain Spark tables refuse): such a file fails with that reason, before any
+of its rows is written, and stays in landing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
+from sqlglot import exp
 
+from tidegate.compute.engine import Engine
 from tidegate.config.models import WarehouseConfig
 from tidegate.errors import ConnectionFailed, WarehouseError
-from tidegate.sql import table
-from tidegate.warehouse.base import Row, Warehouse
+from tidegate.sql import column_defs, table
+from tidegate.warehouse.base import Batches, Row, Rows, Warehouse
+from tidegate.warehouse.batch import FILE_ID
+from tidegate.warehouse.control import open_control
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 # Settings a session gets unless the project's ``conf`` says otherwise: UTC, as DuckDB's
 # ``_file.modified`` and every timestamp tidegate writes; partitions overwritten one by one.
@@ -73,6 +86,8 @@ class SparkWarehouse(Warehouse):
     NAME: ClassVar[str] = "spark"
     DIALECT: ClassVar[str] = "spark"
     SUPPORTS_TRANSACTIONS: ClassVar[bool] = False
+    JOIN_INDEXES: ClassVar[bool] = False  # Spark tables have no indexes
+    MODELS_AS_TABLES: ClassVar[bool] = True
     OWN_SETTINGS: ClassVar[tuple[str, ...]] = (
         "master",
         "remote",
@@ -91,6 +106,7 @@ class SparkWarehouse(Warehouse):
     def __init__(self, config: WarehouseConfig, root: Path) -> None:
         super().__init__(config, root)
         self._session: SparkSession | None = None
+        self._control: Warehouse | None = None
 
     @property
     def description(self) -> str:
@@ -103,17 +119,82 @@ class SparkWarehouse(Warehouse):
             raise WarehouseError("the Spark warehouse is not connected")
         return self._session
 
+    @property
+    def control(self) -> Warehouse:
+        """The transactional store of the ledger (see the module docstring)."""
+        if self._control is None:
+            raise WarehouseError("the Spark warehouse is not connected")
+        return self._control
+
     def connect(self) -> None:
         try:
             self._session = build_session(self.config, self.root)
         except Exception as exc:  # py4j and Spark Connect raise their own trees
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConnectionFailed(self.description, f"cannot start Spark: {first}") from exc
+        control = open_control(self.config, self.root)
+        control.connect()
+        self._control = control
+        self.attach()
+
+    def location(self, name: str, schema: str) -> str:
+        """Where a table's files live: ``<warehouse_dir>/<schema>/<name>``."""
+        return f"{warehouse_dir(self.config, self.root).rstrip('/')}/{schema}/{name}"
+
+    def attach(self) -> None:
+        """Make the tables under a local ``warehouse_dir`` known to the session's catalog.
+
+        Without a metastore (Spark's in-memory catalog) a new session knows no table, yet
+        the files of earlier runs are there: each folder ``<schema>/<name>`` becomes the
+        table over its files, its ``_file_id`` partitions found again. With a metastore
+        (Hive, Unity) the tables are already known and nothing is done twice.
+        """
+        root = Path(warehouse_dir(self.config, self.root))
+        if "://" in str(self.config.warehouse_dir or "") or not root.is_dir():
+            return
+        for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
+            schema, name = folder.parent.name, folder.name
+            if self.columns_of(name, schema) is not None or not any(folder.rglob("*.parquet")):
+                continue
+            self.ensure_schema(schema)
+            self.execute(file_table(table(name, schema), [], str(folder)))
+            if any(folder.glob(f"{FILE_ID}=*")):
+                self.execute(
+                    exp.Alter(
+                        this=table(name, schema),
+                        kind="TABLE",
+                        actions=[exp.var("RECOVER PARTITIONS")],
+                    )
+                )
+
+    def engine(self, memory_limit: str) -> Engine | None:
+        """Spark computes on the warehouse's own session (``memory_limit`` is DuckDB's:
+        a cluster's memory is its own configuration)."""
+        from tidegate.compute.spark import SparkEngine
+
+        return SparkEngine(self.session)
 
     def close(self) -> None:
         # The session stays for the process: pyspark hands the same one to the next caller,
         # and stopping a shared SparkContext would end it for them too.
         self._session = None
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+
+    # -- statements: the metadata schema is the control store's ---------------------------
+
+    def _in_control(self, expression: exp.Expression) -> bool:
+        if isinstance(expression, exp.Create) and str(expression.args.get("kind")) == "SCHEMA":
+            named = expression.this
+            return isinstance(named, exp.Table | exp.Identifier) and named.name == self.schemas.meta
+        tables = list(expression.find_all(exp.Table))
+        return bool(tables) and all(t.db == self.schemas.meta for t in tables)
+
+    def execute(self, expression: exp.Expression) -> list[Row]:
+        if self._in_control(expression):
+            return self.control.execute(expression)
+        return super().execute(expression)
 
     def _run(self, sql: str) -> list[Row]:
         try:
@@ -124,19 +205,155 @@ class SparkWarehouse(Warehouse):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """The control store's transaction: the ledger's rows commit together; a Spark
+        table's writes inside it are already committed, idempotently per file."""
+        with self.control.transaction():
+            yield
+
+    def forget_catalog(self) -> None:
+        super().forget_catalog()
+        if self._control is not None:
+            self._control.forget_catalog()
+
+    # -- tables ----------------------------------------------------------------------
+
+    def columns_of(self, name: str, schema: str) -> dict[str, str] | None:
+        if schema == self.schemas.meta:
+            return self.control.columns_of(name, schema)
+        return super().columns_of(name, schema)
+
+    def _columns_of(self, name: str, schema: str) -> dict[str, str] | None:
+        target = table(name, schema).sql(self.DIALECT)
+        if not self.session.catalog.tableExists(target):
+            return None
+        fields = self.session.table(target).schema.fields
+        return {f.name: f.dataType.simpleString() for f in fields}
+
+    def ensure_schema(self, name: str) -> None:
+        if name == self.schemas.meta:
+            self.control.ensure_schema(name)
+            return
+        super().ensure_schema(name)
+
+    def ensure_table(
+        self,
+        name: str,
+        schema: str,
+        columns: Sequence[tuple[str, exp.DataType]],
+        primary_key: Sequence[str] = (),
+    ) -> list[str]:
+        if schema == self.schemas.meta:
+            return self.control.ensure_table(name, schema, columns, primary_key)
+        if self.columns_of(name, schema) is None:
+            self.execute(file_table(table(name, schema), columns, self.location(name, schema)))
+            return []
+        return super().ensure_table(name, schema, columns)
+
+    def ensure_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:
+        if schema == self.schemas.meta:
+            self.control.ensure_index(name, schema, index, columns)
+
+    def drop_index(self, name: str, schema: str, index: str) -> None:
+        if schema == self.schemas.meta:
+            self.control.drop_index(name, schema, index)
+
+    def lock(self, key: str) -> bool:
+        return self.control.lock(key)
+
+    def unlock(self, key: str) -> None:
+        self.control.unlock(key)
+
+    def stage(
+        self,
+        name: str,
+        columns: Sequence[tuple[str, exp.DataType]],
+        rows: Batches,
+    ) -> exp.Table:
+        """Merge, scd2 and replace stage rows in a temporary table and update the target in
+        place; plain Parquet tables can do neither (see the module docstring). Refused
+        here, in one sentence, before anything of the file is written."""
         raise WarehouseError(
-            "loading into type: spark is not available yet: a file's rows and its ledger row"
-            " cannot commit together on plain Spark tables (see docs/warehouses.md)"
+            "merge, scd2 and replace loads (and pii: tokenize) are not available on type:"
+            " spark yet: plain Parquet tables cannot update rows in place (see"
+            " docs/warehouses.md)"
         )
-        yield  # pragma: no cover
+
+    # -- rows ------------------------------------------------------------------------
+
+    def write_rows(self, name: str, schema: str, rows: Rows) -> int:
+        """Rows of the Spark engine go to the table inside Spark; others as Arrow."""
+        if schema == self.schemas.meta:
+            return self.control.write_arrow(name, schema, rows.batches())
+        from tidegate.compute.spark import SparkEngine
+
+        if isinstance(rows.con, SparkEngine) and rows.con.session is self.session:
+            frame = rows.con.frame(rows.query)
+            return self._write_frame(name, schema, frame)
+        return self.write_arrow(name, schema, rows.batches())
 
     def write_arrow(self, name: str, schema: str, batches: pa.RecordBatchReader) -> int:
-        """Append the rows to an existing table by column name; the rows written."""
+        """Rows made in Python (or by another engine), written as ``write_rows`` writes."""
+        if schema == self.schemas.meta:
+            return self.control.write_arrow(name, schema, batches)
         data = batches.read_all()
         if data.num_rows == 0:
             return 0
-        frame = self.session.createDataFrame(data)
+        return self._write_frame(name, schema, self.session.createDataFrame(data))
+
+    def _write_frame(self, name: str, schema: str, frame: DataFrame) -> int:
+        """Write by column name. A table partitioned by ``_file_id`` has the partitions of
+        these rows' files overwritten (dynamic partition overwrite), others kept: writing a
+        file's rows again replaces them instead of adding a second copy."""
         target = table(name, schema).sql(self.DIALECT)
-        columns = self.session.table(target).columns
-        frame.select(*columns).write.insertInto(target)
-        return int(data.num_rows)
+        held = self.session.table(target)
+        partitioned = FILE_ID in held.columns and _partitioned_by_file(self.session, target)
+        frame = frame.localCheckpoint(eager=True)
+        count = frame.count()
+        if count == 0:
+            return 0
+        from pyspark.sql import functions as F
+
+        types = dict(held.dtypes)
+        present = set(frame.columns)
+        picked = frame.select(
+            *[
+                (F.col(f"`{c}`") if c in present else F.lit(None)).cast(types[c]).alias(c)
+                for c in held.columns
+            ]
+        )
+        picked.write.insertInto(target, overwrite=partitioned)
+        return int(count)
+
+
+def file_table(
+    name: exp.Table, columns: Sequence[tuple[str, exp.DataType]], location: str
+) -> exp.Create:
+    """``CREATE TABLE IF NOT EXISTS name (...) USING PARQUET ... LOCATION``, partitioned by
+    ``_file_id`` when it has that column (its partition column last, as Spark keeps it).
+    Without columns, a table over the files already at ``location``. The location is
+    explicit so that the files outlive any one session's catalog (``attach``).
+
+    >>> file_table(table("t", "core"), [("_file_id", exp.DataType.build("text")),
+    ...     ("a", exp.DataType.build("int"))], "/lake/core/t").sql("spark")
+    "CREATE TABLE IF NOT EXISTS `core`.`t` (`a` INT, `_file_id` STRING) USING PARQUET PARTITIONED BY (_file_id) LOCATION '/lake/core/t'"
+    """
+    by_file = [(c, kind) for c, kind in columns if c == FILE_ID]
+    ordered = [(c, kind) for c, kind in columns if c != FILE_ID] + by_file
+    properties: list[exp.Expr] = [exp.FileFormatProperty(this=exp.var("PARQUET"))]
+    if by_file:
+        properties.append(
+            exp.PartitionedByProperty(this=exp.Schema(expressions=[exp.to_identifier(FILE_ID)]))
+        )
+    properties.append(exp.LocationProperty(this=exp.Literal.string(location)))
+    if not columns:
+        properties = [properties[0], properties[-1]]
+    return exp.Create(
+        this=exp.Schema(this=name, expressions=column_defs(ordered)) if columns else name,
+        kind="TABLE",
+        exists=True,
+        properties=exp.Properties(expressions=properties),
+    )
+
+
+def _partitioned_by_file(session: SparkSession, target: str) -> bool:
+    return any(c.name == FILE_ID and c.isPartition for c in session.catalog.listColumns(target))
