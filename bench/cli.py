@@ -45,7 +45,8 @@ def parser() -> argparse.ArgumentParser:
         help=f"run only these cases (repeatable, or comma-separated): {', '.join(BUILDERS)}",
     )
     p.add_argument(
-        "--tools", help="run only these tools, comma-separated: floor,tidegate,tidegate-noraw,dlt"
+        "--tools",
+        help="run only these tools, comma-separated: floor,tidegate,tidegate-noraw,dlt,sling",
     )
     p.add_argument("--repeat", type=int, metavar="N", help="runs of each tool per case")
     p.add_argument(
