@@ -106,6 +106,9 @@ def prepare(workdir: Path) -> None:
 def connection(warehouse: str, workdir: Path, url: str | None) -> str:
     """Sling's connection URL of the run's warehouse."""
     if warehouse == "duckdb":
+        # Sling's default (a CLI process per statement), as documented. Its ``interactive``
+        # mode (one CLI process) hung on a busy machine; the default now and then fails
+        # with DuckDB's "Could not set lock", which the result reports as Sling's error.
         return f"duckdb://{workdir / 'sling.duckdb'}"
     assert url is not None
     return postgres_url(url)
@@ -181,7 +184,7 @@ def failure(log: str) -> str:
     for index, line in enumerate(lines):
         if line.startswith("fatal:"):
             rest = [line.removeprefix("fatal:").strip(), *lines[index + 1 :]]
-            return " ".join(part for part in rest if part)[:300] or "fatal"
+            return " ".join(part for part in rest if part)[:500] or "fatal"
     return lines[-1][:300] if lines else "failed without a message"
 
 
