@@ -45,6 +45,11 @@ BINARY = TOOLS / "sling_linux_amd64" / "bin" / "sling-linux-amd64"
 DUCKDB_CLI = TOOLS / "bin" / "duckdb"
 EXTENSIONS = TOOLS / "duckdb_ext" / "extensions"
 TARGET = "TARGET"  # the connection variable sling is pointed at
+# A step of Sling into DuckDB now and then never finishes (Sling waiting on its DuckDB CLI):
+# past this many seconds it is stopped and reported as failed.
+TIMEOUT_ENV = "TIDEGATE_BENCH_SLING_TIMEOUT"
+TIMEOUT_SECONDS = 3600
+TIMED_OUT = 124  # coreutils timeout's exit status
 NO_SCD2 = (
     "Sling has no scd2 mode (no history: its incremental mode with a primary key upserts"
     " rows in place)"
@@ -164,9 +169,16 @@ def arguments(kind: str, load: str, warehouse: str, source: Path) -> list[str]:
 def command(
     kind: str, load: str, warehouse: str, source: Path, workdir: Path, url: str | None
 ) -> list[str]:
-    """The measured command: ``env`` execs the binary with its variables set."""
+    """The measured command: ``timeout`` runs ``env``, which execs the binary with its
+    variables set."""
     variables = [f"{k}={v}" for k, v in environment(warehouse, workdir, url).items()]
-    return ["env", *variables, *arguments(kind, load, warehouse, source)]
+    limit = ["timeout", "--kill-after=10", str(timeout_seconds())]
+    return [*limit, "env", *variables, *arguments(kind, load, warehouse, source)]
+
+
+def timeout_seconds() -> int:
+    given = os.environ.get(TIMEOUT_ENV, "")
+    return int(given) if given.isdigit() and int(given) > 0 else TIMEOUT_SECONDS
 
 
 # --------------------------------------------------------------------------- output
@@ -178,8 +190,10 @@ def inserted(log: str) -> int | None:
     return sum(int(count.replace(",", "")) for count in counts) if counts else None
 
 
-def failure(log: str) -> str:
+def failure(log: str, returncode: int = 1) -> str:
     """Sling's error: the lines after ``fatal:``, on one line."""
+    if returncode == TIMED_OUT:
+        return f"Sling did not finish within {timeout_seconds()} s ({TIMEOUT_ENV}): stopped"
     lines = [line.strip(" ~") for line in ANSI.sub("", log).splitlines() if line.strip(" ~")]
     for index, line in enumerate(lines):
         if line.startswith("fatal:"):

@@ -191,7 +191,7 @@ def _sling_outcome(measured: Measured) -> Outcome:
     """Sling logs to stderr; a step that inserted nothing says so, and is not ok."""
     log = measured.stderr + measured.stdout
     if measured.returncode != 0:
-        return Outcome(0, sling.failure(log))
+        return Outcome(0, sling.failure(log, measured.returncode))
     rows = sling.inserted(log)
     if rows is None:
         return Outcome(0, f"Sling reported no rows inserted: {sling.failure(log)}")

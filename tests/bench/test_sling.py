@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -70,10 +71,23 @@ def test_each_case_is_one_sling_run(tmp_path: Path) -> None:
 
 def test_the_command_sets_sling_s_environment_and_execs_it(tmp_path: Path) -> None:
     argv = sling.command("wide", "append", "duckdb", tmp_path / "a.csv", tmp_path, None)
-    assert argv[0] == "env"
-    variables = dict(a.split("=", 1) for a in argv[1 : argv.index(str(sling.BINARY))])
+    assert argv[:4] == ["timeout", "--kill-after=10", str(sling.TIMEOUT_SECONDS), "env"]
+    variables = dict(a.split("=", 1) for a in argv[4 : argv.index(str(sling.BINARY))])
     assert variables[sling.TARGET] == f"duckdb://{tmp_path / 'sling.duckdb'}"
     assert variables["DUCKDB_PATH"] == str(sling.DUCKDB_CLI)
     assert variables["HOME"] == str(tmp_path / "home")
     sling.prepare(tmp_path)
     assert (tmp_path / "home" / ".duckdb" / "extensions").resolve() == sling.EXTENSIONS.resolve()
+
+
+def test_a_step_that_hangs_is_stopped_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(sling.TIMEOUT_ENV, "1")
+    argv = sling.command("wide", "append", "duckdb", tmp_path / "a.csv", tmp_path, None)
+    hanging = [*argv[: argv.index("env")], "sleep", "30"]
+    done = subprocess.run(hanging, capture_output=True, text=True, timeout=60)
+    assert done.returncode == sling.TIMED_OUT
+    assert sling.failure(done.stderr, done.returncode) == (
+        f"Sling did not finish within 1 s ({sling.TIMEOUT_ENV}): stopped"
+    )
