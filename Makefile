@@ -46,10 +46,12 @@ test: lint system-deps
 #   make bench BENCH_ARGS="--only wide_csv --postgres none"
 bench: $(VENV)/.dev-installed
 	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m bench.sling install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-quick: $(VENV)/.dev-installed
 	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m bench.sling install
 	$(BIN)/python -m bench --quick $(BENCH_ARGS)
 
 clean:

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -45,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
         help=f"run only these cases (repeatable, or comma-separated): {', '.join(BUILDERS)}",
     )
     p.add_argument(
-        "--tools", help="run only these tools, comma-separated: floor,tidegate,tidegate-noraw,dlt"
+        "--tools",
+        help="run only these tools, comma-separated: floor,tidegate,tidegate-noraw,dlt,sling",
     )
     p.add_argument("--repeat", type=int, metavar="N", help="runs of each tool per case")
     p.add_argument(
@@ -204,7 +206,9 @@ def _run(
     }
     base = earlier(results_path, args.append, [s.name for s in scenarios])
     results: list[Result] = []
-    workroot = DATA_ROOT / "runs"
+    # Per process: two harness runs at once (the smoke tests on two workers) must not share
+    # a tool's folder, which each run removes.
+    workroot = DATA_ROOT / "runs" / str(os.getpid())
     for scenario in scenarios:
         results += run_scenario(scenario, tools_of(scenario, chosen_tools), server, workroot,
                                 stderr_log)  # fmt: skip
@@ -212,6 +216,7 @@ def _run(
         meta["load_average_end"] = list(os.getloadavg())
         data = save(results_path, base, meta, results)
     data = save(results_path, base, meta, results)
+    shutil.rmtree(workroot, ignore_errors=True)
     markdown = report.render(data)
     if doc:
         report.write_doc(doc, markdown)

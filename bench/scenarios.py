@@ -15,7 +15,7 @@ from bench import datasets
 from bench.sizes import Sizes
 
 BOTH = ("duckdb", "postgres")
-TOOLS = ("floor", "tidegate", "dlt")
+TOOLS = ("floor", "tidegate", "dlt", "sling")
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def wide_csv(sizes: Sizes) -> Scenario | None:
         f"Wide CSV, {sizes.wide_rows:,} rows x 8 columns, append with validation",
         (_one(path, "load", sizes.wide_rows),),
         sizes.repeats,
-        tools=("floor", "tidegate", "tidegate-noraw", "dlt"),
+        tools=("floor", "tidegate", "tidegate-noraw", "dlt", "sling"),
     )
 
 

@@ -3,7 +3,7 @@ is timed, and how its output says what it loaded.
 
 tidegate runs as a user runs it, ``tidegate run --project DIR --json``, on a project written
 for the case with the step's files landed (hard links into ``landing/``). The floors and
-dlt run in ``python -m bench.worker JOB.json``.
+dlt run in ``python -m bench.worker JOB.json``; Sling is its own binary (bench/sling.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import projects
+from bench import projects, sling
 from bench.job import Job
 from bench.measure import Measured
 from bench.scenarios import Scenario, Step
@@ -23,7 +23,7 @@ from bench.scenarios import Scenario, Step
 
 @dataclass(frozen=True)
 class Tool:
-    name: str  # floor | tidegate | tidegate-noraw | tidegate-s3 | dlt
+    name: str  # floor | tidegate | tidegate-noraw | tidegate-s3 | dlt | sling
     warehouse: str  # duckdb | postgres
 
     @property
@@ -66,6 +66,8 @@ def unavailable(tool: Tool, scenario: Scenario, postgres_url: str | None) -> str
         return "psycopg is not installed"
     if tool.name == "dlt":
         return _missing_dlt(scenario)
+    if tool.name == "sling":
+        return sling.NO_SCD2 if scenario.load == "scd2" else sling.missing()
     return None
 
 
@@ -81,8 +83,10 @@ def _missing_dlt(scenario: Scenario) -> str | None:
 
 
 def prepare(tool: Tool, scenario: Scenario, workdir: Path, url: str | None) -> None:
-    """Before the first step: the tidegate project (the others need nothing)."""
+    """Before the first step: the tidegate project, Sling's home (the others need nothing)."""
     workdir.mkdir(parents=True, exist_ok=True)
+    if tool.name == "sling":
+        sling.prepare(workdir)
     if tool.is_tidegate:
         files = projects.contract(scenario.kind, scenario.load, scenario.deletes)
         projects.write_project(workdir, files, url, keep_raw=tool.name != "tidegate-noraw")
@@ -132,6 +136,9 @@ def command(
         return [sys.executable, "-m", "tidegate.cli", "run", "--project", str(workdir), "--json"]
     files = tuple(source for source, _ in step.files)
     landing = scenario.landing or files[0].parent
+    if tool.name == "sling":
+        source = landing if scenario.kind == "small" else files[0]
+        return sling.command(scenario.kind, scenario.load, tool.warehouse, source, workdir, url)
     job = Job(
         tool.name,
         tool.warehouse,
@@ -154,6 +161,8 @@ def command(
 def outcome(tool: Tool, measured: Measured) -> Outcome:
     if tool.is_tidegate:
         return _tidegate_outcome(measured)
+    if tool.name == "sling":
+        return _sling_outcome(measured)
     if measured.returncode != 0:
         return Outcome(0, _error_line(measured.stderr))
     try:
@@ -176,6 +185,17 @@ def _tidegate_outcome(measured: Measured) -> Outcome:
         error = f"{len(failed)} file(s) {first['status']}: {first.get('error') or ''}"
         return Outcome(0, error.strip(), detail)
     return Outcome(detail["rows_read"], None, detail)
+
+
+def _sling_outcome(measured: Measured) -> Outcome:
+    """Sling logs to stderr; a step that inserted nothing says so, and is not ok."""
+    log = measured.stderr + measured.stdout
+    if measured.returncode != 0:
+        return Outcome(0, sling.failure(log, measured.returncode))
+    rows = sling.inserted(log)
+    if rows is None:
+        return Outcome(0, f"Sling reported no rows inserted: {sling.failure(log)}")
+    return Outcome(rows)
 
 
 def _error_line(stderr: str) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.scenarios import BUILDERS
+from bench.sizes import TINY
 
 # One pytest-xdist worker runs this module: it shares bench/.data, written by every harness run.
 pytestmark = pytest.mark.xdist_group("bench")
@@ -23,15 +25,19 @@ CASES = ("wide_csv", "churn_scd2_snapshot", "small_files", "nested_jsonl")
 APPEND_CASES = ("wide_csv", "small_files", "nested_jsonl")
 
 
-def harness(results: Path, *args: str) -> dict[str, Any]:
-    """Run ``python -m bench`` on tiny data sets; its results and printed report."""
+def harness(
+    results: Path, *args: str, postgres: str = "none", failed_steps: bool = False
+) -> dict[str, Any]:
+    """Run ``python -m bench`` on tiny data sets; its results and printed report (a failed
+    step fails the run unless ``failed_steps``: the caller looks at the results)."""
     env = {k: v for k, v in os.environ.items() if k != "TIDEGATE_BENCH_POSTGRES_URL"}
+    env["TIDEGATE_BENCH_SLING_TIMEOUT"] = "120"  # a tiny step of Sling takes seconds
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--size", "tiny", *args,
-         "--results", str(results), "--no-doc", "--postgres", "none"],
+         "--results", str(results), "--no-doc", "--postgres", postgres],
         cwd=REPO, capture_output=True, text=True, timeout=1200, env=env,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.returncode == 0 or (failed_steps and results.exists()), done.stderr[-4000:]
     data: dict[str, Any] = json.loads(results.read_text())
     data["markdown"] = done.stdout
     return data
@@ -53,6 +59,71 @@ def test_dlt_runs_the_scd2_churn(tmp_path: Path) -> None:
     steps = {r["step"]: r for r in data["results"] if r["tool"] == "dlt/duckdb"}
     assert steps["initial"]["status"] == steps["change"]["status"] == "ok", steps
     assert steps["initial"]["rows"] > steps["change"]["rows"] * 0.9 > 0
+
+
+# Sling (bench/sling.py): its binaries come from PyPI into a folder of their own on first use.
+# Sling's own troubles with its DuckDB CLI on a busy machine: a case that hit one runs again.
+SLING_RACES = ("Could not set lock on file", "Sling did not finish within")
+SLING_CASES = (
+    "wide_csv",
+    "churn_merge_delta",
+    "churn_scd2_snapshot",
+    "small_files",
+    "nested_jsonl",
+)
+
+
+@pytest.fixture(scope="module")
+def sling_run(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> dict[str, Any]:
+    """Sling on every case it can do, into DuckDB and PostgreSQL."""
+    pytest.importorskip("psutil")
+    install = [sys.executable, "-m", "bench.sling", "install"]
+    subprocess.run(install, cwd=REPO, check=True, timeout=900)
+    folder = tmp_path_factory.mktemp("sling")
+    cases = ",".join(SLING_CASES)
+    data = harness(folder / "results.json", "--only", cases, "--tools", "sling",
+                   postgres=postgres_url, failed_steps=True)  # fmt: skip
+    # Sling's CLI-per-statement DuckDB mode now and then trips over its own previous CLI's
+    # lock, or waits on its CLI for ever (stopped after TIDEGATE_BENCH_SLING_TIMEOUT): those
+    # are Sling's races, not the data's, so such a case runs once more.
+    raced = sorted({r["scenario"] for r in data["results"] if _raced(r["note"] or "")})
+    if raced:
+        again = harness(folder / "again.json", "--only", ",".join(raced), "--tools", "sling",
+                        postgres=postgres_url)  # fmt: skip
+        kept = [r for r in data["results"] if r["scenario"] not in raced]
+        data["results"] = [*kept, *again["results"]]
+    return data
+
+
+def _raced(note: str) -> bool:
+    return any(words in note for words in SLING_RACES)
+
+
+def expected_rows(case: str) -> dict[str, int]:
+    """The records of each step's files, as the harness counts them."""
+    scenario = BUILDERS[case](TINY)
+    assert scenario is not None
+    return {step.name: step.rows for step in scenario.steps}
+
+
+def test_sling_loads_every_record_of_every_case_it_has_a_mode_for(
+    sling_run: dict[str, Any],
+) -> None:
+    for case in ("wide_csv", "churn_merge_delta", "small_files", "nested_jsonl"):
+        for warehouse in ("duckdb", "postgres"):
+            steps = {r["step"]: r for r in results_of(sling_run, case, f"sling/{warehouse}")}
+            assert {step: r["status"] for step, r in steps.items()} == dict.fromkeys(
+                expected_rows(case), "ok"
+            ), steps
+            assert {step: r["rows"] for step, r in steps.items()} == expected_rows(case)
+            assert all(r["seconds"] > 0 and r["peak_rss"] > 0 for r in steps.values())
+
+
+def test_sling_skips_scd2_and_says_why(sling_run: dict[str, Any]) -> None:
+    for warehouse in ("duckdb", "postgres"):
+        steps = results_of(sling_run, "churn_scd2_snapshot", f"sling/{warehouse}")
+        assert [r["status"] for r in steps] == ["skipped", "skipped"], steps
+        assert all("Sling has no scd2 mode" in r["note"] for r in steps)
 
 
 def results_of(run: dict[str, Any], case: str, tool: str) -> list[dict[str, Any]]:
