@@ -17,8 +17,10 @@ into loaded and unchanged).
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -36,7 +38,7 @@ KEYED_LOADS = ("merge", "scd2")  # loads that find a row's earlier version by it
 # Up to this many records an output is stored as a table; above, it stays a view.
 STORED_ROWS = 100_000
 DUPLICATE = "_tg_duplicate"
-RN = "_tg_rn"
+FIRST, KEPT_LAST = "_tg_first", "_tg_last"  # a repeated key's first and last rows
 
 
 @dataclass
@@ -108,25 +110,40 @@ def _duplicate_reason(key: list[str], first_row: exp.Expr) -> exp.Expr:
     return exp.Array(expressions=[reason_struct("duplicate", ", ".join(key), value, message)])
 
 
-def _ranked(index: int, key: list[str], descending: bool) -> exp.Select:
-    """Rows not already bad, numbered within their key in file order."""
-    window = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[col(k) for k in key],
-        order=exp.Order(expressions=[exp.Ordered(this=col(ROW), desc=descending)]),
-    )
-    first = exp.Window(this=exp.Min(this=col(ROW)), partition_by=[col(k) for k in key])
+def _keyed(index: int, key: list[str]) -> exp.Select:
+    """Rows not already bad that have a key: (key..., _row)."""
     not_bad = exp.not_(col(ROW).isin(query=exp.select(col(ROW)).from_(table(BAD))))
     return (
-        exp.select(
-            *[col(k) for k in key],
-            col(ROW),
-            exp.alias_(window, RN, quoted=True),
-            exp.alias_(first, "_tg_first", quoted=True),
-        )
+        exp.select(*[col(k) for k in key], col(ROW))
         .from_(table(out_table(index)))
         .where(not_bad)
         .where(exp.and_(*[exp.not_(col(k).is_(exp.null())) for k in key]))
+    )
+
+
+def _later(index: int, key: list[str], keep_last: bool) -> exp.Select:
+    """Rows whose key another row of the file has, except the one kept (the first in file
+    order, or the last): (key..., _row, _tg_first).
+
+    The keys are grouped first and only the rows of keys seen twice are looked at again,
+    joined on the key: no window over every row (a sort of the whole file by key).
+    """
+    repeated = (
+        exp.select(
+            *[col(k) for k in key],
+            exp.alias_(exp.Min(this=col(ROW)), FIRST, quoted=True),
+            exp.alias_(exp.Max(this=col(ROW)), KEPT_LAST, quoted=True),
+        )
+        .from_(_keyed(index, key).subquery("_tg_keyed"))
+        .group_by(*[col(k) for k in key])
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=lit(1)))
+    )
+    kept = col(KEPT_LAST if keep_last else FIRST, "r")
+    return (
+        exp.select(*[col(k) for k in key], col(ROW, "k"), col(FIRST, "r"))
+        .from_(_keyed(index, key).subquery("k"))
+        .join(repeated.subquery("r"), using=[exp.to_identifier(k, quoted=True) for k in key])
+        .where(exp.NEQ(this=col(ROW, "k"), expression=kept))
     )
 
 
@@ -134,20 +151,16 @@ def _key_duplicates(index: int, output: OutputConfig, target: TargetConfig) -> l
     """The target's duplicate-key policy over rows of this file, as statements."""
     if not target.key or target.duplicates == "keep":
         return []
-    ranked = _ranked(index, target.key, descending=target.duplicates == "keep_last")
-    later = exp.GT(this=col(RN), expression=lit(1))
+    later = _later(index, target.key, keep_last=target.duplicates == "keep_last")
     if target.duplicates == "quarantine":
-        rows = (
-            exp.select(
-                col(ROW),
-                exp.alias_(lit(output.target), "target", quoted=True),
-                exp.alias_(_duplicate_reason(target.key, col("_tg_first")), REASONS, quoted=True),
-            )
-            .from_(ranked.subquery("_tg_ranked"))
-            .where(later)
-        )
+        key = target.key
+        rows = exp.select(
+            col(ROW),
+            exp.alias_(lit(output.target), "target", quoted=True),
+            exp.alias_(_duplicate_reason(key, col(FIRST)), REASONS, quoted=True),
+        ).from_(later.subquery("_tg_later"))
         return [exp.insert(rows, table(BAD))]
-    rows = exp.select(col(ROW)).from_(ranked.subquery("_tg_ranked")).where(later)
+    rows = exp.select(col(ROW)).from_(later.subquery("_tg_later"))
     return [exp.insert(rows, table(DUPLICATE))]
 
 
@@ -204,7 +217,7 @@ def _same_file(
     return {o.target: (targets[o.target], out_table(i)) for i, o in enumerate(source.outputs)}
 
 
-def _sql(statements: list[exp.Expr], dialect: str, copy: bool = True) -> list[str]:
+def _sql(statements: Sequence[exp.Expr], dialect: str, copy: bool = True) -> list[str]:
     """SQL text; ``copy=False`` for statements rendered once and never used again."""
     return [statement.sql(dialect=dialect, copy=copy) for statement in statements]
 
@@ -223,13 +236,32 @@ class Plan:
 
     @functools.cached_property
     def views(self) -> list[str]:
-        return _sql(
-            [temp_create(name, query, "VIEW") for name, query in self.outputs], self.dialect
-        )
+        with quiet_gc():
+            made = [temp_create(name, query, "VIEW") for name, query in self.outputs]
+            return _sql(made, self.dialect)
 
     @functools.cached_property
     def tables(self) -> list[str]:
-        return _sql([temp_create(name, query) for name, query in self.outputs], self.dialect)
+        with quiet_gc():
+            return _sql([temp_create(name, query) for name, query in self.outputs], self.dialect)
+
+
+@contextlib.contextmanager
+def quiet_gc() -> Iterator[None]:
+    """The cyclic garbage collector held off while a plan's trees are built and rendered.
+
+    A file of 10,000 columns builds millions of sqlglot nodes, all alive until the SQL is
+    rendered, and each of Python's collections walks every one of them again: collecting
+    found nothing to free and tripled the time of building. Freed after, as usual.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def plan(
@@ -240,6 +272,13 @@ def plan(
 ) -> Plan:
     """Render a source's statements once, in the engine's ``dialect``; every file of the
     source runs the same text."""
+    with quiet_gc():
+        return _plan(read_table, source, targets, dialect)
+
+
+def _plan(
+    read_table: str, source: SourceConfig, targets: Mapping[str, TargetConfig], dialect: str
+) -> Plan:
     outputs: list[tuple[str, exp.Select]] = []
     checks, settle = _work_tables(), list[exp.Expr]()
     for index, output in enumerate(source.outputs):
