@@ -251,8 +251,8 @@ def quiet_gc() -> Iterator[None]:
     """The cyclic garbage collector held off while a plan's trees are built and rendered.
 
     A file of 10,000 columns builds millions of sqlglot nodes, all alive until the SQL is
-    rendered, and each of Python's collections walks every one of them again: collecting
-    found nothing to free and tripled the time of building. Freed after, as usual.
+    rendered, and each of Python's collections walks every one of them again, to find
+    nothing to free (at 3,000 columns, holding it off cut building from 26 s to 8 s).
     """
     if not gc.isenabled():
         yield
