@@ -57,7 +57,7 @@ def _csv(rows: list[list[str]], columns: int) -> str:
     return "\n".join([header, *(",".join(r) for r in rows)]) + "\n"
 
 
-# 10,000 passes too (the bad value then in column 9,999), but takes about a minute of CPU:
+# 10,000 passes too (the bad value then in column 9,999), but takes about 100 s of CPU:
 # too long for every run of the suite. Add it here to check a change to wide files.
 WIDTHS = [2_000]
 
