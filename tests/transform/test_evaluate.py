@@ -13,7 +13,7 @@ import pytest
 from tidegate.compute.duckdb import DuckDBEngine
 from tidegate.config.models import ColumnSpec, OutputConfig, SourceConfig, TargetConfig
 from tidegate.transform.evaluate import evaluate, set_file_values
-from tidegate.transform.mapping import file_values, missing_columns
+from tidegate.transform.mapping import file_values, missing_columns, output_rows
 
 READ = "_tg_read"
 
@@ -73,6 +73,8 @@ def outcome_of(
         ("boolean", "TRUE", True),
         ("boolean", "0", False),
         ("date", "2020-02-29", date(2020, 2, 29)),
+        ("date", " 2020-02-29 ", date(2020, 2, 29)),
+        ("boolean", " Yes ", True),
         ("timestamp", "2020-01-01 10:11:12", datetime(2020, 1, 1, 10, 11, 12)),
         ("varchar", "ünïcode", "ünïcode"),
         ("json", '{"a": [1, 2]}', '{"a": [1, 2]}'),
@@ -256,6 +258,59 @@ def test_duplicate_keys_keep_last() -> None:
     assert [g["v"] for g in good] == ["b", "c"]
     assert bad == {}
     assert (result.rows_quarantined, result.rows_duplicate) == (0, 1)
+
+
+def test_duplicates_of_a_compound_key_name_the_first_good_row() -> None:
+    """Three rows of one key: the two later ones name the first; a bad row is never the
+    first, and rows without a key value are not duplicates of each other."""
+    rows = [
+        {"a": "1", "b": "x", "n": "bad"},
+        {"a": "1", "b": "x", "n": "2"},
+        {"a": "1", "b": "y", "n": "3"},
+        {"a": "1", "b": "x", "n": "4"},
+        {"a": None, "b": "x", "n": "5"},
+        {"a": None, "b": "x", "n": "6"},
+        {"a": "1", "b": "x", "n": "7"},
+    ]
+    columns = {"a": {"type": "integer"}, "b": {"type": "varchar"}, "n": {"type": "integer"}}
+    mapping = {"a": '"a"', "b": '"b"', "n": '"n"'}
+    good, bad, result = outcome_of(rows, columns, mapping, key=["a", "b"])
+    assert [g["n"] for g in good] == [2, 3, 5, 6]
+    assert {row: [r["rule"] for r in reasons] for row, reasons in bad.items()} == {
+        1: ["type"],
+        4: ["duplicate"],
+        7: ["duplicate"],
+    }
+    assert bad[7] == [
+        {
+            "rule": "duplicate",
+            "column": "a, b",
+            "value": "1, x",
+            "message": "duplicate key; first seen at row 2",
+        }
+    ]
+    assert (result.rows_quarantined, result.rows_duplicate) == (3, 0)
+
+    good, bad, result = outcome_of(rows, columns, mapping, key=["a", "b"], duplicates="keep_last")
+    assert [g["n"] for g in good] == [3, 5, 6, 7]
+    assert (result.rows_quarantined, result.rows_duplicate) == (1, 2)
+
+
+def test_a_cast_that_reads_its_text_twice_computes_it_once() -> None:
+    """A date tries its formats, then ISO, on the same trimmed text; a boolean compares one
+    lowered word twice. Each is computed once per column, in a layer of its own: repeated
+    in the typed projection, DuckDB's common-subexpression pass made a file of thousands
+    of date columns take minutes."""
+    columns = {
+        "d": ColumnSpec(type="date", formats=["%m/%d/%Y", "%Y%m%d"]),
+        "b": ColumnSpec(type="boolean"),
+        "n": ColumnSpec(type="integer"),
+    }
+    output = OutputConfig(target="t", columns={name: f'"{name}"' for name in columns})
+    sql = output_rows(READ, {}, output, TargetConfig(columns=columns)).sql("duckdb")
+    assert sql.count('TRIM(CAST("d__raw" AS TEXT))') == 1
+    assert sql.count('LOWER(TRIM(CAST("b__raw" AS TEXT)))') == 1
+    assert sql.count('TRIM(CAST("n__raw" AS TEXT))') == 1
 
 
 def test_missing_columns_are_named() -> None:

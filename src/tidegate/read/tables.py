@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 
@@ -30,15 +31,23 @@ def scratch_name(kind: str) -> str:
 
 def create_temp_table(name: str, columns: Sequence[tuple[str, str]]) -> exp.Create:
     """``CREATE OR REPLACE TEMP TABLE name (_row BIGINT, <columns>)``."""
-    defs = [(ROW, exp.DataType.build("BIGINT"))] + [
-        (column, exp.DataType.build(kind, dialect=DIALECT)) for column, kind in columns
-    ]
+    defs = [(ROW, _type("BIGINT"))] + [(column, _type(kind)) for column, kind in columns]
     return exp.Create(
         this=exp.Schema(this=table(name), expressions=column_defs(defs)),
         kind="TABLE",
         replace=True,
         properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
     )
+
+
+def _type(name: str) -> exp.DataType:
+    """A fresh node of a type parsed once (a wide file asks thousands of times)."""
+    return _parsed_type(name).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_type(name: str) -> exp.DataType:
+    return exp.DataType.build(name, dialect=DIALECT)
 
 
 def drop(con: Engine, *names: str) -> None:

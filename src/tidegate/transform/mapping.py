@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlglot import exp
 
-from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
+from tidegate.config.models import ColumnSpec, OutputConfig, SourceConfig, TargetConfig
 from tidegate.sql import col, ident, lit, parse, table
 from tidegate.transform.rules import RAW_SUFFIX, Failure, failures, reason
-from tidegate.transform.types import cast
+from tidegate.transform.types import cast, cast_of
 
 ROW = "_row"
 ITEM = "_item"
@@ -28,6 +28,7 @@ REASONS = "_reasons"
 FILE = "_file"
 FILE_CTE = "_tg_file"
 UNNESTED = "_tg_unnested"
+TEXT_SUFFIX = "__text"  # a value's text as its cast reads it (trimmed), computed once
 BOUND_NAMES = {FILE, ROW, ITEM}
 
 
@@ -134,12 +135,33 @@ def mapped(
 def typed(source: exp.Select, output: OutputConfig, target: TargetConfig) -> exp.Select:
     keys = [col(ROW)] + ([col(ITEM)] if output.unnest else [])
     values = [
-        exp.alias_(cast(col(name + RAW_SUFFIX), spec), name, quoted=True, copy=False)
+        exp.alias_(_typed_value(name, spec), name, quoted=True, copy=False)
         for name, spec in target.columns.items()
     ]
     raws = [col(name + RAW_SUFFIX) for name in target.columns]
     select = exp.select(*keys, *values, *raws, copy=False)
-    return select.from_(source.subquery("_tg_mapped", copy=False), copy=False)
+    return select.from_(_texts(source, target).subquery("_tg_mapped", copy=False), copy=False)
+
+
+def _typed_value(name: str, spec: ColumnSpec) -> exp.Expr:
+    kind = cast_of(spec)
+    if kind.shared:
+        return kind.build(col(name + TEXT_SUFFIX), spec)
+    return cast(col(name + RAW_SUFFIX), spec)
+
+
+def _texts(source: exp.Select, target: TargetConfig) -> exp.Select:
+    """The mapped rows, with the text each cast that reads it twice reads (``Cast.shared``)
+    computed once: a date's trimmed text, a boolean's lowered word."""
+    texts = [
+        exp.alias_(cast_of(spec).text(col(name + RAW_SUFFIX)), name + TEXT_SUFFIX, quoted=True)
+        for name, spec in target.columns.items()
+        if cast_of(spec).shared
+    ]
+    if not texts:
+        return source
+    select = exp.select(exp.Star(), *texts, copy=False)
+    return select.from_(source.subquery("_tg_raw", copy=False), copy=False)
 
 
 def reasons(rules: Sequence[Failure]) -> exp.Expr:
