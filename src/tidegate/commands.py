@@ -1,4 +1,4 @@
-"""The command line: the only place that prints.
+"""The command line's commands (a typer app): the only place that prints.
 
 Exit codes: 0 everything loaded, 1 some file rejected or failed, 2 configuration or
 connection error. No traceback unless ``--debug`` (before or after the command).
@@ -455,8 +455,8 @@ def run(
     """Process every new file in landing."""
     with handled():
         loaded = _project(project)
-        from tidegate.pipeline import FileResult
-        from tidegate.pipeline import run as run_pipeline
+        from tidegate.idle import run as run_pipeline
+        from tidegate.results import FileResult
 
         with _progress_bar() as bar:
             task = bar.add_task("", total=None, stage="loading", detail="0 files")
@@ -1250,7 +1250,3 @@ def main() -> None:
     finally:
         # DuckDB's bindings complain at shutdown about objects still alive in cycles.
         gc.collect()
-
-
-if __name__ == "__main__":
-    main()
