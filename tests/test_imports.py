@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tidegate import __version__
+
 HEAVY = ("duckdb", "pyarrow", "sqlglot", "httpx", "dagster", "psycopg")
 TERMINAL = ("typer", "click", "rich", "pydantic", "yaml")  # what rendering help costs
 
@@ -118,3 +120,10 @@ def test_a_run_with_nothing_to_do_imports_no_engine(tmp_path: Path) -> None:
     assert json.loads(again[1])["files"] == []
     assert "duckdb" in first[2]
     assert again[2] & {"duckdb", "pyarrow", "psycopg", "httpx", "dagster"} == set()
+
+
+def test_python_dash_m_tidegate_is_the_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tidegate", "--version"], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout.split()) == (0, ["tidegate", __version__])

@@ -84,10 +84,10 @@ def test_only_a_warehouse_in_a_file_here_and_no_clock_or_network_is_told_at_once
         assert not idle.eligible(load_project(root)), name
 
 
-def test_a_landed_file_waiting_to_settle_keeps_the_run_whole(tmp_path: Path) -> None:
-    root = write_project(tmp_path, {"tidegate.yml": "settle_seconds: 3600\n"})
+def test_any_file_in_landing_keeps_the_run_whole(tmp_path: Path) -> None:
+    """Even one still being written (a whole run waits for it to settle)."""
+    root = write_project(tmp_path)
     assert tidegate.run(root).files == []
-    land(root, "people_1.csv", people_csv(("1", "Ann", "ann@x.org", "01/02/1990")))
-    assert idle.nothing_to_do(load_project(root)) is None
-    assert tidegate.run(root).files == []  # not settled yet: a whole run that loads nothing
+    assert _quick(root)
+    land(root, "nested/people_1.part", "ID")
     assert not _quick(root)
