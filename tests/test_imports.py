@@ -1,18 +1,36 @@
 """A command starts without the engines: the heavy modules are imported where needed.
 
-Module sets, not timings: what ``import tidegate.cli`` (every command, ``--help``) and
-``import tidegate.log`` (every command that reads a project) leave in ``sys.modules``.
+Module sets, not timings: what ``import tidegate.cli`` (the ``tidegate`` script),
+``import tidegate.commands`` (every command but a kept ``--help``) and ``import
+tidegate.log`` (every command that reads a project) leave in ``sys.modules``; what
+``tidegate --help`` imports once its text is kept, and what a run that finds nothing to
+do imports. ``--help`` from the kept text is typer's own text, byte for byte.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from tidegate import __version__
+
 HEAVY = ("duckdb", "pyarrow", "sqlglot", "httpx", "dagster", "psycopg")
+TERMINAL = ("typer", "click", "rich", "pydantic", "yaml")  # what rendering help costs
+
+# The ``tidegate`` script, in a process that tells which modules it imported when it ends.
+SCRIPT = (
+    "import atexit, json, sys\n"
+    "atexit.register(lambda: sys.stderr.write("
+    "'\\nMODULES ' + json.dumps(sorted({m.split('.')[0] for m in sys.modules}))))\n"
+    "sys.argv = ['tidegate', *sys.argv[1:]]\n"
+    "from tidegate.cli import main\n"
+    "main()\n"
+)
 
 
 def _imported(module: str) -> set[str]:
@@ -24,6 +42,88 @@ def _imported(module: str) -> set[str]:
     return set(json.loads(done.stdout))
 
 
-@pytest.mark.parametrize("module", ["tidegate.cli", "tidegate.log", "tidegate.config"])
+@pytest.mark.parametrize("module", ["tidegate.commands", "tidegate.log", "tidegate.config"])
 def test_importing_does_not_load_an_engine(module: str) -> None:
     assert _imported(module) & set(HEAVY) == set()
+
+
+def test_the_script_imports_nothing_heavy_before_it_reads_its_arguments() -> None:
+    assert _imported("tidegate.cli") & {*HEAVY, *TERMINAL} == set()
+
+
+def tidegate(
+    args: list[str], cache: Path, cwd: Path | None = None, **env: str
+) -> tuple[int, str, set[str]]:
+    """Exit code, stdout and the top-level modules imported, of ``tidegate ARGS``."""
+    environment = {**os.environ, "XDG_CACHE_HOME": str(cache), **env}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd,
+        timeout=120,
+    )
+    _, _, modules = done.stderr.rpartition("\nMODULES ")
+    assert modules, done.stderr
+    return done.returncode, done.stdout, set(json.loads(modules))
+
+
+@pytest.mark.parametrize(
+    ("args", "columns"),
+    [
+        (["--help"], "80"),
+        (["--help"], "52"),
+        (["--help"], "160"),
+        (["run", "--help"], "80"),
+        (["export", "dbt", "--help"], "100"),
+    ],
+)
+def test_help_is_typers_text_without_typer(args: list[str], columns: str, tmp_path: Path) -> None:
+    first = tidegate(args, tmp_path, COLUMNS=columns)  # nothing kept yet: typer renders it
+    again = tidegate(args, tmp_path, COLUMNS=columns)
+    assert first[0] == again[0] == 0
+    assert "Usage: tidegate" in first[1]
+    assert again[1] == first[1]
+    assert {"typer", "rich"} <= first[2]
+    assert again[2] & {*HEAVY, *TERMINAL} == set()
+
+
+def test_help_of_another_terminal_is_rendered_for_it(tmp_path: Path) -> None:
+    narrow = tidegate(["--help"], tmp_path, COLUMNS="60")
+    wide = tidegate(["--help"], tmp_path, COLUMNS="120")
+    assert "typer" in wide[2]  # not the 60-column text
+    assert max(len(line) for line in narrow[1].splitlines()) <= 60
+    assert max(len(line) for line in wide[1].splitlines()) > 60
+    assert tidegate(["--help"], tmp_path, COLUMNS="60")[1] == narrow[1]
+
+
+@pytest.mark.parametrize("args", [["bogus", "--help"], ["run", "--json", "--help"], []])
+def test_anything_but_help_is_typers_every_time(args: list[str], tmp_path: Path) -> None:
+    first = tidegate(args, tmp_path)
+    again = tidegate(args, tmp_path)
+    assert again[0] == first[0]
+    assert again[1] == first[1]
+    assert "typer" in again[2]
+
+
+def test_a_run_with_nothing_to_do_imports_no_engine(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    code, _, _ = tidegate(["init", str(tmp_path / "p")], cache)
+    assert code == 0
+    for landed in (tmp_path / "p" / "landing").iterdir():
+        landed.unlink()
+    first = tidegate(["run", "-p", str(tmp_path / "p")], cache)  # creates the warehouse
+    again = tidegate(["run", "-p", str(tmp_path / "p"), "--json"], cache)
+    assert first[0] == again[0] == 0
+    assert "nothing new in landing" in first[1]
+    assert json.loads(again[1])["files"] == []
+    assert "duckdb" in first[2]
+    assert again[2] & {"duckdb", "pyarrow", "psycopg", "httpx", "dagster"} == set()
+
+
+def test_python_dash_m_tidegate_is_the_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tidegate", "--version"], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout.split()) == (0, ["tidegate", __version__])

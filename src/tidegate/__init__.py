@@ -21,7 +21,7 @@ from tidegate.errors import (
 
 if TYPE_CHECKING:
     from tidegate.config.models import Project
-    from tidegate.pipeline import RunResult
+    from tidegate.results import RunResult
 
 __version__ = "0.1.0"
 
@@ -47,7 +47,7 @@ def load_project(root: str | Path) -> Project:
 
 def run(project: Project | str | Path) -> RunResult:
     """Process every ready file of the project's landing folder, once."""
-    from tidegate.pipeline import run as run_pipeline
+    from tidegate.idle import run as run_pipeline
 
     loaded = project if not isinstance(project, str | Path) else load_project(project)
     return run_pipeline(loaded)

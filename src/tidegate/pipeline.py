@@ -52,6 +52,8 @@ from tidegate.preview import Preview, RolledBack
 from tidegate.privacy import hooks as privacy
 from tidegate.progress import During, Watcher
 from tidegate.read import ReadResult, peek_columns, read_file
+from tidegate.results import FileResult as FileResult  # re-exported: callers import both here
+from tidegate.results import RunResult as RunResult
 from tidegate.sql_models import build_models
 from tidegate.store import Store, locate, project_store
 from tidegate.store.spool import Spool
@@ -71,27 +73,8 @@ from tidegate.warehouse.ledger import FileRecord, RunRecord
 if TYPE_CHECKING:  # pulling imports httpx: only when a project has api: sources
     from tidegate.sources.api import PullResult
 
-Progress = Callable[["FileResult"], None]
+Progress = Callable[[FileResult], None]
 Routed = str | RoutingError  # the file's source, or why it has none
-
-
-@dataclass
-class FileResult:
-    """What happened to one file, as ``run --json`` reports it."""
-
-    name: str
-    path: str
-    source: str | None
-    status: str
-    file_id: str | None = None
-    rows_read: int = 0
-    rows_loaded: int = 0
-    rows_unchanged: int = 0
-    rows_quarantined: int = 0
-    rows_duplicate: int = 0
-    error: str | None = None
-    new_columns: list[str] = field(default_factory=list)
-    preview: Preview | None = None  # a dry run's per-target changes and reasons
 
 
 # What a reader may raise on a file's content besides its own ReadError: the file is
@@ -167,19 +150,6 @@ class Attempt:
             modified_at=context.modified,
             context=context.to_json(),
         )
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    files: list[FileResult]
-    notifications: list[dict[str, object]] = field(default_factory=list)  # see notify.py
-    pulls: list[PullResult] = field(default_factory=list)  # the api: sources pulled first
-
-    @property
-    def ok(self) -> bool:
-        pulled = all(p.ok for p in self.pulls)
-        return pulled and all(f.status in ("loaded", "duplicate", "skipped") for f in self.files)
 
 
 def source_ranks(project: Project) -> dict[str, int]:

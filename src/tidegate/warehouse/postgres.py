@@ -448,6 +448,11 @@ def _plain_array(array: pa.Array, field: pa.Field) -> pa.Array:
         array = array.storage
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
+    if pa.types.is_timestamp(array.type) and array.type.tz not in (None, "UTC"):
+        # The CSV writer spells a zone's local time with its offset in whole minutes: an
+        # instant in a zone whose offset had seconds (Asia/Kolkata in 1900: +05:21:10)
+        # would lose them. In UTC it is written as it is; the instant is the same.
+        array = array.cast(pa.timestamp(array.type.unit, "UTC"))
     if pa.types.is_nested(array.type):
         raise WarehouseError(
             f"column {field.name!r} has the nested type {array.type}, which cannot be copied"
