@@ -384,12 +384,14 @@ class Batch:
         try:
             with pipe.wh.transaction():
                 records = self._commit_steps(kept, outcome)
-                checkpoint("commit")
+                for _ in kept:  # a fault point counts files, in a batch as one by one
+                    checkpoint("commit")
         except Exception as exc:  # nothing of the batch is in: each file alone, after
             log.event("batch split", source=self.name, reason=first_line(exc))
             self._one_by_one(kept)
             return
-        checkpoint("committed")
+        for _ in kept:
+            checkpoint("committed")
         for member, record in zip(kept, records, strict=True):
             member.result = self._archived(member, record)
 

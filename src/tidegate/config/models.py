@@ -101,22 +101,6 @@ class WarehouseConfig(Strict):
             raise ValueError(problem)
         return value
 
-    @model_validator(mode="after")
-    def _fits_the_adapter(self) -> WarehouseConfig:
-        # The adapter declares what it needs (tidegate.warehouse.base.Warehouse.settings_problem);
-        # imported here, when a project is read, never when this module is.
-        from tidegate.errors import ConfigError
-        from tidegate.warehouse import adapter_class
-
-        try:
-            adapter = adapter_class(self.type)
-        except ConfigError:  # its driver is not installed: connecting says which to install
-            return self
-        problem = adapter.settings_problem(self)
-        if problem is not None:
-            raise ValueError(problem)
-        return self
-
 
 class PrivacyConfig(Strict):
     """Keys and project-wide rules for personal data (see docs/privacy.md)."""

@@ -47,9 +47,18 @@ def adapter_class(kind: str) -> type[Warehouse]:
 
 
 def connect(project: Project) -> Warehouse:
-    """An adapter for the project's warehouse, ready to be entered (``with connect(p) as wh``)."""
+    """An adapter for the project's warehouse, ready to be entered (``with connect(p) as wh``).
+
+    The adapter says which ``warehouse:`` settings it needs and reads
+    (``Warehouse.settings_problem``); asked here, not when the project is read, so that
+    reading a project never imports a warehouse's driver.
+    """
     config = project.config.warehouse
-    return adapter_class(config.type)(config, project.root)
+    adapter = adapter_class(config.type)
+    problem = adapter.settings_problem(config)
+    if problem is not None:
+        raise ConfigError(project.root / "tidegate.yml", f"warehouse: {problem}")
+    return adapter(config, project.root)
 
 
 __all__ = ["Warehouse", "adapter_class", "connect"]
