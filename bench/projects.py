@@ -10,6 +10,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from bench import spark
+
 PROJECT = """\
 warehouse: WAREHOUSE
 landing: landing
@@ -151,8 +153,11 @@ outputs:
 """
 
 
-def warehouse_setting(postgres_url: str | None) -> str:
-    """The ``warehouse:`` value of tidegate.yml: the embedded DuckDB file, or a server."""
+def warehouse_setting(postgres_url: str | None, warehouse: str = "duckdb") -> str:
+    """The ``warehouse:`` value of tidegate.yml: the embedded DuckDB file, a server, or a
+    local Spark (``spark-N``, bench/spark.py)."""
+    if spark.is_spark(warehouse):
+        return spark.warehouse_setting(warehouse)
     if postgres_url:
         return f"{{type: postgres, url: '{postgres_url}'}}"
     return "{type: duckdb, path: warehouse.duckdb}"
@@ -177,11 +182,15 @@ def contract(kind: str, load: str = "scd2", deletes: str = "ignore") -> dict[str
 
 
 def write_project(
-    root: Path, files: dict[str, str], postgres_url: str | None, keep_raw: bool = True
+    root: Path,
+    files: dict[str, str],
+    postgres_url: str | None,
+    keep_raw: bool = True,
+    warehouse: str = "duckdb",
 ) -> Path:
     """A project folder at ``root`` with these contract files and an empty landing;
     ``keep_raw=False`` turns the raw layer off (the one default the benchmark changes)."""
-    settings = PROJECT.replace("WAREHOUSE", warehouse_setting(postgres_url))
+    settings = PROJECT.replace("WAREHOUSE", warehouse_setting(postgres_url, warehouse))
     contents = {"tidegate.yml": settings + ("" if keep_raw else "keep_raw: false\n")}
     for name, text in {**contents, **files}.items():
         path = root / name

@@ -8,11 +8,12 @@ then the change), and each step is measured on its own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import datasets
 from bench.sizes import Sizes
+from bench.spark import WAREHOUSES as SPARK
 
 BOTH = ("duckdb", "postgres")
 TOOLS = ("floor", "tidegate", "dlt", "sling")
@@ -190,6 +191,56 @@ def nested_jsonl(sizes: Sizes) -> Scenario | None:
     )
 
 
+# --------------------------------------------------------------------------- Spark
+
+
+def spark_wide_csv(sizes: Sizes) -> Scenario | None:
+    """The wide CSV on Spark local[1] and local[2] beside DuckDB: does the work scale."""
+    path = datasets.wide(sizes.spark_wide_rows)
+    return Scenario(
+        "spark_wide_csv",
+        "wide",
+        f"Wide CSV on Spark, {sizes.spark_wide_rows:,} rows x 8 columns, append with"
+        " validation, at 1 and 2 cores",
+        (_one(path, "load", sizes.spark_wide_rows),),
+        1,
+        warehouses=("duckdb", *SPARK),
+        tools=("floor", "tidegate"),
+    )
+
+
+def spark_churn_scd2_delta(sizes: Sizes) -> Scenario | None:
+    spec = datasets.Churn.percent(sizes.spark_churn_keys)
+    scenario = _churn("spark_churn_scd2_delta", spec, datasets.DELTA, "scd2", "ignore")(sizes)
+    return Scenario(
+        scenario.name,
+        scenario.kind,
+        scenario.title.replace("Dimension churn", "Dimension churn on Spark"),
+        scenario.steps,
+        1,
+        load="scd2",
+        warehouses=("duckdb", *SPARK),
+        tools=("tidegate",),
+    )
+
+
+def spark_small_files(sizes: Sizes) -> Scenario | None:
+    """A run of many small files on Spark: what each file costs there."""
+    small = small_files(replace(sizes, small_files=sizes.spark_small_files))
+    assert small is not None
+    return Scenario(
+        "spark_small_files",
+        small.kind,
+        small.title.replace("Many small files", "Many small files on Spark"),
+        small.steps,
+        1,
+        warehouses=("duckdb", *SPARK),
+        tools=("tidegate",),
+        landing=small.landing,
+        units=small.units,
+    )
+
+
 BUILDERS: dict[str, Callable[[Sizes], Scenario | None]] = {
     "wide_csv": wide_csv,
     "wide_csv_4x": wide_csv_4x,
@@ -200,4 +251,7 @@ BUILDERS: dict[str, Callable[[Sizes], Scenario | None]] = {
     "small_files": small_files,
     "nested_jsonl": nested_jsonl,
     "object_store": object_store,
+    "spark_wide_csv": spark_wide_csv,
+    "spark_churn_scd2_delta": spark_churn_scd2_delta,
+    "spark_small_files": spark_small_files,
 }

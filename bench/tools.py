@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import projects, sling
+from bench import projects, sling, spark
 from bench.job import Job
 from bench.measure import Measured
 from bench.scenarios import Scenario, Step
@@ -24,7 +24,7 @@ from bench.scenarios import Scenario, Step
 @dataclass(frozen=True)
 class Tool:
     name: str  # floor | tidegate | tidegate-noraw | tidegate-s3 | dlt | sling
-    warehouse: str  # duckdb | postgres
+    warehouse: str  # duckdb | postgres | spark-1 | spark-2 (bench/spark.py)
 
     @property
     def label(self) -> str:
@@ -60,6 +60,8 @@ class Outcome:
 
 def unavailable(tool: Tool, scenario: Scenario, postgres_url: str | None) -> str | None:
     """Why ``tool`` cannot run here, or None."""
+    if spark.is_spark(tool.warehouse):
+        return spark.missing()
     if tool.warehouse == "postgres" and not postgres_url:
         return "no PostgreSQL server (--postgres URL or local, or TIDEGATE_BENCH_POSTGRES_URL)"
     if tool.warehouse == "postgres" and importlib.util.find_spec("psycopg") is None:
@@ -89,7 +91,9 @@ def prepare(tool: Tool, scenario: Scenario, workdir: Path, url: str | None) -> N
         sling.prepare(workdir)
     if tool.is_tidegate:
         files = projects.contract(scenario.kind, scenario.load, scenario.deletes)
-        projects.write_project(workdir, files, url, keep_raw=tool.name != "tidegate-noraw")
+        projects.write_project(
+            workdir, files, url, keep_raw=tool.name != "tidegate-noraw", warehouse=tool.warehouse
+        )
     if tool.name == "tidegate-s3":
         from bench import s3
 

@@ -11,12 +11,15 @@ from pathlib import Path
 from bench.floors import duckdb_floor, postgres_floor
 from bench.job import Job
 from bench.peers import dlt_load
+from bench.spark import spark_floor
 
 RUNNERS: dict[tuple[str, str], Callable[[Job], int]] = {
     ("floor", "duckdb"): duckdb_floor,
     ("floor", "postgres"): postgres_floor,
     ("dlt", "duckdb"): dlt_load,
     ("dlt", "postgres"): dlt_load,
+    ("floor", "spark-1"): spark_floor,
+    ("floor", "spark-2"): spark_floor,
 }
 
 
