@@ -130,7 +130,10 @@ class Warehouse(ABC):
         self.schemas = config.schemas
         self._catalog: dict[tuple[str, str], dict[str, str] | None] = {}
         self._types: dict[tuple[str, str], dict[str, exp.DataType] | None] = {}
-        self._declared: dict[str, exp.DataType] = {}
+        # Per type, not per column: a table of 10,000 columns has a handful of types.
+        self._declared: dict[exp.DataType, exp.DataType] = {}
+        self._parsed_types: dict[str, exp.DataType] = {}
+        self._type_texts: dict[exp.DataType, str] = {}
         self._schemas: set[str] = set()
 
     # -- connection -------------------------------------------------------------------
@@ -277,16 +280,20 @@ class Warehouse(ABC):
         return self.columns_of(name, schema)
 
     def parse_type(self, text: str) -> exp.DataType:
-        """A type as the catalog spells it, in a form that compares with ``declared_type``."""
-        return self._normal(exp.DataType.build(text, dialect=self.DIALECT, udt=True))
+        """A type as the catalog spells it, in a form that compares with ``declared_type``
+        (parsed once per spelling; a fresh node each time)."""
+        if text not in self._parsed_types:
+            parsed = exp.DataType.build(text, dialect=self.DIALECT, udt=True)
+            self._parsed_types[text] = self._normal(parsed)
+        return self._parsed_types[text].copy()
 
     def declared_type(self, kind: exp.DataType) -> exp.DataType:
         """The type this warehouse gives a column declared as ``kind`` (a target type),
-        found by rendering a ``CREATE TABLE`` exactly as tables are created (once per type)."""
-        key = kind.sql(dialect="duckdb")
-        if key not in self._declared:
-            self._declared[key] = self._declare(kind)
-        return self._declared[key]
+        found by rendering a ``CREATE TABLE`` exactly as tables are created (once per type:
+        sqlglot nodes compare and hash by their tree)."""
+        if kind not in self._declared:
+            self._declared[kind.copy()] = self._declare(kind)
+        return self._declared[kind]
 
     def _declare(self, kind: exp.DataType) -> exp.DataType:
         created = sqlglot.parse_one(
@@ -302,7 +309,13 @@ class Warehouse(ABC):
         return kind.sql(dialect=self.DIALECT)
 
     def same_type(self, left: exp.DataType, right: exp.DataType) -> bool:
-        return self.type_text(left).upper() == self.type_text(right).upper()
+        return self._text_of(left).upper() == self._text_of(right).upper()
+
+    def _text_of(self, kind: exp.DataType) -> str:
+        """``type_text``, rendered once per type."""
+        if kind not in self._type_texts:
+            self._type_texts[kind.copy()] = self.type_text(kind)
+        return self._type_texts[kind]
 
     def _normal(self, kind: exp.DataType) -> exp.DataType:
         if kind.this == exp.DType.DECIMAL and not kind.expressions and self.DEFAULT_DECIMAL:
