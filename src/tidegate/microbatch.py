@@ -33,10 +33,11 @@ Sources with personal data (privacy) also load one at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pyarrow as pa
 from sqlglot import exp
@@ -58,7 +59,18 @@ from tidegate.errors import (
 )
 from tidegate.faults import checkpoint
 from tidegate.privacy.context import Privacy
-from tidegate.read.many import STRIDE, Piece, combine, file_of_row, read_piece, row_in_file
+from tidegate.read.many import (
+    STRIDE,
+    Piece,
+    PlainText,
+    combine,
+    drop_lines,
+    file_of_row,
+    plain_text,
+    read_lines,
+    read_piece,
+    row_in_file,
+)
 from tidegate.read.result import ReadResult
 from tidegate.sql import col, data_type, lit, table
 from tidegate.transform import mapping
@@ -86,6 +98,7 @@ ROWS = "_tg_batch_rows"  # the batch's records as read (raw layer, quarantine)
 FILES = "_tg_batch_files"  # one row per file: number, file id, started_at, _file
 NUMBER = "_tg_no"
 SEEN = ("loaded", "duplicate")  # an earlier delivery that sends a file the one-file way
+_T = TypeVar("_T")
 
 
 def batchable(project: Project, wh: Warehouse, name: str) -> bool:
@@ -225,38 +238,71 @@ class Batch:
     def _loaded(self, members: list[Member]) -> None:
         """Every member ends, or is sent the one-file way (``later``)."""
         try:
+            self._read_together(members)
             for member in members:
-                self._read(member)
+                if member.result is None:
+                    self._read(member)
             for run in _same_shape([m for m in members if m.result is None]):
                 self._load(run)
                 # The next run starts clean: its outputs may be views where these were tables.
                 drop_work(self.pipeline.con)
         finally:
             drop_work(self.pipeline.con)
+            drop_lines(self.pipeline.con)
             self.pipeline.con.drop(ROWS, FILES)
             pieces = [m.piece for m in members if m.piece is not None]
             self.pipeline.con.drop(*[p.result.table for p in pieces if p.in_table])
 
-    def _read(self, member: Member) -> None:
-        """As the one-file path reads: what a reader raises on the file's content rejects
-        it, anything else fails it (``Pipeline._read``)."""
+    def _read_together(self, members: list[Member]) -> None:
+        """The small JSON Lines files read and checked in one go (``read_lines``); a file
+        that must be read alone keeps no piece, and one whose text cannot be read ends."""
+        con, source = self.pipeline.con, self.source
+        texts: list[tuple[Member, PlainText]] = []
+        for member in members:
+            read = functools.partial(plain_text, con, member.file.path, source.read, source.format)
+            text = self._reading(member, read)
+            if text is not None:
+                texts.append((member, text))
+        if not texts:
+            return
+        try:
+            pieces = read_lines(con, [text for _, text in texts])
+        except con.errors as exc:  # names no file: each is read alone
+            log.event("batch read split", source=self.name, reason=first_line(exc))
+            return
+        for (member, _), piece in zip(texts, pieces, strict=True):
+            member.piece = piece
+
+    def _reading(self, member: Member, read: Callable[[], _T]) -> _T | None:
+        """``read()``; what a reader raises on the file's content rejects it, anything else
+        fails it, as the one-file path does (``Pipeline._read``): None, the member ended."""
         from tidegate.pipeline import READ_FAILURES, _read_failure
 
-        pipe, file = self.pipeline, member.file
-        source = self.source
+        pipe = self.pipeline
         try:
-            with log.step("read", file=file.relative) as counts:
-                try:
-                    member.piece = read_piece(pipe.con, file.path, source.read, source.format)
-                except TidegateError:
-                    raise
-                except (*READ_FAILURES, *pipe.con.errors) as exc:
-                    raise ReadError(file.relative, _read_failure(exc)) from exc
-                read = member.read
-                counts.update(rows=read.rows, bad_lines=len(read.bad), format=read.format)
+            try:
+                return read()
+            except TidegateError:
+                raise
+            except (*READ_FAILURES, *pipe.con.errors) as exc:
+                raise ReadError(member.file.relative, _read_failure(exc)) from exc
         except Exception as exc:
             member.result = pipe._ending(member.attempt, exc)
-            return
+            return None
+
+    def _read(self, member: Member) -> None:
+        """A member's read, alone when it was not read with others."""
+        pipe, file = self.pipeline, member.file
+        source = self.source
+        with log.step("read", file=file.relative) as counts:
+            if member.piece is None:
+                member.piece = self._reading(
+                    member, lambda: read_piece(pipe.con, file.path, source.read, source.format)
+                )
+                if member.piece is None:
+                    return
+            read = member.read
+            counts.update(rows=read.rows, bad_lines=len(read.bad), format=read.format)
         checkpoint("read")
 
     def _load(self, run: list[Member]) -> None:

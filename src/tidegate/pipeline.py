@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tidegate import __version__, archive, compute, log, preview, schema
@@ -140,7 +141,7 @@ class Attempt:
             status=status,
             started_at=self.started_at,
             finished_at=now(),
-            **asdict(counts),
+            **vars(counts),  # Tally holds ints only
             new_columns=json.dumps(self.new_columns) if self.new_columns else None,
             error=error,
             archive_path=archive_path,
@@ -200,6 +201,7 @@ class Pipeline:
         self.archived = project_store(project, "archive")
         self.rejected = project_store(project, "rejected")
         self.spool = Spool(project.root / ".tidegate" / "spool")  # objects' local copies
+        self._folders: dict[Path, Path] = {}  # local folders as resolved, for _stored
 
     # -- the run ----------------------------------------------------------------------
 
@@ -552,9 +554,14 @@ class Pipeline:
         path = store.local_path(key)
         if path is None:
             return store.location(key)
-        root = self.project.root.resolve()
-        resolved = path.resolve()
+        root = self._resolved(self.project.root)
+        resolved = self._resolved(path.parent) / path.name  # a batch's files share folders
         return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(path)
+
+    def _resolved(self, folder: Path) -> Path:
+        if folder not in self._folders:
+            self._folders[folder] = folder.resolve()
+        return self._folders[folder]
 
     def _archive_missing(self, record: FileRecord) -> bool:
         if record.status not in ("loaded", "duplicate") or record.archive_path is None:

@@ -196,6 +196,64 @@ def test_a_hostile_file_in_a_batch_is_rejected_and_the_others_load(
     assert state["landing"] == {}
 
 
+def land_bytes(root: Path, name: str, data: bytes) -> None:
+    path = root / "landing" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data, mtime=0))
+
+
+ODD_LINES: list[bytes] = [
+    b'{"event_id": 1, "kind": "new", "amount": "1.50"}\n{"event_id": 2, "kind": "paid", "amount": 2}\n',
+    # blank lines, whitespace, CRLF line ends
+    b'\r\n{"event_id": 3, "kind": "new", "amount": "0"}\r\n  \r\n\t\r\n'
+    b'{"event_id": 4, "kind": "new", "amount": "0"}\r\n\r\n',
+    b'{"event_id": 5, "kind": "new", "amount": "1", "kind": "paid"}\n',  # a key twice
+    b'\xef\xbb\xbf{"event_id": 6, "kind": "new", "amount": "1"}\n',  # a byte order mark
+    # bad lines: this file is read alone, and combined with the others
+    b'{"event_id": 7, "kind": "new", "amount": "1"}\n[1, 2]\n{"event_id": 8, "kind": "new", '
+    b'"amount": 1}\n{"event_id": 9, "kind": "new", "amount": 1}\n{"event_id": 10',
+    b'{"event_id": 11, "kind": "new", "amount": "1"}\n',
+    # another key order, a nested value, a number as DuckDB renders it
+    b'{"amount": 1.50, "kind": "new", "event_id": 12, "tags": {"a": [1, 2]}}\n'
+    b'{"event_id": 13, "kind": "new", "amount": 1e3, "tags": null}\n',
+    b'{"kind": "new", "event_id": 14, "amount": "1", "tags": {"b": 1}}\n',
+    '{"event_id": 15, "kind": "new", "amount": "1", "note": "caf\u00e9"}\n'.encode("latin-1"),
+    b'{"event_id": 16, "kind": "new", "amount": NaN}\n',
+    b"\n  \n",  # no record
+    b'{"event_id": 17, "kind": "new", "amount": "1", "s": "\\ud83d\\ude00"}\n',  # a surrogate pair
+    b'{"event_id": 18, "kind": "new", "amount": "1"}\r{"event_id": 19, "kind": "new"}\n',
+    b'{"event_id": 20, "kind": "new", "amount": "1", "deep": ' + b"[" * 600 + b"]" * 600 + b"}\n",
+    # two key lists that give the same column names
+    b'{"event_id": 21, "kind": "new", "amount": "1", "": 1}\n',
+    b'{"event_id": 22, "kind": "new", "amount": "1", "column_4": 2}\n',
+]
+
+
+def test_json_lines_read_together_equal_each_file_read_alone(
+    tmp_path: Path, warehouse: Callable[[], str]
+) -> None:
+    """The JSON Lines files of a batch are checked and read in one go: every kind of line
+    (odd keys, encodings, line ends, bad lines, no records) gives what one file's read gives."""
+
+    def prepared(name: str, alone: bool) -> Path:
+        root = new_project(tmp_path / name, warehouse, alone)
+        for day, data in enumerate(ODD_LINES, start=1):
+            land_bytes(root, f"{folder(day)}/events.jsonl.gz", data)
+        return root
+
+    together, alone = prepared("together", False), prepared("alone", True)
+    results = ran(together)
+    assert results == ran(alone)
+    assert outcome(together) == outcome(alone)
+    statuses = {path.split("/")[0]: status for path, status, *_ in results}
+    assert statuses[folder(11)] == "rejected"  # no record
+    assert all(statuses[folder(day)] == "loaded" for day in range(1, 7))
+    assert loads_at(together, "events") < loads_at(alone, "events")
+    quarantined = {path.split("/")[0]: counts[2] for path, _, *counts in results}
+    assert quarantined[folder(5)] == 2  # an array, half an object
+    assert {row[0] for row in outcome(together)["core.events"]} >= {"1", "3", "5", "8", "21", "22"}
+
+
 BATCH_FAULTS = ["read:3", "commit:1", "committed:1", "archived:2", "archived:5"]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -122,7 +122,7 @@ class FileContext:
         return replace(self, loaded_at=when)
 
     def to_json(self) -> str:
-        data: dict[str, Any] = asdict(self)
+        data: dict[str, Any] = dict(vars(self))  # plain values and flat dicts: no deep copy
         data["loaded_at"] = self.loaded_at.isoformat() if self.loaded_at else None
         return json.dumps(data, ensure_ascii=False, sort_keys=True)
 

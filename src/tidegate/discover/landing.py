@@ -92,8 +92,9 @@ def stable_entries(store: Store, settle_seconds: float) -> list[Entry]:
     """
     before = entries(store)
     now = time.time()
-    if any(now - entry.mtime < settle_seconds for entry in before):
-        time.sleep(settle_seconds)
+    if not any(now - entry.mtime < settle_seconds for entry in before):
+        return before  # nothing recent: nothing to watch
+    time.sleep(settle_seconds)
     after = {entry.key: entry.signature for entry in store.entries()}
     return [entry for entry in before if after.get(entry.key) == entry.signature]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
@@ -18,6 +19,12 @@ from tidegate.errors import StoreUnavailable
 from tidegate.store.base import Data, Entry, Store, chunks, copy_stream
 
 PART = ".part"  # suffix of a file being written; junk to discovery, so never loaded
+PRUNE_THREADS = 16
+
+
+def _remove_if_empty(folder: str) -> None:
+    with contextlib.suppress(OSError):  # not empty (or gone)
+        os.rmdir(folder)
 
 
 def fsync(path: Path) -> None:
@@ -52,14 +59,33 @@ class LocalStore:
         return self.root / key if key else self.root
 
     def entries(self) -> list[Entry]:
+        """Every file under the folder, in the order of their paths' parts (as sorted
+        ``Path`` objects order), each with one ``stat`` of the folder listing's own."""
         if not self.root.is_dir():
             return []
-        found = []
-        for path in sorted(self.root.rglob("*")):
-            entry = self._entry(path)
-            if entry is not None:
-                found.append(entry)
-        return found
+        found: list[tuple[tuple[str, ...], Entry]] = []
+        self._walk(str(self.root), (), found)
+        found.sort(key=lambda pair: pair[0])
+        return [entry for _, entry in found]
+
+    def _walk(
+        self, folder: str, parts: tuple[str, ...], found: list[tuple[tuple[str, ...], Entry]]
+    ) -> None:
+        try:
+            with os.scandir(folder) as scanned:
+                listing = list(scanned)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):  # as rglob skips
+            return
+        for item in listing:
+            here = (*parts, item.name)
+            try:
+                if item.is_dir(follow_symlinks=False):  # a linked folder is not walked
+                    self._walk(item.path, here, found)
+                elif item.is_file():  # a linked file is
+                    stat = item.stat()
+                    found.append((here, Entry("/".join(here), stat.st_size, stat.st_mtime)))
+            except FileNotFoundError:
+                continue
 
     def _entry(self, path: Path) -> Entry | None:
         try:
@@ -123,13 +149,20 @@ class LocalStore:
         return self.path(key)
 
     def prune(self) -> None:
+        """Remove the empty folders, deepest first. Removing a folder waits on the disk
+        (2 ms each on a busy machine, where renaming a file takes 0.03 ms), so the folders
+        of one depth are removed by several threads at once."""
         if not self.root.is_dir():
             return
-        for folder in sorted((p for p in self.root.rglob("*") if p.is_dir()), reverse=True):
-            try:
-                folder.rmdir()
-            except OSError:  # not empty
-                continue
+        by_depth: dict[int, list[str]] = {}
+        for folder, _, files in os.walk(self.root, topdown=False):
+            if not files and folder != str(self.root):
+                by_depth.setdefault(folder.count(os.sep), []).append(folder)
+        if not by_depth:
+            return
+        with ThreadPoolExecutor(PRUNE_THREADS) as pool:
+            for depth in sorted(by_depth, reverse=True):
+                list(pool.map(_remove_if_empty, by_depth[depth]))
 
     def check(self) -> None:
         if self.root.exists() and not self.root.is_dir():
