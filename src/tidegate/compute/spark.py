@@ -462,7 +462,8 @@ class SparkEngine:
             values = items.select(F.col("value"))
         else:
             values = document.select(F.col("doc").alias("value"))
-        self._insert(into, values.select(F.lit(None), F.lit(None), "value"), None)
+        empty = [F.lit(None).alias(f"_tg_none_{i}") for i in range(2)]
+        self._insert(into, values.select(*empty, "value"), None)
         return True
 
     def read_parquet(self, read: ParquetRead, into: str) -> None:
