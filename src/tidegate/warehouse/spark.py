@@ -35,7 +35,7 @@ from tidegate.config.models import WarehouseConfig
 from tidegate.errors import ConnectionFailed, WarehouseError
 from tidegate.sql import column_defs, table
 from tidegate.warehouse.base import Batches, Row, Rows, Warehouse
-from tidegate.warehouse.batch import FILE_ID
+from tidegate.warehouse.batch import FILE_ID, ROW
 from tidegate.warehouse.control import open_control
 
 if TYPE_CHECKING:
@@ -313,6 +313,9 @@ class SparkWarehouse(Warehouse):
             return 0
         from pyspark.sql import functions as F
 
+        if partitioned and ROW in held.columns and ROW in frame.columns:
+            frame = _with_kept(held, frame).localCheckpoint(eager=True)
+
         types = dict(held.dtypes)
         present = set(frame.columns)
         picked = frame.select(
@@ -353,6 +356,18 @@ def file_table(
         exists=True,
         properties=exp.Properties(expressions=properties),
     )
+
+
+def _with_kept(held: DataFrame, frame: DataFrame) -> DataFrame:
+    """``frame`` with the rows its files' partitions already hold for other records: a
+    replay adds a file's replayed records to its partition, and writing a record again
+    replaces its rows (the partition is overwritten with both)."""
+    from pyspark.sql import functions as F
+
+    files = [row[0] for row in frame.select(FILE_ID).distinct().collect()]
+    present = held.where(F.col(FILE_ID).isin(files))
+    kept = present.join(frame.select(FILE_ID, ROW).distinct(), [FILE_ID, ROW], "left_anti")
+    return kept.unionByName(frame, allowMissingColumns=True)
 
 
 def _partitioned_by_file(session: SparkSession, target: str) -> bool:
