@@ -207,12 +207,17 @@ def test_quarantine_references_thresholds_models_replay_and_erasure_as_on_duckdb
     got = steps(tmp_path / "spark", core)
 
     for key, value in expected.items():
-        assert got[key] == value, key
+        if "quarantine" in key:
+            # A quarantined record's nested values are JSON on DuckDB and their JSON text
+            # on Spark (docs/warehouses.md): the rows, targets, statuses and reasons agree.
+            assert [r[:4] for r in got[key]] == [r[:4] for r in value], key  # type: ignore[attr-defined]
+        else:
+            assert got[key] == value, key
     # What the steps show, as on every warehouse.
     assert expected["files"] == [
         ("shop_1.jsonl", "loaded", 3, 2),
         ("orders_1.csv", "loaded", 2, 1),
-        ("orders_2.csv", "rejected", 0, 0),
+        ("orders_2.csv", "rejected", 0, 2),
     ]
     assert expected["run orders"] == [
         ("21", "c2", "1"),
@@ -220,7 +225,12 @@ def test_quarantine_references_thresholds_models_replay_and_erasure_as_on_duckdb
         ("33", "c4", "1"),
         ("41", "c4", "1"),
     ]
-    assert expected["run model"] == [("Split", "1", "1"), ("Zagreb", "2", "4")]
-    assert [o for o, _, _ in expected["replay orders"]] == ["11", "12", "21", "31", "33", "41"]
-    assert ("c1",) not in [r[:1] for r in expected["erase customers"]]  # type: ignore[attr-defined]
+    assert expected["run model"] == [("Split", "2", "2"), ("Zagreb", "2", "4")]
+    assert expected["replayed"] == [("orders", 1, 0, 1), ("shop", 1, 1, 0)]
+    assert [r[0] for r in expected["replay orders"]] == ["11", "12", "21", "31", "33", "41"]  # type: ignore[attr-defined]
+    assert expected["erased"][0] == {  # type: ignore[index]
+        "orders": {"action": "delete", "rows": 2},
+        "customers": {"action": "delete", "rows": 1},
+    }
+    assert [r[0] for r in expected["erase customers"]] == ["c2", "c3", "c4"]  # type: ignore[attr-defined]
     assert expected["erase archive"] is False

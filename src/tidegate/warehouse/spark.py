@@ -194,6 +194,17 @@ class SparkWarehouse(Warehouse):
     def execute(self, expression: exp.Expression) -> list[Row]:
         if self._in_control(expression):
             return self.control.execute(expression)
+        from tidegate.warehouse import spark_rewrite
+
+        if spark_rewrite.reads_control(expression, self.schemas.meta):
+            return spark_rewrite.across(self, expression)
+        if isinstance(expression, exp.Delete | exp.Update):
+            spark_rewrite.rewrite(self, expression)
+            return []
+        return super().execute(expression)
+
+    def run_spark(self, expression: exp.Expression) -> list[Row]:
+        """A statement of Spark tables only, as is."""
         return super().execute(expression)
 
     def _run(self, sql: str) -> list[Row]:
@@ -366,7 +377,11 @@ def _with_kept(held: DataFrame, frame: DataFrame) -> DataFrame:
 
     files = [row[0] for row in frame.select(FILE_ID).distinct().collect()]
     present = held.where(F.col(FILE_ID).isin(files))
-    kept = present.join(frame.select(FILE_ID, ROW).distinct(), [FILE_ID, ROW], "left_anti")
+    if not present.limit(1).count():  # a file's first write: nothing to keep
+        return frame
+    keys = frame.select(F.col(FILE_ID).alias("_tg_f"), F.col(ROW).alias("_tg_r")).distinct()
+    same = (present[FILE_ID] == keys["_tg_f"]) & (present[ROW] == keys["_tg_r"])
+    kept = present.join(keys, same, "left_anti")
     return kept.unionByName(frame, allowMissingColumns=True)
 
 
