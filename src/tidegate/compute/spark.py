@@ -142,11 +142,34 @@ class SparkEngine:
             tree = sqlglot.parse_one(statement, read=DIALECT)
             return _sized(tree, self._arrays).sql(dialect=DIALECT)
         try:
-            return to_spark(statement, self._arrays)
+            return to_spark(self._expanded(statement), self._arrays)
         except TranspileError:
             raise
         except Exception as exc:  # a tree sqlglot cannot render: tidegate's bug
             raise TranspileError(reason_of(exc)) from exc
+
+    def _expanded(self, tree: exp.Expr) -> exp.Expr:
+        """DuckDB's ``* REPLACE (...)`` and ``* EXCLUDE (...)``, which Spark lacks, as the
+        columns of the one relation the SELECT reads, which only the session knows."""
+        if not any(_special(s) for s in tree.find_all(exp.Star)):
+            return tree
+        tree = tree.copy()
+        for select in list(tree.find_all(exp.Select)):
+            if not any(_special(p) for p in select.expressions):
+                continue
+            source = select.args["from_"].this if select.args.get("from_") else None
+            if not isinstance(source, exp.Table) or select.args.get("joins"):
+                raise TranspileError("* REPLACE or * EXCLUDE reads one table or view on Spark")
+            names = self._names_of(source)
+            projections: list[exp.Expr] = []
+            for p in select.expressions:
+                projections += _star_columns(p, names) if _special(p) else [p]
+            select.set("expressions", projections)
+        return tree
+
+    def _names_of(self, source: exp.Table) -> list[str]:
+        name = source.sql(dialect=DIALECT) if source.db else _quoted(source.name)
+        return [c for c in self._spark.table(name).columns if c != ROWID]
 
     def _part(self, node: exp.Expr, parsed: bool) -> str:
         return node.sql(dialect=DIALECT) if parsed else self.render(node)
@@ -298,6 +321,8 @@ class SparkEngine:
         held = self._table(name)
         columns = [c for c in held.columns if c != ROWID]
         given = names or columns[: len(rows.columns)]
+        # By position: a query's columns may share a name (a literal named as a column).
+        rows = rows.toDF(*[f"_tg_in_{i}" for i in range(len(rows.columns))])
         picked = dict(zip(given, rows.columns, strict=True))
         types = dict(held.dtypes)
         added = rows.select(
@@ -335,7 +360,9 @@ class SparkEngine:
             )
             for c in held.columns
         ]
-        query = exp.select(*values).from_(table(_full(target.name)))
+        query = exp.select(*values).from_(
+            exp.alias_(table(_full(target.name)), target.name, quoted=True)
+        )
         frame = self._frame(self._part(query, parsed), params)
         self._store(target.name, frame.select(*held.columns), positioned=True)
         return True
@@ -345,7 +372,9 @@ class SparkEngine:
         if not isinstance(target, exp.Table) or target.name not in self._tables:
             return False
         where = node.args.get("where")
-        kept = exp.select(exp.Star()).from_(table(_full(target.name)))
+        kept = exp.select(exp.Star()).from_(
+            exp.alias_(table(_full(target.name)), target.name, quoted=True)
+        )
         if where is not None:
             kept = kept.where(exp.not_(exp.func("coalesce", where.this.copy(), exp.false())))
         frame = self._frame(self._part(kept, parsed), params)
@@ -358,9 +387,13 @@ class SparkEngine:
             return False
         held = self._table(target.name)
         for action in node.args.get("actions") or []:
-            if not isinstance(action, exp.RenameColumn):
+            if isinstance(action, exp.RenameColumn):
+                held = held.withColumnRenamed(action.this.name, action.args["to"].name)
+            elif isinstance(action, exp.AlterColumn) and action.args.get("dtype") is not None:
+                kind = self._type(action.args["dtype"], parsed)
+                held = held.withColumn(action.this.name, held[_quoted(action.this.name)].cast(kind))
+            else:
                 return False
-            held = held.withColumnRenamed(action.this.name, action.args["to"].name)
         self._store(target.name, held, positioned=True)
         return True
 
@@ -465,7 +498,8 @@ class SparkEngine:
             values = items.select(F.col("value"))
         else:
             values = document.select(F.col("doc").alias("value"))
-        self._insert(into, values.select(F.lit(None), F.lit(None), "value"), None)
+        empty = [F.lit(None).alias(f"_tg_none_{i}") for i in range(2)]
+        self._insert(into, values.select(*empty, "value"), None)
         return True
 
     def read_parquet(self, read: ParquetRead, into: str) -> None:
@@ -510,6 +544,17 @@ class SparkEngine:
 
     def close(self) -> None:
         self.drop(*[r.name for r in self.work_relations()])
+
+
+def _star_columns(star: exp.Star, names: Sequence[str]) -> list[exp.Expr]:
+    """The columns a ``*`` with REPLACE or EXCLUDE stands for, in the relation's order."""
+    replaced = {e.alias_or_name: e for e in star.args.get("replace") or []}
+    excluded = {e.name for e in star.args.get("except") or []}
+    return [replaced.get(c) or col(c) for c in names if c not in excluded]
+
+
+def _special(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Star) and bool(node.args.get("replace") or node.args.get("except"))
 
 
 def _rejected(line: int, raw: str) -> RejectedLine:

@@ -150,11 +150,152 @@ def _regexp_full_match(node: exp.RegexpFullMatch) -> exp.Expr:
     return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{pattern})$"))
 
 
+def _list_extract(args: list[exp.Expr]) -> exp.Expr:
+    """``list_extract(list, i)``: 1-based, NULL past the end, as ``try_element_at``."""
+    return exp.Anonymous(this="TRY_ELEMENT_AT", expressions=args)
+
+
 _FUNCTIONS: dict[str, Callable[[list[exp.Expr]], exp.Expr]] = {
     "try_strptime": lambda args: _strptime(args[0], args[1] if len(args) > 1 else None, True),
     "json_valid": _json_valid,
     "list_sum": _list_sum,
+    "list_extract": _list_extract,
 }
+
+
+# --------------------------------------------------------------------------- JSON by pointer
+#
+# The JSON reading room asks DuckDB for many values of a document at once, by JSON Pointer
+# (``json_extract_string(doc, ['/a', '/b'])``, ``json_type(doc, [...])``). Spark reads them
+# from the document parsed once as a VARIANT (``try_parse_json``), one ``variant_get`` per
+# pointer: a list of pointers gives a list of values, as in DuckDB.
+
+# Spark's ``schema_of_variant`` names and DuckDB's ``json_type`` for the same value; numbers
+# are told apart by what DuckDB's parser makes of them (an integer of 20 digits or fewer is
+# UBIGINT when it does not fit a BIGINT, any other number a DOUBLE).
+_JSON_KINDS: tuple[tuple[str, str], ...] = (
+    ("^OBJECT", "OBJECT"),
+    ("^ARRAY", "ARRAY"),
+    ("^STRING$", "VARCHAR"),
+    ("^VOID$", "NULL"),
+    ("^BOOLEAN$", "BOOLEAN"),
+    ("^(TINYINT|SMALLINT|INT|BIGINT)$", "BIGINT"),
+    (r"^DECIMAL\((1?[0-9]|20),0\)$", "UBIGINT"),
+)
+
+
+def pointer_path(pointer: str) -> str:
+    """A JSON Pointer (RFC 6901) as a Spark variant path; a key holding both quotes or a
+    backslash has none.
+
+    >>> pointer_path("/a~1b/c")
+    "$['a/b']['c']"
+    """
+    if not pointer.startswith("/"):
+        raise TranspileError(f"the JSON pointer {pointer!r} must start with '/' on Spark")
+    path = "$"
+    for part in pointer[1:].split("/"):
+        key = part.replace("~1", "/").replace("~0", "~")
+        if "\\" in key or ("'" in key and '"' in key):
+            raise TranspileError(f"the JSON key {key!r} has no Spark path (quotes or a backslash)")
+        path += f'["{key}"]' if "'" in key else f"['{key}']"
+    return path
+
+
+def _pointer_list(node: exp.Expr | None) -> list[str] | None:
+    """The pointers of a literal list (``['/a', '/b']``, maybe cast), else None."""
+    inner = node.this if isinstance(node, exp.Cast) else node
+    if not isinstance(inner, exp.Array):
+        return None
+    items = inner.expressions
+    if not all(
+        isinstance(i, exp.Literal) and i.is_string and i.name.startswith("/") for i in items
+    ):
+        return None
+    return [i.name for i in items]
+
+
+def _pointers(node: exp.Expr | None) -> tuple[list[str], bool] | None:
+    """(pointers, given as a list) of a JSON function's path argument, or None when the path
+    is not made of JSON Pointers (a JSONPath, which sqlglot renders itself)."""
+    listed = _pointer_list(node)
+    if listed is not None:
+        return listed, True
+    if isinstance(node, exp.Literal) and node.is_string and node.name.startswith("/"):
+        return [node.name], False
+    return None
+
+
+def _variant(document: exp.Expr, pointer: str | None) -> exp.Expr:
+    parsed = exp.Anonymous(this="TRY_PARSE_JSON", expressions=[document.copy()])
+    if pointer is None:
+        return parsed
+    path = exp.Literal.string(pointer_path(pointer))
+    return exp.Anonymous(this="VARIANT_GET", expressions=[parsed, path])
+
+
+def _json_kind(value: exp.Expr) -> exp.Expr:
+    """DuckDB's ``json_type`` name of a VARIANT's value (NULL for SQL NULL)."""
+    schema = exp.Anonymous(this="SCHEMA_OF_VARIANT", expressions=[value])
+    ifs = [
+        exp.If(
+            this=exp.RegexpLike(this=schema.copy(), expression=exp.Literal.string(pattern)),
+            true=exp.Literal.string(kind),
+        )
+        for pattern, kind in _JSON_KINDS
+    ]
+    return exp.Case(ifs=ifs, default=exp.Literal.string("DOUBLE"))
+
+
+def _by_pointer(
+    document: exp.Expr, found: tuple[list[str], bool], value: Callable[[exp.Expr], exp.Expr]
+) -> exp.Expr:
+    pointers, listed = found
+    values = [value(_variant(document, p)) for p in pointers]
+    return exp.Array(expressions=values) if listed else values[0]
+
+
+def _as_text(value: exp.Expr) -> exp.Expr:
+    return exp.Anonymous(
+        this="VARIANT_GET",
+        expressions=[value, exp.Literal.string("$"), exp.Literal.string("string")],
+    )
+
+
+def _as_json(value: exp.Expr) -> exp.Expr:
+    return exp.Anonymous(this="TO_JSON", expressions=[value])
+
+
+def _json_type(node: exp.JSONType) -> exp.Expr:
+    path = node.expression
+    if path is None:
+        return _json_kind(_variant(node.this, None))
+    found = _pointers(path)
+    if found is None:
+        raise TranspileError("json_type with a JSONPath has no Spark form (a JSON Pointer has)")
+    return _by_pointer(node.this, found, _json_kind)
+
+
+def _json_extract(node: exp.JSONExtract | exp.JSONExtractScalar) -> exp.Expr:
+    """By JSON Pointer: the value's text (``json_extract_string``, ``->>``) or its JSON
+    (``json_extract``, ``->``). A JSONPath is left to sqlglot (``get_json_object``)."""
+    found = _pointers(node.expression)
+    if found is None:
+        return node
+    text = isinstance(node, exp.JSONExtractScalar)
+    return _by_pointer(node.this, found, _as_text if text else _as_json)
+
+
+def _unnest(node: exp.Unnest) -> exp.Expr:
+    """An ``unnest`` among a SELECT's columns is Spark's ``explode`` (a FROM's is not)."""
+    parent = node.parent
+    if isinstance(parent, exp.Alias):
+        parent = parent.parent
+    if not isinstance(parent, exp.Select) or len(node.expressions) != 1:
+        return node
+    explode = exp.Explode(this=node.expressions[0])
+    alias = node.args.get("alias")
+    return exp.alias_(explode, alias.copy(), quoted=True) if alias is not None else explode
 
 
 def _str_to_time(node: exp.StrToTime) -> exp.Expr:
@@ -173,6 +314,7 @@ _LISTS = (
     exp.RegexpSplit,
     exp.Transform,
     exp.ArrayAgg,
+    exp.JSONKeys,
     exp.ArraySlice if hasattr(exp, "ArraySlice") else exp.Array,
 )
 
@@ -357,6 +499,10 @@ REWRITES: dict[type[exp.Expr], Callable[[Any], exp.Expr]] = {
     exp.Select: _unnest_pair,
     exp.FromJson: _from_json,
     exp.RegexpFullMatch: _regexp_full_match,
+    exp.JSONType: _json_type,
+    exp.JSONExtract: _json_extract,
+    exp.JSONExtractScalar: _json_extract,
+    exp.Unnest: _unnest,
 }
 
 

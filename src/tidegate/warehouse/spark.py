@@ -35,7 +35,7 @@ from tidegate.config.models import WarehouseConfig
 from tidegate.errors import ConnectionFailed, WarehouseError
 from tidegate.sql import column_defs, table
 from tidegate.warehouse.base import Batches, Row, Rows, Warehouse
-from tidegate.warehouse.batch import FILE_ID
+from tidegate.warehouse.batch import FILE_ID, ROW
 from tidegate.warehouse.control import open_control
 
 if TYPE_CHECKING:
@@ -194,6 +194,17 @@ class SparkWarehouse(Warehouse):
     def execute(self, expression: exp.Expression) -> list[Row]:
         if self._in_control(expression):
             return self.control.execute(expression)
+        from tidegate.warehouse import spark_rewrite
+
+        if spark_rewrite.reads_control(expression, self.schemas.meta):
+            return spark_rewrite.across(self, expression)
+        if isinstance(expression, exp.Delete | exp.Update):
+            spark_rewrite.rewrite(self, expression)
+            return []
+        return super().execute(expression)
+
+    def run_spark(self, expression: exp.Expression) -> list[Row]:
+        """A statement of Spark tables only, as is."""
         return super().execute(expression)
 
     def _run(self, sql: str) -> list[Row]:
@@ -313,6 +324,9 @@ class SparkWarehouse(Warehouse):
             return 0
         from pyspark.sql import functions as F
 
+        if partitioned and ROW in held.columns and ROW in frame.columns:
+            frame = _with_kept(held, frame).localCheckpoint(eager=True)
+
         types = dict(held.dtypes)
         present = set(frame.columns)
         picked = frame.select(
@@ -353,6 +367,22 @@ def file_table(
         exists=True,
         properties=exp.Properties(expressions=properties),
     )
+
+
+def _with_kept(held: DataFrame, frame: DataFrame) -> DataFrame:
+    """``frame`` with the rows its files' partitions already hold for other records: a
+    replay adds a file's replayed records to its partition, and writing a record again
+    replaces its rows (the partition is overwritten with both)."""
+    from pyspark.sql import functions as F
+
+    files = [row[0] for row in frame.select(FILE_ID).distinct().collect()]
+    present = held.where(F.col(FILE_ID).isin(files))
+    if not present.limit(1).count():  # a file's first write: nothing to keep
+        return frame
+    keys = frame.select(F.col(FILE_ID).alias("_tg_f"), F.col(ROW).alias("_tg_r")).distinct()
+    same = (present[FILE_ID] == keys["_tg_f"]) & (present[ROW] == keys["_tg_r"])
+    kept = present.join(keys, same, "left_anti")
+    return kept.unionByName(frame, allowMissingColumns=True)
 
 
 def _partitioned_by_file(session: SparkSession, target: str) -> bool:

@@ -1,0 +1,201 @@
+"""Changing rows of plain Spark tables, and statements across Spark and the control store.
+
+Plain Parquet tables have no ``DELETE`` or ``UPDATE``. A table of a file's rows is
+partitioned by ``_file_id``, so a ``DELETE`` or ``UPDATE`` (an erasure, mostly) is applied
+by rewriting the partitions of the files it touches: their rows are read, the change
+applied to them in a query, and the partitions overwritten with the result (dynamic
+partition overwrite); a partition left without rows is dropped. The rewritten files replace
+the old ones, so an erased value is gone from the table's bytes, not just hidden. A table
+without that partition column is rewritten whole.
+
+An erasure's statements also join a target's rows with the ledger's tables (the records
+already erased, the subject index), which live in the control store. For such a statement
+each control table it reads is copied into the session as a temporary view first (they
+are small: one row per erased or indexed record), and the statement runs in Spark; an
+``INSERT`` into a control table has its rows computed in Spark and written to the control
+store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from tidegate.errors import WarehouseError
+from tidegate.sql import col, lit, table
+from tidegate.warehouse.base import Row
+from tidegate.warehouse.batch import FILE_ID
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from tidegate.warehouse.spark import SparkWarehouse
+
+MIRROR = "_tg_control_"  # the prefix of a control table's copy in the session
+
+
+def reads_control(expression: exp.Expr, meta: str) -> bool:
+    """Whether a statement that is not the control store's alone reads one of its tables."""
+    return any(t.db == meta for t in expression.find_all(exp.Table))
+
+
+def across(wh: SparkWarehouse, expression: exp.Expr) -> list[Row]:
+    """A statement over Spark tables and control tables (see the module docstring)."""
+    meta = wh.schemas.meta
+    target = _target(expression)
+    if isinstance(expression, exp.Insert) and target is not None and target.db == meta:
+        return _insert_into_control(wh, expression, target)
+    if target is not None and target.db == meta:
+        raise WarehouseError(
+            "internal error: a statement changes a control table from Spark tables"
+            f" ({target.sql('spark')})"
+        )
+    with _mirrors(wh, expression) as local:
+        if isinstance(local, exp.Delete | exp.Update):
+            rewrite(wh, local)
+            return []
+        assert isinstance(local, exp.Expression)
+        return wh.run_spark(local)
+
+
+def rewrite(wh: SparkWarehouse, expression: exp.Delete | exp.Update) -> None:
+    """A ``DELETE`` or ``UPDATE`` on a Spark table, as partition rewrites."""
+    target = expression.this
+    if not isinstance(target, exp.Table) or expression.args.get("from_"):
+        raise WarehouseError(f"internal error: no Spark form for {expression.sql('spark')}")
+    where = expression.args.get("where")
+    condition: exp.Expr = where.this if where is not None else exp.true()
+    name = target.sql(dialect=wh.DIALECT)
+    columns = wh.session.table(name).columns
+    by_file = FILE_ID in columns and _partitioned(wh, name)
+    scope: exp.Expr = exp.true()
+    files: list[Any] = []
+    if by_file:
+        touched = exp.select(col(FILE_ID)).distinct().from_(target.copy()).where(condition.copy())
+        files = [row[0] for row in wh.run_spark(touched)]
+        if not files:
+            return
+        scope = col(FILE_ID).isin(*[lit(f) for f in files])
+    kept = exp.select(*_values(expression, columns, condition)).from_(target.copy())
+    kept = kept.where(scope)
+    if isinstance(expression, exp.Delete):
+        kept = kept.where(exp.not_(exp.func("coalesce", condition.copy(), exp.false())))
+    frame = wh.session.sql(wh.render(kept)).localCheckpoint(eager=True)
+    _overwrite(frame, name, columns)
+    if by_file:
+        left = {row[0] for row in frame.select(FILE_ID).distinct().collect()}
+        for emptied in sorted(set(files) - left):
+            wh.run_spark(_drop_partition(target, emptied))
+
+
+def _values(
+    expression: exp.Delete | exp.Update, columns: list[str], condition: exp.Expr
+) -> list[exp.Expr]:
+    """The table's columns, each changed where an UPDATE sets it and its rows match."""
+    if isinstance(expression, exp.Delete):
+        return [col(c) for c in columns]
+    setting = {e.this.name: e.expression for e in expression.expressions}
+    out: list[exp.Expr] = []
+    for c in columns:
+        value: exp.Expr = col(c)
+        if c in setting:
+            value = exp.Case(
+                ifs=[exp.If(this=condition.copy(), true=setting[c].copy())], default=col(c)
+            )
+        out.append(exp.alias_(value, c, quoted=True))
+    return out
+
+
+def _overwrite(frame: DataFrame, name: str, columns: list[str]) -> None:
+    """Overwrite the partitions ``frame`` holds rows of (all of a table without them)."""
+    frame.select(*[frame[f"`{c}`"] for c in columns]).write.insertInto(name, overwrite=True)
+
+
+def _drop_partition(target: exp.Table, file_id: Any) -> exp.Alter:
+    spec = exp.Partition(expressions=[exp.EQ(this=col(FILE_ID), expression=lit(file_id))])
+    return exp.Alter(
+        this=target.copy(),
+        kind="TABLE",
+        actions=[exp.DropPartition(expressions=[spec], exists=True)],
+    )
+
+
+def _partitioned(wh: SparkWarehouse, name: str) -> bool:
+    listed = wh.session.catalog.listColumns(name)
+    return any(c.name == FILE_ID and c.isPartition for c in listed)
+
+
+def _target(expression: exp.Expr) -> exp.Table | None:
+    if isinstance(expression, exp.Insert | exp.Delete | exp.Update):
+        named = expression.this
+        if isinstance(named, exp.Schema):
+            named = named.this
+        return named if isinstance(named, exp.Table) else None
+    return None
+
+
+def _insert_into_control(
+    wh: SparkWarehouse, expression: exp.Insert, target: exp.Table
+) -> list[Row]:
+    """The rows of an INSERT's query, computed in Spark, written to the control store by
+    the names the INSERT gives them."""
+    query = expression.expression
+    if not isinstance(query, exp.Query):
+        raise WarehouseError(f"internal error: no Spark form for {expression.sql('spark')}")
+    named = expression.this
+    names = [i.name for i in named.expressions] if isinstance(named, exp.Schema) else None
+    with _mirrors(wh, query) as local:
+        assert isinstance(local, exp.Expression)
+        data: pa.Table = wh.session.sql(wh.render(local)).toArrow()
+    if names is not None:
+        data = data.rename_columns(names)
+    if data.num_rows:
+        wh.control.write_arrow(
+            target.name,
+            target.db,
+            pa.RecordBatchReader.from_batches(data.schema, data.to_batches()),
+        )
+    return []
+
+
+@contextmanager
+def _mirrors(wh: SparkWarehouse, expression: exp.Expr) -> Iterator[exp.Expr]:
+    """``expression`` reading session copies of the control tables it names."""
+    meta = wh.schemas.meta
+    names = sorted({t.name for t in expression.find_all(exp.Table) if t.db == meta})
+    made = []
+    try:
+        for name in names:
+            view = MIRROR + name
+            wh.session.createDataFrame(_control_rows(wh, name)).createOrReplaceTempView(view)
+            made.append(view)
+
+        def local(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Table) and node.db == meta:
+                copy = table(MIRROR + node.name)
+                if node.args.get("alias") is not None:
+                    copy.set("alias", node.args["alias"].copy())
+                return copy
+            return node
+
+        yield expression.copy().transform(local)
+    finally:
+        for view in made:
+            wh.session.catalog.dropTempView(view)
+
+
+def _control_rows(wh: SparkWarehouse, name: str) -> pa.Table:
+    """A control table's rows as Arrow; a column of NULLs only is text."""
+    meta = wh.schemas.meta
+    names = list(wh.control.columns_of(name, meta) or {})
+    rows = wh.control.execute(exp.select(*[col(n) for n in names]).from_(table(name, meta)))
+    arrays = []
+    for index in range(len(names)):
+        values = [row[index] for row in rows]
+        array = pa.array(values)
+        arrays.append(array.cast(pa.string()) if pa.types.is_null(array.type) else array)
+    return pa.Table.from_arrays(arrays, names=names)
