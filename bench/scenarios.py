@@ -212,32 +212,25 @@ def spark_wide_csv(sizes: Sizes) -> Scenario | None:
 def spark_churn_scd2_delta(sizes: Sizes) -> Scenario | None:
     spec = datasets.Churn.percent(sizes.spark_churn_keys)
     scenario = _churn("spark_churn_scd2_delta", spec, datasets.DELTA, "scd2", "ignore")(sizes)
-    return Scenario(
-        scenario.name,
-        scenario.kind,
-        scenario.title.replace("Dimension churn", "Dimension churn on Spark"),
-        scenario.steps,
-        1,
-        load="scd2",
-        warehouses=("duckdb", *SPARK),
-        tools=("tidegate",),
-    )
+    return _on_spark(scenario, "Dimension churn", tools=("tidegate",))
 
 
 def spark_small_files(sizes: Sizes) -> Scenario | None:
     """A run of many small files on Spark: what each file costs there."""
     small = small_files(replace(sizes, small_files=sizes.spark_small_files))
     assert small is not None
-    return Scenario(
-        "spark_small_files",
-        small.kind,
-        small.title.replace("Many small files", "Many small files on Spark"),
-        small.steps,
-        1,
+    return _on_spark(small, "Many small files", tools=("tidegate",))
+
+
+def _on_spark(scenario: Scenario, title: str, tools: tuple[str, ...]) -> Scenario:
+    """``scenario`` run once on DuckDB and on Spark local[1] and local[2]."""
+    return replace(
+        scenario,
+        name=f"spark_{scenario.name.removeprefix('spark_')}",
+        title=scenario.title.replace(title, f"{title} on Spark"),
+        repeats=1,
         warehouses=("duckdb", *SPARK),
-        tools=("tidegate",),
-        landing=small.landing,
-        units=small.units,
+        tools=tools,
     )
 
 
