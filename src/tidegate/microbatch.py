@@ -33,11 +33,10 @@ Sources with personal data (privacy) also load one at a time.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from sqlglot import exp
@@ -98,7 +97,6 @@ ROWS = "_tg_batch_rows"  # the batch's records as read (raw layer, quarantine)
 FILES = "_tg_batch_files"  # one row per file: number, file id, started_at, _file
 NUMBER = "_tg_no"
 SEEN = ("loaded", "duplicate")  # an earlier delivery that sends a file the one-file way
-_T = TypeVar("_T")
 
 
 def batchable(project: Project, wh: Warehouse, name: str) -> bool:
@@ -240,8 +238,7 @@ class Batch:
         try:
             self._read_together(members)
             for member in members:
-                if member.result is None:
-                    self._read(member)
+                self._read(member)
             for run in _same_shape([m for m in members if m.result is None]):
                 self._load(run)
                 # The next run starts clean: its outputs may be views where these were tables.
@@ -254,13 +251,16 @@ class Batch:
             self.pipeline.con.drop(*[p.result.table for p in pieces if p.in_table])
 
     def _read_together(self, members: list[Member]) -> None:
-        """The small JSON Lines files read and checked in one go (``read_lines``); a file
-        that must be read alone keeps no piece, and one whose text cannot be read ends."""
+        """The small JSON Lines files read and checked in one go (``read_lines``). A file
+        that must be read alone keeps no piece: ``_read`` reads it, and a file whose text
+        cannot be read fails there, as the one-file path explains and logs it."""
         con, source = self.pipeline.con, self.source
         texts: list[tuple[Member, PlainText]] = []
         for member in members:
-            read = functools.partial(plain_text, con, member.file.path, source.read, source.format)
-            text = self._reading(member, read)
+            try:
+                text = plain_text(con, member.file.path, source.read, source.format)
+            except Exception:  # read alone, where the failure is told
+                continue
             if text is not None:
                 texts.append((member, text))
         if not texts:
@@ -273,36 +273,28 @@ class Batch:
         for (member, _), piece in zip(texts, pieces, strict=True):
             member.piece = piece
 
-    def _reading(self, member: Member, read: Callable[[], _T]) -> _T | None:
-        """``read()``; what a reader raises on the file's content rejects it, anything else
-        fails it, as the one-file path does (``Pipeline._read``): None, the member ended."""
+    def _read(self, member: Member) -> None:
+        """A member's read, alone when it was not read with others, as the one-file path
+        reads: what a reader raises on the file's content rejects it, anything else fails
+        it (``Pipeline._read``)."""
         from tidegate.pipeline import READ_FAILURES, _read_failure
 
-        pipe = self.pipeline
-        try:
-            try:
-                return read()
-            except TidegateError:
-                raise
-            except (*READ_FAILURES, *pipe.con.errors) as exc:
-                raise ReadError(member.file.relative, _read_failure(exc)) from exc
-        except Exception as exc:
-            member.result = pipe._ending(member.attempt, exc)
-            return None
-
-    def _read(self, member: Member) -> None:
-        """A member's read, alone when it was not read with others."""
         pipe, file = self.pipeline, member.file
         source = self.source
-        with log.step("read", file=file.relative) as counts:
-            if member.piece is None:
-                member.piece = self._reading(
-                    member, lambda: read_piece(pipe.con, file.path, source.read, source.format)
-                )
+        try:
+            with log.step("read", file=file.relative) as counts:
                 if member.piece is None:
-                    return
-            read = member.read
-            counts.update(rows=read.rows, bad_lines=len(read.bad), format=read.format)
+                    try:
+                        member.piece = read_piece(pipe.con, file.path, source.read, source.format)
+                    except TidegateError:
+                        raise
+                    except (*READ_FAILURES, *pipe.con.errors) as exc:
+                        raise ReadError(file.relative, _read_failure(exc)) from exc
+                read = member.read
+                counts.update(rows=read.rows, bad_lines=len(read.bad), format=read.format)
+        except Exception as exc:
+            member.result = pipe._ending(member.attempt, exc)
+            return
         checkpoint("read")
 
     def _load(self, run: list[Member]) -> None:

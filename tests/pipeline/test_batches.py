@@ -196,6 +196,32 @@ def test_a_hostile_file_in_a_batch_is_rejected_and_the_others_load(
     assert state["landing"] == {}
 
 
+def test_a_file_of_a_batch_that_cannot_be_read_is_logged_as_alone(tmp_path: Path) -> None:
+    """Its read is a step of the log, then its ending, whether it came in a batch or not."""
+
+    def steps(alone: bool) -> list[tuple[object, ...]]:
+        duckdb = "warehouse: {type: duckdb, path: warehouse.duckdb}"
+        root = new_project(tmp_path / str(alone), lambda: duckdb, alone)
+        land_events(root, f"{folder(1)}/events.jsonl.gz", event(1))
+        broken = root / "landing" / folder(2) / "events.jsonl.gz"
+        broken.parent.mkdir(parents=True)
+        broken.write_bytes(b"\x1f\x8b not really gzip")
+        assert tidegate(root, "run").returncode == 1
+        log = (root / ".tidegate" / "logs" / "tidegate.log").read_text(encoding="utf-8")
+        events = [json.loads(line) for line in log.splitlines()]
+        return [
+            (e["file"], e["event"]) for e in events if str(e.get("file", "")).startswith("day=")
+        ]
+
+    together = steps(alone=False)
+    assert [event for file, event in together if file.startswith(folder(2))] == [
+        "discovered",
+        "read",
+        "rejected",
+    ]
+    assert sorted(together) == sorted(steps(alone=True))
+
+
 def land_bytes(root: Path, name: str, data: bytes) -> None:
     path = root / "landing" / name
     path.parent.mkdir(parents=True, exist_ok=True)
