@@ -195,39 +195,28 @@ def nested_jsonl(sizes: Sizes) -> Scenario | None:
 
 
 def spark_wide_csv(sizes: Sizes) -> Scenario | None:
-    """The wide CSV on Spark local[1] and local[2] beside DuckDB: does the work scale."""
-    path = datasets.wide(sizes.spark_wide_rows)
-    return Scenario(
-        "spark_wide_csv",
-        "wide",
-        f"Wide CSV on Spark, {sizes.spark_wide_rows:,} rows x 8 columns, append with"
-        " validation, at 1 and 2 cores",
-        (_one(path, "load", sizes.spark_wide_rows),),
-        1,
-        warehouses=("duckdb", *SPARK),
-        tools=("floor", "tidegate"),
-    )
+    """The wide CSV: does the work scale with the cores."""
+    wide = wide_csv(replace(sizes, wide_rows=sizes.spark_wide_rows))
+    return _on_spark(wide, tools=("floor", "tidegate")) if wide else None
 
 
 def spark_churn_scd2_delta(sizes: Sizes) -> Scenario | None:
-    spec = datasets.Churn.percent(sizes.spark_churn_keys)
-    scenario = _churn("spark_churn_scd2_delta", spec, datasets.DELTA, "scd2", "ignore")(sizes)
-    return _on_spark(scenario, "Dimension churn", tools=("tidegate",))
+    churn = churn_scd2_delta(replace(sizes, churn_keys=sizes.spark_churn_keys))
+    return _on_spark(churn, tools=("tidegate",)) if churn else None
 
 
 def spark_small_files(sizes: Sizes) -> Scenario | None:
-    """A run of many small files on Spark: what each file costs there."""
+    """Many small files: what each file costs on Spark."""
     small = small_files(replace(sizes, small_files=sizes.spark_small_files))
-    assert small is not None
-    return _on_spark(small, "Many small files", tools=("tidegate",))
+    return _on_spark(small, tools=("tidegate",)) if small else None
 
 
-def _on_spark(scenario: Scenario, title: str, tools: tuple[str, ...]) -> Scenario:
+def _on_spark(scenario: Scenario, tools: tuple[str, ...]) -> Scenario:
     """``scenario`` run once on DuckDB and on Spark local[1] and local[2]."""
     return replace(
         scenario,
-        name=f"spark_{scenario.name.removeprefix('spark_')}",
-        title=scenario.title.replace(title, f"{title} on Spark"),
+        name=f"spark_{scenario.name}",
+        title=f"On Spark at 1 and 2 cores, beside DuckDB: {scenario.title}",
         repeats=1,
         warehouses=("duckdb", *SPARK),
         tools=tools,

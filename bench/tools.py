@@ -40,7 +40,7 @@ class Tool:
 TIDEGATES = ("tidegate", "tidegate-noraw", "tidegate-s3")
 
 # tidegate's words for a load mode that is not there yet: reported as skipped, not failed.
-NOT_YET = ("is not available", "needs the batch columns")
+NOT_YET = ("not available", "needs the batch columns")
 
 
 @dataclass(frozen=True)
