@@ -34,6 +34,7 @@ from tidegate.compute.engine import Engine
 from tidegate.config.models import WarehouseConfig
 from tidegate.errors import ConnectionFailed, WarehouseError
 from tidegate.sql import column_defs, table
+from tidegate.warehouse import spark_rewrite
 from tidegate.warehouse.base import Batches, Row, Rows, Warehouse
 from tidegate.warehouse.batch import FILE_ID, ROW
 from tidegate.warehouse.control import open_control
@@ -194,8 +195,6 @@ class SparkWarehouse(Warehouse):
     def execute(self, expression: exp.Expression) -> list[Row]:
         if self._in_control(expression):
             return self.control.execute(expression)
-        from tidegate.warehouse import spark_rewrite
-
         if spark_rewrite.reads_control(expression, self.schemas.meta):
             return spark_rewrite.across(self, expression)
         if isinstance(expression, exp.Delete | exp.Update):
@@ -317,7 +316,9 @@ class SparkWarehouse(Warehouse):
         file's rows again replaces them instead of adding a second copy."""
         target = table(name, schema).sql(self.DIALECT)
         held = self.session.table(target)
-        partitioned = FILE_ID in held.columns and _partitioned_by_file(self.session, target)
+        partitioned = FILE_ID in held.columns and spark_rewrite.partitioned_by_file(
+            self.session, target
+        )
         frame = frame.localCheckpoint(eager=True)
         count = frame.count()
         if count == 0:
@@ -383,7 +384,3 @@ def _with_kept(held: DataFrame, frame: DataFrame) -> DataFrame:
     same = (present[FILE_ID] == keys["_tg_f"]) & (present[ROW] == keys["_tg_r"])
     kept = present.join(keys, same, "left_anti")
     return kept.unionByName(frame, allowMissingColumns=True)
-
-
-def _partitioned_by_file(session: SparkSession, target: str) -> bool:
-    return any(c.name == FILE_ID and c.isPartition for c in session.catalog.listColumns(target))

@@ -31,9 +31,15 @@ from tidegate.warehouse.base import Row
 from tidegate.warehouse.batch import FILE_ID
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
     from tidegate.warehouse.spark import SparkWarehouse
+
+
+def partitioned_by_file(session: SparkSession, target: str) -> bool:
+    """Whether a Spark table is partitioned by ``_file_id`` (a table of a file's rows)."""
+    return any(c.name == FILE_ID and c.isPartition for c in session.catalog.listColumns(target))
+
 
 MIRROR = "_tg_control_"  # the prefix of a control table's copy in the session
 
@@ -71,7 +77,7 @@ def rewrite(wh: SparkWarehouse, expression: exp.Delete | exp.Update) -> None:
     condition: exp.Expr = where.this if where is not None else exp.true()
     name = target.sql(dialect=wh.DIALECT)
     columns = wh.session.table(name).columns
-    by_file = FILE_ID in columns and _partitioned(wh, name)
+    by_file = FILE_ID in columns and partitioned_by_file(wh.session, name)
     scope: exp.Expr = exp.true()
     files: list[Any] = []
     if by_file:
@@ -122,11 +128,6 @@ def _drop_partition(target: exp.Table, file_id: Any) -> exp.Alter:
         kind="TABLE",
         actions=[exp.DropPartition(expressions=[spec], exists=True)],
     )
-
-
-def _partitioned(wh: SparkWarehouse, name: str) -> bool:
-    listed = wh.session.catalog.listColumns(name)
-    return any(c.name == FILE_ID and c.isPartition for c in listed)
 
 
 def _target(expression: exp.Expr) -> exp.Table | None:
