@@ -197,3 +197,17 @@ def test_the_erasure_case_measures_both_steps(tmp_path: Path) -> None:
     assert (result["warehouse"], result["rows"]) == ("duckdb", 300)
     assert all(result[k] > 0 for k in ("erase_seconds", "rewrite_seconds", "idle_run_seconds"))
     assert "| duckdb | 300 |" in done.stdout
+
+
+def test_the_spark_cases_load_every_row_at_one_and_two_cores(tmp_path: Path) -> None:
+    """Spark's cases (bench/spark.py) beside DuckDB: every record of the wide CSV and of the
+    small files reconciled on local[1] and local[2] (a Spark that cannot run fails)."""
+    pytest.importorskip("psutil")
+    cases = ("spark_wide_csv", "spark_small_files")
+    data = harness(tmp_path / "results.json", "--only", ",".join(cases), "--tools", "tidegate")
+    for case in cases:
+        found = {r["tool"]: r for r in data["results"] if r["scenario"] == case}
+        assert set(found) == {"tidegate/duckdb", "tidegate/spark-1", "tidegate/spark-2"}
+        assert {r["status"] for r in found.values()} == {"ok"}, found
+        rows = {r["rows"] for r in found.values()}
+        assert len(rows) == 1 and rows.pop() > 0, found
