@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from tidegate.config.api import api_match
-from tidegate.config.checks import source_problems, target_problems
+from tidegate.config.checks import source_problems, sql_problem, target_problems
 from tidegate.config.document import Document, YamlPath, parse_yaml, read_text
 from tidegate.config.models import IDENTIFIER, Project, ProjectConfig, SourceConfig, TargetConfig
+from tidegate.config.parsed import Parsed
 from tidegate.config.privacy import privacy_problems
 from tidegate.config.variables import environment, read_document
 from tidegate.config.wording import validate
@@ -120,14 +121,16 @@ def load_project(root: Path) -> Project:
     document, project_config = config[PROJECT_FILE]
     if problems := privacy_problems(project_config.privacy, target_models):
         failures.append(document.error(problems))
+    parsed = Parsed(root, sql_problem)
     for name, (document, target) in targets.items():
-        if problems := target_problems(name, target, target_models):
+        if problems := target_problems(name, target, target_models, parsed.problem):
             failures.append(document.error(problems))
     for document, source in sources.values():
-        if problems := source_problems(source, target_models):
+        if problems := source_problems(source, target_models, parsed.problem):
             failures.append(document.error(problems))
     if failures:
         raise _combine(failures)
+    parsed.keep()
 
     return Project(
         root=root,

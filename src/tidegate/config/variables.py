@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-
 from tidegate.config.document import Document, Problems, YamlPath, parse_yaml
 from tidegate.config.wording import prefix
 
@@ -26,9 +24,14 @@ class _UndefinedVariable(Exception):
 
 
 def environment(root: Path) -> dict[str, str]:
-    """Variables from ``root/.env``, overridden by the real environment."""
+    """Variables from ``root/.env``, overridden by the real environment (python-dotenv is
+    imported only for a project that has the file: a tenth of an empty run otherwise)."""
     dotenv = root / ".env"
-    values = dotenv_values(dotenv) if dotenv.is_file() else {}
+    values: dict[str, str | None] = {}
+    if dotenv.is_file():
+        from dotenv import dotenv_values
+
+        values = dict(dotenv_values(dotenv))
     merged = {name: value for name, value in values.items() if value is not None}
     merged.update(os.environ)
     return merged
