@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from tidegate.config.models import Project
     from tidegate.pipeline import Progress
     from tidegate.progress import During
+    from tidegate.store import Store
 
 FOLDERS = ("landing", "archive", "rejected")
 State = dict[str, object]
@@ -87,14 +88,24 @@ def warehouse_files(project: Project) -> list[Path] | None:
 def nothing_to_do(project: Project) -> RunResult | None:
     """The empty run's result, when the last run found nothing, nothing changed since and
     landing is empty; otherwise None (the run must be a whole one)."""
+    landing = empty_landing(project)
+    return None if landing is None else finish(project, landing)
+
+
+def empty_landing(project: Project) -> Store | None:
+    """The landing folder, when the run can be done at once; otherwise None. Nothing is
+    written yet, so a caller may still choose the whole run (``tidegate.shortcut``)."""
     if _recorded(project) != state(project):
         return None
     stores = [project_store(project, folder) for folder in FOLDERS]
     for store in stores:
         store.check()  # a folder gone is the same error as in a whole run
     landing = stores[0]
-    if landing.entries():
-        return None
+    return None if landing.entries() else landing
+
+
+def finish(project: Project, landing: Store) -> RunResult:
+    """The run with nothing to do: logged, the spool and landing's empty folders tidied."""
     started, run_id = utcnow(), uuid.uuid4().hex
     log.event("run started", run_id=run_id, files=0, dry_run=False)
     Spool(project.root / ".tidegate" / "spool").sweep()
