@@ -94,9 +94,9 @@ def _code() -> list[object]:
 
 def _changed(module: str) -> list[object] | None:
     spec = find_spec(module)
-    origin = None if spec is None else spec.origin
-    if origin is None:
+    if spec is None or spec.origin is None:
         return None
+    origin = os.path.realpath(spec.origin)  # the same files, however the venv was reached
     try:
         found = os.stat(origin)
     except OSError:
