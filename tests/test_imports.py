@@ -129,9 +129,17 @@ def test_a_run_with_nothing_to_do_imports_no_engine_no_parser_and_no_typer(
     assert "nothing new in landing" in first[1]
     assert json.loads(again[1])["files"] == []
     assert {"duckdb", "sqlglot", "typer"} <= first[2]
-    assert again[2] & {*HEAVY, "typer", "click", "rich"} == set()
+    assert again[2] & {*HEAVY, *TERMINAL} == set()  # not even the project is loaded
     options = ["--debug", "--log-level", "debug", "run", "--project", str(root), "--debug"]
-    assert tidegate(options, tmp_path / "cache")[2] & {*HEAVY, "typer", "rich"} == set()
+    assert tidegate(options, tmp_path / "cache")[2] & {*HEAVY, *TERMINAL} == set()
+
+    with (root / "tidegate.yml").open("a", encoding="utf-8") as settings:
+        settings.write("# the same configuration, in other files\n")
+    loaded = tidegate(["run", "-p", str(root)], tmp_path / "cache")
+    assert (loaded[0], loaded[1]) == (0, "nothing new in landing\n")
+    assert {"pydantic", "yaml"} <= loaded[2]
+    assert loaded[2] & {*HEAVY, "typer", "click", "rich"} == set()
+    assert tidegate(["run", "-p", str(root)], tmp_path / "cache")[2] & {*HEAVY, *TERMINAL} == set()
 
 
 def test_an_empty_run_is_told_as_the_typer_command_tells_it(tmp_path: Path) -> None:

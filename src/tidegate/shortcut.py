@@ -4,11 +4,12 @@ nothing to do (``tidegate.idle``).
 typer, click and rich, and building every command, cost more than an empty run's own
 work (``docs/benchmarks.md``, "The start"). So ``tidegate.cli`` first asks here. A run is
 answered here only when its arguments are the few this module reads (``-p``/``--project``,
-``--json``, ``--debug``, and the group's ``--log-level`` before ``run``), its project
-loads, its log is set up and ``tidegate.idle`` finds nothing to do; any other case, an
-error included, goes to the typer command from the start, which tells it as ever, since
-nothing has been written by then. Once the quick run has begun, an error is told by the
-typer command's own handler.
+``--json``, ``--debug``, and the group's ``--log-level`` before ``run``) and
+``tidegate.idle`` finds nothing to do: first without loading the project (its files are
+those of the last run told at once), else from the project loaded; and its log is set
+up. Any other case, an error included, goes to the typer command from the start, which
+tells it as ever, since nothing has been written by then. Once the quick run has begun,
+an error is told by the typer command's own handler.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tidegate import __version__
+
+if TYPE_CHECKING:
+    from tidegate.config.models import Project
 
 __all__ = ["answered"]
 
@@ -98,12 +103,18 @@ def _options(tokens: Sequence[str], known: dict[str, bool]) -> dict[str, str | N
 def _empty_run(arguments: RunArguments) -> int | None:
     """The run, when it has nothing to do and its project and log are fine; else None."""
     from tidegate import idle, log
-    from tidegate.config import load_project
 
+    project: Project | None = None
     try:
-        project = load_project(arguments.project.resolve())
-        log.configure(project.root, arguments.log_level)
-        landing = idle.empty_landing(project) if idle.eligible(project) else None
+        root = arguments.project.resolve()
+        landing = idle.unloaded_landing(root)
+        if landing is None:  # its files changed: it may still have nothing to do
+            from tidegate.config import load_project
+
+            project = load_project(root)
+            landing = idle.empty_landing(project) if idle.eligible(project) else None
+        if landing is not None:
+            log.configure(root, arguments.log_level)
     except KeyboardInterrupt as exc:
         return _told(exc, arguments.debug)
     except Exception:  # told by the typer command, which meets it again
@@ -111,7 +122,9 @@ def _empty_run(arguments: RunArguments) -> int | None:
     if landing is None:
         return None
     try:
-        result = idle.finish(project, landing)
+        result = idle.finish(root, landing)
+        if project is not None:
+            idle.refresh(project)
     except BaseException as exc:
         return _told(exc, arguments.debug)
     if arguments.as_json:

@@ -542,6 +542,7 @@ class Project(BaseModel):
     targets: dict[str, TargetConfig]
     sources: dict[str, SourceConfig]
     models: dict[str, str] = {}  # name -> SQL text of models/<name>.sql
+    inputs: str | None = None  # the digest of the files loaded (tidegate.config.inputs)
 
     def path(self, setting: str) -> Path:
         """Resolve a local folder setting (landing, archive, rejected) against the project

@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from tidegate.config.document import Document, Problems, YamlPath, parse_yaml
+from tidegate.config.inputs import VARIABLE
 from tidegate.config.wording import prefix
 
 __all__ = ["environment", "read_document"]
-
-# `$${NAME}` is an escape for a literal `${NAME}`.
-_VARIABLE = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class _UndefinedVariable(Exception):
@@ -49,7 +47,7 @@ def _substitute(text: str, env: Mapping[str, str]) -> str:
             raise _UndefinedVariable(name)
         return value
 
-    return _VARIABLE.sub(replace, text)
+    return VARIABLE.sub(replace, text)  # `$${NAME}` is an escape for a literal `${NAME}`
 
 
 def _interpolate(value: Any, env: Mapping[str, str], path: YamlPath, problems: Problems) -> Any:
