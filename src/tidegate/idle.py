@@ -194,9 +194,12 @@ def refresh(project: Project) -> None:
     """After a run told at once from the loaded project: keep the digest of its files when
     they changed without changing the configuration (a comment), so that the next run is
     told without loading it."""
-    kept = (_read(marker(project.root)) or {}).get("unloaded")
-    if not isinstance(kept, dict) or kept.get("inputs") != project.inputs:
-        remember(project)
+    recorded = _read(marker(project.root)) or {}
+    kept = recorded.get("unloaded")
+    if isinstance(kept, dict) and kept.get("inputs") == project.inputs:
+        return
+    if all(recorded.get(key) == value for key, value in state(project).items()):
+        remember(project)  # not when another process wrote to the warehouse meanwhile
 
 
 def _read(path: Path) -> State | None:

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import os
 import re
+from importlib.util import find_spec
 from pathlib import Path
 
 from tidegate import __version__
@@ -26,6 +27,7 @@ FOLDERS = {"targets": YAML_SUFFIXES, "sources": YAML_SUFFIXES, "models": (".sql"
 # ``${NAME}``, ``${NAME:-default}`` and the escape ``$${NAME}``: in project files and .env.
 VARIABLE = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 PACKAGE = Path(__file__).resolve().parent.parent
+LOADERS = ("pydantic", "pydantic_core", "yaml", "dotenv")  # what a load runs besides tidegate
 
 
 def digest(root: Path) -> str | None:
@@ -60,12 +62,20 @@ def _listed(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 @functools.cache
 def _code() -> str:
-    """Where tidegate's modules are and when each last changed: a changed check in a
-    working copy is a changed load, without a new version number (once per process: its
-    code is what it imported when it started)."""
-    facts: list[str] = []
-    for folder, _, names in sorted(os.walk(PACKAGE)):
-        for name in sorted(n for n in names if n.endswith(".py")):
-            found = os.stat(os.path.join(folder, name))
-            facts.append(f"{folder}/{name}:{found.st_size}:{found.st_mtime_ns}")
-    return "\n".join(facts)
+    """Where tidegate's modules and the packages that load a project are, and when each
+    last changed: a changed check in a working copy, or another pydantic, is a changed
+    load without a new version number (found once per process, without importing them)."""
+    files = [os.path.join(d, n) for d, _, ns in sorted(os.walk(PACKAGE)) for n in sorted(ns)]
+    files = [f for f in files if f.endswith(".py")]
+    for package in LOADERS:
+        spec = find_spec(package)
+        files.append(os.path.realpath(spec.origin) if spec and spec.origin else package)
+    return "\n".join(_changed(file) for file in files)
+
+
+def _changed(file: str) -> str:
+    try:
+        found = os.stat(file)
+    except OSError:
+        return file
+    return f"{file}:{found.st_size}:{found.st_mtime_ns}"
