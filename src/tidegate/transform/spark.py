@@ -138,6 +138,19 @@ def _to_json(args: list[exp.Expr]) -> exp.Expr:
     )
 
 
+def _interval(unit: str) -> Callable[[list[exp.Expr]], exp.Expr]:
+    """DuckDB's ``to_months(n)`` (and years, days): Spark's interval of n units."""
+
+    def make(args: list[exp.Expr]) -> exp.Expr:
+        zero = exp.Literal.number(0)
+        if unit == "days":
+            return exp.Anonymous(this="MAKE_DT_INTERVAL", expressions=[args[0]])
+        parts = [args[0], zero] if unit == "years" else [zero, args[0]]
+        return exp.Anonymous(this="MAKE_YM_INTERVAL", expressions=parts)
+
+    return make
+
+
 def _list_sum(args: list[exp.Expr]) -> exp.Expr:
     """DuckDB's ``list_sum`` skips NULLs and is NULL for an empty list. Spark's ``aggregate``
     needs one accumulator type whatever the elements are: DOUBLE, cast by the target."""
@@ -172,6 +185,9 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expr]], exp.Expr]] = {
     "list_sum": _list_sum,
     "list_extract": _list_extract,
     "to_json": _to_json,
+    "to_months": _interval("months"),
+    "to_years": _interval("years"),
+    "to_days": _interval("days"),
 }
 
 

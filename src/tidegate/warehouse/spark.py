@@ -239,6 +239,13 @@ class SparkWarehouse(Warehouse):
         columns = [*named.expressions, exp.to_identifier(BUCKET, quoted=True)]
         return exp.insert(picked.from_(rows), named.this.copy(), columns=columns)
 
+    def render(self, expression: exp.Expression) -> str:
+        """Spark SQL of a statement, by the transpiler the engine uses: a SQL model (DuckDB's
+        dialect, as mappings) keeps its meaning, DuckDB-only functions included."""
+        from tidegate.transform.spark import to_spark
+
+        return to_spark(expression)
+
     def run_spark(self, expression: exp.Expression) -> list[Row]:
         """A statement of Spark tables only, as is."""
         return super().execute(expression)

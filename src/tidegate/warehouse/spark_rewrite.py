@@ -107,7 +107,7 @@ def rewrite(wh: SparkWarehouse, expression: exp.Delete | exp.Update) -> None:
     if by is not None:
         left = {row[0] for row in frame.select(by).distinct().collect()}
         for emptied in sorted(set(parts) - left):
-            wh.run_spark(_drop_partition(target, by, emptied))
+            _empty(wh, target, by, emptied)
 
 
 def _source(expression: exp.Delete | exp.Update) -> exp.Expr | None:
@@ -163,6 +163,27 @@ def _changed(
 def _overwrite(frame: DataFrame, name: str, columns: list[str]) -> None:
     """Overwrite the partitions ``frame`` holds rows of (all of a table without them)."""
     frame.select(*[frame[f"`{c}`"] for c in columns]).write.insertInto(name, overwrite=True)
+
+
+def _empty(wh: SparkWarehouse, target: exp.Table, by: str, value: Any) -> None:
+    """Remove a partition left without rows, its files first: dropping the partition of a
+    table with its own location forgets it but keeps its files, which the next write to
+    that partition (or a recovery of partitions) would bring back. A static overwrite of
+    the partition with no rows deletes them."""
+    spec = exp.Partition(expressions=[exp.EQ(this=col(by), expression=lit(value))])
+    types = [(c, t) for c, t in wh.session.table(target.sql(wh.DIALECT)).dtypes if c != by]
+    nothing = exp.select(
+        *[
+            exp.alias_(
+                exp.cast(exp.null(), exp.DataType.build(t, dialect=wh.DIALECT)), c, quoted=True
+            )
+            for c, t in types
+        ]
+    ).where(exp.false())
+    into = target.copy()
+    into.set("partition", spec)
+    wh.run_spark(exp.Insert(this=into, expression=nothing, overwrite=True))
+    wh.run_spark(_drop_partition(target, by, value))
 
 
 def _drop_partition(target: exp.Table, by: str, value: Any) -> exp.Alter:
