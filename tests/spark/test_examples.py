@@ -7,9 +7,10 @@ hash, and the history flags, current versions included. What the clock sets (the
 time, and so the validity times of a ``run_time`` history) and Spark's key bucket are left
 out. So are the ledgers' statuses and counts, compared file by file.
 
-Spark runs a file as some tens of jobs: example 004 runs its first hours (customers,
-products and transactions, a changed customer among them) and an erasure request, not all
-of its 968 files.
+Spark runs a file as some tens of jobs, and the suite's time is short: example 004 runs
+its first two hours (customers, products, transactions) and an erasure request, not all of
+its 968 files, and example 001 the first rows of its file (``tests/spark/test_transpile.py``
+compares every mapping and rule on every row).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ warehouse:
   conf: {spark.ui.enabled: false, spark.sql.shuffle.partitions: 1}
 """
 # Example 004's files that run here: its first three hours and an erasure request.
-SHOP = ("date=2020-01-01/hour=00", "date=2020-01-01/hour=01", "date=2020-01-01/hour=02")
+SHOP = ("date=2020-01-01/hour=00", "date=2020-01-01/hour=01")
+TITLES = 600  # example 001's first records
 ERASURE = "date=2020-01-22/hour=00/erasure-requests.json"
 LEFT_OUT = {"_loaded_at", "_tg_bucket"}
 
@@ -64,6 +66,11 @@ def copy(name: str, root: Path, spark: bool) -> Path:
             shutil.move(path, held / path.relative_to(landing))
         shutil.rmtree(landing)
         held.rename(landing)
+    if name.startswith("001"):
+        for path in (root / "landing").glob("*.csv"):
+            with path.open(newline="") as lines:
+                head = [line for _, line in zip(range(TITLES + 1), lines, strict=False)]
+            path.write_text("".join(head), newline="")
     return root
 
 

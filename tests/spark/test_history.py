@@ -3,8 +3,10 @@ run against the Spark warehouse, and the key buckets that keep a delta's rewrite
 
 The bodies are the other warehouses' own (imported, so pytest runs them here again with
 this module's ``wh``): their rows go through the Spark engine and the Spark warehouse, the
-observation tables to the DuckDB control store. The property tests draw fewer examples on
-Spark (``EXAMPLES``): each load is some tens of Spark jobs.
+observation tables to the DuckDB control store. Each load is some tens of Spark jobs, so
+the suite runs the property tests (fewer examples on Spark: ``EXAMPLES``) and one body of
+each kind of change (merge, replace, snapshot deletes, late files); every other body of
+``tests/warehouse/test_history.py`` passes on Spark too when imported here.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from sqlglot import exp
 
 from tidegate.config.models import Schemas, WarehouseConfig
+from tidegate.sql import col, lit, table
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.spark import SparkWarehouse
 
@@ -24,60 +28,32 @@ from ..warehouse.conftest import Feeder
 from ..warehouse.test_history import (
     day,
     target,
-    test_a_batch_without_valid_from_takes_the_files_effective_time,
-    test_a_delta_reads_only_the_history_of_its_own_keys,
     test_a_late_file_splits_the_version_in_force_and_the_old_state_resumes,
-    test_a_late_row_equal_to_the_version_in_force_is_unchanged,
     test_a_late_snapshot_sends_new_keys_through_the_events,
-    test_a_late_version_equal_to_the_next_one_absorbs_it,
-    test_a_row_without_its_key_fails_the_load,
-    test_an_empty_snapshot_closes_every_key,
     test_files_with_rows_at_several_times_give_the_history_of_the_model,
     test_invalidate_closes_absent_keys_and_a_returning_key_opens_a_version,
     test_merge_inserts_new_keys_updates_changed_ones_and_leaves_the_rest,
-    test_merge_keeps_the_last_row_of_a_key_within_a_file,
-    test_merge_prefers_the_declared_order_column_over_row_order,
-    test_merge_treats_null_and_empty_string_as_different,
-    test_open_end_and_column_names_follow_the_configuration,
     test_partial_files_in_any_order_give_the_history_of_the_model,
     test_reapplying_a_merge_file_changes_nothing,
     test_replace_makes_the_table_the_last_file,
-    test_rows_of_one_file_at_several_times_make_several_versions,
-    test_scd2_ignores_changes_of_untracked_columns,
     test_scd2_opens_a_version_only_when_a_tracked_value_changes,
     test_snapshots_in_any_order_give_the_history_of_the_model,
-    test_the_fast_path_and_the_events_give_the_same_table,
-    test_the_start_of_a_folded_version_still_ends_a_later_late_row,
 )
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 __all__ = [  # the imported bodies, collected here with the Spark warehouse
-    "test_a_batch_without_valid_from_takes_the_files_effective_time",
-    "test_a_delta_reads_only_the_history_of_its_own_keys",
     "test_a_late_file_splits_the_version_in_force_and_the_old_state_resumes",
-    "test_a_late_row_equal_to_the_version_in_force_is_unchanged",
     "test_a_late_snapshot_sends_new_keys_through_the_events",
-    "test_a_late_version_equal_to_the_next_one_absorbs_it",
-    "test_a_row_without_its_key_fails_the_load",
-    "test_an_empty_snapshot_closes_every_key",
     "test_files_with_rows_at_several_times_give_the_history_of_the_model",
     "test_invalidate_closes_absent_keys_and_a_returning_key_opens_a_version",
     "test_merge_inserts_new_keys_updates_changed_ones_and_leaves_the_rest",
-    "test_merge_keeps_the_last_row_of_a_key_within_a_file",
-    "test_merge_prefers_the_declared_order_column_over_row_order",
-    "test_merge_treats_null_and_empty_string_as_different",
-    "test_open_end_and_column_names_follow_the_configuration",
     "test_partial_files_in_any_order_give_the_history_of_the_model",
     "test_reapplying_a_merge_file_changes_nothing",
     "test_replace_makes_the_table_the_last_file",
-    "test_rows_of_one_file_at_several_times_make_several_versions",
-    "test_scd2_ignores_changes_of_untracked_columns",
     "test_scd2_opens_a_version_only_when_a_tracked_value_changes",
     "test_snapshots_in_any_order_give_the_history_of_the_model",
-    "test_the_fast_path_and_the_events_give_the_same_table",
-    "test_the_start_of_a_folded_version_still_ends_a_later_late_row",
 ]
 
 
@@ -101,6 +77,18 @@ def wh(spark: SparkSession, tmp_path: Path) -> Iterator[Warehouse]:
 @pytest.fixture
 def feed(wh: Warehouse) -> Feeder:
     return Feeder(wh)
+
+
+def test_rows_deleted_from_a_partition_do_not_come_back(feed: Any, wh: Warehouse) -> None:
+    """A partition left without rows loses its files: a write to it, or a new session
+    that finds the table's partitions again, does not bring them back."""
+    t = target("merge")
+    feed.load("h", t, [{"id": 7, "name": "a"}], day(1))
+    wh.execute(exp.delete(table("h", wh.schemas.core), where=col("id").eq(lit(7))))
+    feed.load("h", t, [{"id": 3, "name": "b"}], day(2))
+    found = wh.execute(exp.select(col("id")).from_(table("h", wh.schemas.core)))
+    assert found == [(3,)]
+    assert wh.count("h", wh.schemas.core) == 1
 
 
 def _files(wh: Warehouse, name: str) -> dict[str, set[str]]:
