@@ -44,7 +44,7 @@ FILES = {
     "events_1.csv": "id,name\n1,ann\n2,bob\nx,bad\n",
     "events_2.csv": "id,name\n3,cy\n4,dee\n5,eve\n",
 }
-# A merge target: not yet loadable on Spark, refused in one sentence, nothing lost.
+# A merge target: partitioned by a bucket of its key.
 MERGED = {
     "targets": ("people", "columns:\n  id: {type: integer}\nkey: [id]\nload: merge\n"),
     "sources": (
@@ -114,20 +114,16 @@ def test_a_run_on_spark_loads_each_file_once(spark: SparkSession, tmp_path: Path
     assert [(f.name, f.status) for f in first.files] == [
         ("events_1.csv", "loaded"),
         ("events_2.csv", "loaded"),
-        ("people_1.csv", "failed"),
+        ("people_1.csv", "loaded"),
     ]
-    refused = first.files[2].error or ""
-    assert "merge, scd2 and replace loads" in refused
-    assert (root / "landing" / "people_1.csv").is_file()
+    assert [tuple(r) for r in spark.sql(f"SELECT id FROM {core}.people").collect()] == [(1,)]
+    assert list((root / "lake" / core / "people").glob("_tg_bucket=*"))
     assert rows(spark, core) == TABLE
     assert ledger(root)[:2] == LOADED
     assert quarantined(root) == [(3, "events")]
     (root / "landing" / "events_1_again.csv").write_text(FILES["events_1.csv"])
     again = run(load_project(root))
-    assert [(f.name, f.status) for f in again.files] == [
-        ("events_1_again.csv", "duplicate"),
-        ("people_1.csv", "failed"),
-    ]
+    assert [(f.name, f.status) for f in again.files] == [("events_1_again.csv", "duplicate")]
     assert rows(spark, core) == TABLE
 
 

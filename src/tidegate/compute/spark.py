@@ -54,7 +54,10 @@ ORDINAL = "_tg_ordinal"
 # A text no field holds, as the reader's NULL: only an empty field is read as NULL.
 NO_NULL = "\u0000tidegate-no-null\u0000"
 # Spark's message when ``length`` meets a list: the argument is one, and ``len`` is SIZE.
-_LENGTH_OF_LIST = re.compile(r'"length\(([^()"]+)\)".*ARRAY', re.IGNORECASE | re.DOTALL)
+# The list's name, bare or as a lateral alias (``length(lateralAliasReference(x))``).
+_LENGTH_OF_LIST = re.compile(
+    r'"length\((?:lateralAliasReference\()?([^()"]+)\)?\)".*ARRAY', re.IGNORECASE | re.DOTALL
+)
 
 # Spark's error classes (the text before the first '.') and what they say of the work.
 _KIND_OF_CLASS: dict[str, ErrorKind] = {

@@ -79,6 +79,7 @@ class WarehouseConfig(Strict):
     catalog: str | None = None
     control: str | None = None  # a DuckDB file or a postgresql:// URL
     conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    buckets: int | None = Field(default=None, ge=1, le=4096)  # Spark: key buckets of a target
 
     @model_validator(mode="before")
     @classmethod

@@ -430,6 +430,13 @@ class Warehouse(ABC):
         node = exp.Index(this=named, table=table(name, schema), params=params)
         self.execute(exp.Create(this=node, kind="INDEX", exists=True))
 
+    def keyed(self, name: str, schema: str, key: Sequence[str]) -> None:
+        """Say, before a table is made or loaded, that its rows are found and changed by
+        ``key`` (merge and scd2 targets). A warehouse that lays rows out by key keeps it
+        (Spark: key buckets, so that a change rewrites only the buckets of its keys); the
+        others find rows by index (``ensure_join_index``) and need nothing."""
+        return None
+
     def ensure_join_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:
         """An index that serves a load's joins or lookups where they read indexes
         (``JOIN_INDEXES``); elsewhere the index is dropped, so that an older one costs

@@ -131,13 +131,14 @@ class Mode:
     columns: Callable[[TargetConfig], Columns]
     prepare: Prepare
     load: Loader
+    keyed: bool = False  # rows are found and changed by the target's key
 
 
 MODES: dict[str, Mode] = {
     "append": Mode(plain_columns, nothing_to_prepare, append),
     "replace": Mode(replace_columns, nothing_to_prepare, replace),
-    "merge": Mode(merging.merge_columns, prepare_merge, merging.merge),
-    "scd2": Mode(history.scd2_columns, history.prepare, history.scd2),
+    "merge": Mode(merging.merge_columns, prepare_merge, merging.merge, keyed=True),
+    "scd2": Mode(history.scd2_columns, history.prepare, history.scd2, keyed=True),
 }
 
 
@@ -163,6 +164,8 @@ def ensure_target(
     """Create the table, or make the safe changes it needs (new columns, wider types), then
     its indexes and side tables; every change is recorded with the file or run that made it."""
     wh.ensure_schema(wh.schemas.core)
+    if mode_of(target).keyed:
+        wh.keyed(name, wh.schemas.core, target.key)
     created = wh.columns_of(name, wh.schemas.core) is None
     if created:
         wh.ensure_table(name, wh.schemas.core, target_columns(target))
