@@ -179,7 +179,27 @@ def apply(
     wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
 ) -> Applied:
     ensure_target(wh, name, target, ctx.file_id)
-    return mode_of(target).load(wh, name, target, rows, ctx)
+    mode = mode_of(target)
+    applied = mode.load(wh, name, target, rows, ctx)
+    if wh.SUPPORTS_TRANSACTIONS or not mode.keyed:
+        return applied
+    return _resumed(wh, name, ctx, applied)
+
+
+def _resumed(wh: Warehouse, name: str, ctx: LoadContext, applied: Applied) -> Applied:
+    """Without transactions (Spark) a merge or scd2 load killed part-way has written some
+    of its rows, each statement committed on its own. The rerun finds them equal to the
+    table's and counts them unchanged; they are this file's rows all the same, and are
+    counted loaded, as one clean run counts them."""
+    present = rows_of_file(wh, name, ctx.file_id)
+    earlier = min(present - applied.loaded, applied.unchanged)
+    if earlier <= 0:
+        return applied
+    return Applied(
+        loaded=applied.loaded + earlier,
+        unchanged=applied.unchanged - earlier,
+        superseded=applied.superseded,
+    )
 
 
 def rows_of_file(wh: Warehouse, name: str, file_id: str) -> int:

@@ -160,16 +160,23 @@ class SparkWarehouse(Warehouse):
 
         Without a metastore (Spark's in-memory catalog) a new session knows no table, yet
         the files of earlier runs are there: each folder ``<schema>/<name>`` becomes the
-        table over its files, its ``_file_id`` partitions found again. With a metastore
-        (Hive, Unity) the tables are already known and nothing is done twice.
+        table over its files, its partitions found again; a table this session knew from
+        an earlier run is found again the same way, since another process may have written
+        to it since (its files and partitions as the catalog remembers them would be
+        stale). With a metastore (Hive, Unity) the tables are known and kept current by the
+        writers, and nothing is done twice.
         """
         root = Path(warehouse_dir(self.config, self.root))
         if "://" in str(self.config.warehouse_dir or "") or not root.is_dir():
             return
+        in_memory = self.session.conf.get("spark.sql.catalogImplementation") == "in-memory"
         for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
             schema, name = folder.parent.name, folder.name
-            if self.columns_of(name, schema) is not None or not any(folder.rglob("*.parquet")):
+            known = self.columns_of(name, schema) is not None
+            if (known and not in_memory) or not any(folder.rglob("*.parquet")):
                 continue
+            if known:  # by an earlier run of this process: others may have written since
+                self.execute(exp.Drop(tables=[table(name, schema)], kind="TABLE", exists=True))
             self.ensure_schema(schema)
             self.execute(file_table(table(name, schema), [], str(folder)))
             if any(folder.glob("*=*")):  # partitions: by file or by key bucket

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlglot import exp
 
+from tidegate import faults
 from tidegate.errors import WarehouseError
 from tidegate.sql import col, lit, table
 from tidegate.warehouse.base import Row
@@ -108,6 +109,7 @@ def rewrite(wh: SparkWarehouse, expression: exp.Delete | exp.Update) -> None:
         left = {row[0] for row in frame.select(by).distinct().collect()}
         for emptied in sorted(set(parts) - left):
             _empty(wh, target, by, emptied)
+    faults.checkpoint("spark.rewritten")
 
 
 def _source(expression: exp.Delete | exp.Update) -> exp.Expr | None:
