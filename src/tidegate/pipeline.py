@@ -418,19 +418,21 @@ class Pipeline:
         the raw layer, in the file's transaction (``_into``), rolled back on any error."""
         with ExitStack() as stack:
             held = Held(stack)
-            into = self._into(attempt, held) if into_raw else None
+            into = self._into(attempt, source, held) if into_raw else None
             result = self._read(attempt.file, source, into)
             checkpoint("read")
             if watcher is not None:
                 watcher.loading(result.rows)
             return self._load(attempt, source, result, early, held if held.open else None)
 
-    def _into(self, attempt: Attempt, held: Held) -> Into | None:
+    def _into(self, attempt: Attempt, source: SourceConfig, held: Held) -> Into | None:
         """Where a read may put the file's records besides a temp table: the raw layer,
-        when the engine is the warehouse's own connection. The file's transaction opens
-        as the reader takes that way (after sniffing, before the first record), and
-        ``held`` keeps it until the commit: no row of the file is visible, nor survives
-        a crash or a rejection, before its ledger row commits."""
+        when the engine is the warehouse's own connection and the raw layer keeps the
+        records as read (no reserved column renamed, no ``raw_pii: protect`` policy on a
+        column: those change the read table in place before the raw layer is written).
+        The file's transaction opens as the reader takes that way (after sniffing, before
+        the first record), and ``held`` keeps it until the commit: no row of the file is
+        visible, nor survives a crash or a rejection, before its ledger row commits."""
         keep_raw = self.project.config.keep_raw
         if self.dry_run or not keep_raw or not self.wh.READS_INTO_RAW:
             return None
@@ -440,6 +442,8 @@ class Pipeline:
         def prepare(columns: list[str]) -> bool:
             if reserved_renames(columns):  # renamed in a temp table first (rename_reserved)
                 return False
+            if not privacy.raw_as_read(self.project, source, columns):
+                return False  # protected in a temp table first (privacy.prepare)
             if not held.open:
                 held.stack.enter_context(self.wh.transaction())
                 held.open = True
