@@ -94,6 +94,10 @@ class Warehouse(ABC):
     # PostgreSQL's autovacuum never sees temporary tables.
     ANALYZE_WORK_TABLES: ClassVar[bool] = False
 
+    # The compute engine runs on this warehouse's own connection, so a read may put a
+    # file's records straight into its raw layer, inside the file's transaction.
+    READS_INTO_RAW: ClassVar[bool] = False
+
     # Models are views, unless a view cannot read another schema (then tables, remade).
     MODELS_AS_TABLES: ClassVar[bool] = False
 
