@@ -15,6 +15,7 @@ and a later run with the same request reuses the files.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
 import random
@@ -49,18 +50,24 @@ class Churn:
 
 
 def _generated(folder: Path, request: dict[str, object], make: Callable[[Path], None]) -> Path:
-    """``folder`` holding the data set for ``request``, generated unless already there."""
+    """``folder`` holding the data set for ``request``, generated unless already there.
+
+    Under a lock of the folder's own: two runs of the harness at once (the test suite's
+    workers) wait for one another instead of generating into the same folder."""
     marker = folder / MARKER
     wanted = json.dumps(request, sort_keys=True)
-    if marker.exists() and marker.read_text() == wanted:
-        return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    partial = folder.with_name(folder.name + ".part")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    make(partial)
-    (partial / MARKER).write_text(wanted)
-    partial.rename(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / f"{folder.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists() and marker.read_text() == wanted:
+            return folder
+        shutil.rmtree(folder, ignore_errors=True)
+        partial = folder.with_name(folder.name + ".part")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        make(partial)
+        (partial / MARKER).write_text(wanted)
+        partial.rename(folder)
     return folder
 
 

@@ -41,12 +41,17 @@ START_TIMEOUT = 300.0
 
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
-    "spark.sql.shuffle.partitions": "2",
-    "spark.default.parallelism": "2",
+    "spark.sql.shuffle.partitions": "1",
+    "spark.default.parallelism": "1",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.catalogImplementation": "in-memory",
     "spark.driver.memory": "1g",
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    # Tiny data: a query's plan costs more than its rows. No adaptive re-planning, no
+    # generated code to compile, one partition after a shuffle.
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
 }
 
 

@@ -64,7 +64,8 @@ def project(root: Path, merged: bool = False) -> str:
         "  master: local[1]\n"
         "  warehouse_dir: lake\n"
         "  control: control.duckdb\n"
-        "  conf: {spark.ui.enabled: false, spark.sql.shuffle.partitions: 1}\n"
+        "  conf: {spark.ui.enabled: false, spark.sql.shuffle.partitions: 1,"
+        " spark.sql.adaptive.enabled: false, spark.sql.codegen.wholeStage: false}\n"
         f"  schemas: {{core: {core}, raw: raw_{core}}}\n"
         "settle_seconds: 0\n"
     )
