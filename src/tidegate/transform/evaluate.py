@@ -255,6 +255,10 @@ def _sql(statements: Sequence[exp.Expr], dialect: str, copy: bool = True) -> lis
 
 # Engines whose dialect needs more than sqlglot's rendering of the compute dialect.
 TRANSPILERS: dict[str, Callable[[exp.Expr], str]] = {"spark": to_spark}
+# Engines whose temporary table made from a query is a view (Spark's dialect renders
+# ``CREATE TEMPORARY TABLE ... AS`` so): no row can be deleted from their stored outputs,
+# so those keep a view of their good rows (``_pruned``).
+QUERY_TABLES_ARE_VIEWS = frozenset({"spark"})
 
 
 @dataclass
@@ -363,6 +367,7 @@ def evaluate(
     steps = compiled or plan(read_table, source, targets, con.dialect)
     stored = records <= STORED_ROWS
     outputs = steps.tables if stored else steps.views
+    pruned = stored and con.dialect not in QUERY_TABLES_ARE_VIEWS
     for statement in [*outputs, *steps.checks]:
         con.execute(statement)
     for index, output in enumerate(source.outputs):
@@ -377,12 +382,12 @@ def evaluate(
                 lookup,
                 _same_file(source, targets),
             )
-    for statement in [*steps.settle, *(steps.pruned if stored else steps.good_views)]:
+    for statement in [*steps.settle, *(steps.pruned if pruned else steps.good_views)]:
         con.execute(statement)
     counted = con.execute(steps.counts)
     quarantined, duplicate = counted[0] if counted else (0, 0)
     outcome = Outcome(rows_quarantined=int(quarantined), rows_duplicate=int(duplicate))
-    good = out_table if stored else good_table
+    good = out_table if pruned else good_table
     outcome.outputs = [(output, good(i)) for i, output in enumerate(source.outputs)]
     return outcome
 
