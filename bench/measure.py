@@ -6,6 +6,10 @@ sizes of the process and all its descendants, sampled every ``POLL_SECONDS``; th
 high-water mark of each process since it started its program (``VmHWM``) is a floor under
 it, so a peak between two samples is not lost. (``wait4``'s ``ru_maxrss`` is not used: it
 counts the memory of the parent at the fork, that is, of this harness.)
+
+CPU time is user plus system time of the process, its threads and the children it waited
+for (``wait4``'s rusage): on a shared machine wall time moves with the load, CPU time much
+less, so it is the figure to compare there.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system, the process and the children it waited for
 
 
 def tree_rss(process: psutil.Process) -> int:
@@ -71,21 +76,22 @@ def measure(argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -
         child = subprocess.Popen(
             list(argv), cwd=cwd, stdout=stdout, stderr=stderr, env={**os.environ, **(env or {})}
         )
-        code, peak = _watch(child, started)
+        code, peak, cpu = _watch(child, started)
         seconds = time.perf_counter() - started
-    return Measured(seconds, peak, code, _text(out), _text(err))
+    return Measured(seconds, peak, code, _text(out), _text(err), cpu)
 
 
-def _watch(child: subprocess.Popen[bytes], started: float) -> tuple[int, int]:
-    """Poll until ``child`` exits: its exit code and the peak memory of its tree."""
+def _watch(child: subprocess.Popen[bytes], started: float) -> tuple[int, int, float]:
+    """Poll until ``child`` exits: its exit code, the peak memory of its tree and its CPU
+    seconds (user and system)."""
     process = psutil.Process(child.pid)
     peak = 0
     while True:
         peak = max(peak, tree_rss(process))
-        pid, status = os.waitpid(child.pid, os.WNOHANG)
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
         if pid == child.pid:
             child.returncode = os.waitstatus_to_exitcode(status)
-            return child.returncode, peak
+            return child.returncode, peak, usage.ru_utime + usage.ru_stime
         if time.perf_counter() - started > TIMEOUT_SECONDS:
             child.kill()
         time.sleep(POLL_SECONDS)

@@ -39,6 +39,7 @@ class Result:
     rows: int = 0
     note: str | None = None
     detail: dict[str, int] = field(default_factory=dict)
+    cpu_seconds: float | None = None  # user + system of the step's process
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,6 +138,7 @@ def _step(
         done.rows,
         done.error,
         done.detail or {},
+        round(measured.cpu_seconds, 3),
     )
 
 
@@ -151,7 +153,8 @@ def _describe(scenario: Scenario, result: Result) -> str:
     if result.status != "ok":
         return f"{head} {result.status}: {result.note}"
     mb = (result.peak_rss or 0) / 2**20
-    return f"{head} {result.seconds:.2f} s, {result.rows:,} rows, peak {mb:,.0f} MB"
+    cpu = f", CPU {result.cpu_seconds:.2f} s" if result.cpu_seconds is not None else ""
+    return f"{head} {result.seconds:.2f} s{cpu}, {result.rows:,} rows, peak {mb:,.0f} MB"
 
 
 def stderr_log(line: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from tidegate import __version__
+
+from . import command_line
 
 HEAVY = ("duckdb", "pyarrow", "sqlglot", "httpx", "dagster", "psycopg")
 TERMINAL = ("typer", "click", "rich", "pydantic", "yaml")  # what rendering help costs
@@ -107,19 +110,75 @@ def test_anything_but_help_is_typers_every_time(args: list[str], tmp_path: Path)
     assert "typer" in again[2]
 
 
-def test_a_run_with_nothing_to_do_imports_no_engine(tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    code, _, _ = tidegate(["init", str(tmp_path / "p")], cache)
+def _empty_project(tmp_path: Path) -> tuple[Path, tuple[int, str, set[str]]]:
+    """An example project whose landing is empty, and its first run (a whole one)."""
+    root = tmp_path / "p"
+    code, _, _ = tidegate(["init", str(root)], tmp_path / "cache")
     assert code == 0
-    for landed in (tmp_path / "p" / "landing").iterdir():
+    for landed in (root / "landing").iterdir():
         landed.unlink()
-    first = tidegate(["run", "-p", str(tmp_path / "p")], cache)  # creates the warehouse
-    again = tidegate(["run", "-p", str(tmp_path / "p"), "--json"], cache)
+    return root, tidegate(["run", "-p", str(root)], tmp_path / "cache")
+
+
+def test_a_run_with_nothing_to_do_imports_no_engine_no_parser_and_no_typer(
+    tmp_path: Path,
+) -> None:
+    root, first = _empty_project(tmp_path)  # creates the warehouse
+    again = tidegate(["run", "-p", str(root), "--json"], tmp_path / "cache")
     assert first[0] == again[0] == 0
     assert "nothing new in landing" in first[1]
     assert json.loads(again[1])["files"] == []
-    assert "duckdb" in first[2]
-    assert again[2] & {"duckdb", "pyarrow", "psycopg", "httpx", "dagster"} == set()
+    assert {"duckdb", "sqlglot", "typer"} <= first[2]
+    assert again[2] & {*HEAVY, *TERMINAL} == set()  # not even the project is loaded
+    options = ["--debug", "--log-level", "debug", "run", "--project", str(root), "--debug"]
+    assert tidegate(options, tmp_path / "cache")[2] & {*HEAVY, *TERMINAL} == set()
+
+    with (root / "tidegate.yml").open("a", encoding="utf-8") as settings:
+        settings.write("# the same configuration, in other files\n")
+    loaded = tidegate(["run", "-p", str(root)], tmp_path / "cache")
+    assert (loaded[0], loaded[1]) == (0, "nothing new in landing\n")
+    assert {"pydantic", "yaml"} <= loaded[2]
+    assert loaded[2] & {*HEAVY, "typer", "click", "rich"} == set()
+    assert tidegate(["run", "-p", str(root)], tmp_path / "cache")[2] & {*HEAVY, *TERMINAL} == set()
+
+
+def test_an_empty_run_is_told_as_the_typer_command_tells_it(tmp_path: Path) -> None:
+    root, _ = _empty_project(tmp_path)
+    for options in ([], ["--json"]):
+        args = ["run", "-p", str(root), *options]
+        quick = tidegate(args, tmp_path / "cache")
+        typers = command_line.tidegate_in_process(args)
+        assert "typer" not in quick[2]
+        assert (quick[0], _without_run_id(quick[1])) == (0, _without_run_id(typers.stdout))
+        assert typers.returncode == 0
+
+
+def _without_run_id(text: str) -> str:
+    return re.sub(r'"run_id": "[0-9a-f]+"', '"run_id": ""', text)
+
+
+def test_a_broken_expression_still_stops_an_empty_run(tmp_path: Path) -> None:
+    """Expressions known to parse are not parsed again; a broken one is told every time."""
+    root, _ = _empty_project(tmp_path)
+    source = root / "sources" / "texas.yml"
+    good = source.read_text(encoding="utf-8")
+    source.write_text(good + 'derive:\n  broken: upper(("City"\n', encoding="utf-8")
+    args = ["run", "-p", str(root)]
+    told = [command_line.tidegate_process(args) for _ in range(2)]
+    (root / ".tidegate" / "parsed.json").unlink()  # nothing known: everything parsed
+    told.append(command_line.tidegate_process(args))
+    assert [done.returncode for done in told] == [2, 2, 2]
+    assert len({done.stderr for done in told}) == 1
+    assert "invalid SQL in derive.broken" in told[0].stderr
+    source.write_text(good, encoding="utf-8")
+    assert tidegate(["run", "-p", str(root)], tmp_path / "cache")[0] == 0
+    assert "sqlglot" not in tidegate(["run", "-p", str(root)], tmp_path / "cache")[2]
+
+
+def test_the_version_is_told_without_typer(tmp_path: Path) -> None:
+    code, out, modules = tidegate(["--version"], tmp_path)
+    assert (code, out) == (0, f"tidegate {__version__}\n")
+    assert modules & {*HEAVY, *TERMINAL} == set()
 
 
 def test_python_dash_m_tidegate_is_the_command() -> None:

@@ -1,6 +1,7 @@
-"""The ``tidegate`` command: its help from the kept text, every other command from the
-typer app in ``tidegate.commands``, imported only then (typer, click and rich are most of
-what ``--help`` would cost; see ``tidegate.helptext``).
+"""The ``tidegate`` command: its help from the kept text, ``--version`` and a run with
+nothing to do without typer (``tidegate.shortcut``), every other command from the typer
+app in ``tidegate.commands``, imported only then (typer, click and rich are most of what
+``--help`` or an empty run would cost; see ``tidegate.helptext``).
 
 ``tidegate.cli.app`` and the other names of the commands module are still read here.
 """
@@ -14,6 +15,8 @@ from typing import Any
 def main() -> None:
     args = sys.argv[1:]
     code = _kept_help(args)
+    if code is None:
+        code = _answered(args)
     if code is not None:
         raise SystemExit(code)
     from tidegate.commands import main as commands
@@ -26,6 +29,12 @@ def _kept_help(args: list[str]) -> int | None:
     from tidegate.helptext import shown
 
     return shown(args)
+
+
+def _answered(args: list[str]) -> int | None:
+    from tidegate.shortcut import answered
+
+    return answered(args)
 
 
 def __getattr__(name: str) -> Any:

@@ -478,17 +478,7 @@ def run(
                 during=None if as_json else lambda r: _in_file(bar, inside, r),
             )
         if as_json:
-            files = [asdict(f) for f in result.files]
-            notes = result.notifications
-            _print_json(
-                {
-                    "run_id": result.run_id,
-                    "dry_run": dry_run,
-                    "pulls": [asdict(p) for p in result.pulls],
-                    "files": files,
-                    "notifications": notes,
-                }
-            )
+            _print_json(result.as_json(dry_run))
         else:
             _pulled(result.pulls)
             _summary(result.files)

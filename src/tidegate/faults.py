@@ -22,6 +22,7 @@ CHECKPOINTS = (
     "archived",
     "rewrite.copied",
     "rewrite.before_rename",
+    "spark.rewritten",
 )
 _reached: Counter[str] = Counter()
 

@@ -23,6 +23,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Collection
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 from tidegate import __version__, archive, compute, log, preview, schema
 from tidegate.clock import utcnow as now
 from tidegate.compute import failures, work
-from tidegate.compute.reserved import rename_reserved
+from tidegate.compute.reserved import rename_reserved, reserved_renames
 from tidegate.compute.rows import write_quarantine, write_raw
 from tidegate.config.models import Project, SourceConfig
 from tidegate.deliver import Delivery, deliver
@@ -52,9 +53,11 @@ from tidegate.faults import checkpoint
 from tidegate.preview import Preview, RolledBack
 from tidegate.privacy import hooks as privacy
 from tidegate.progress import During, Watcher
-from tidegate.read import ReadResult, peek_columns, read_file
+from tidegate.read import ROW, ReadResult, peek_columns, read_file
+from tidegate.read.result import Into
 from tidegate.results import FileResult as FileResult  # re-exported: callers import both here
 from tidegate.results import RunResult as RunResult
+from tidegate.sql import data_type, table
 from tidegate.sql_models import build_models
 from tidegate.store import Store, locate, project_store
 from tidegate.store.spool import Spool
@@ -70,6 +73,7 @@ from tidegate.transform.evaluate import (
 from tidegate.warehouse import connect, ledger
 from tidegate.warehouse.base import Warehouse
 from tidegate.warehouse.ledger import FileRecord, RunRecord
+from tidegate.warehouse.load import FILE_ID
 
 if TYPE_CHECKING:  # pulling imports httpx: only when a project has api: sources
     from tidegate.sources.api import PullResult
@@ -102,6 +106,21 @@ class Tally:
     rows_duplicate: int = 0
 
 
+class ReadAgain(Exception):
+    """The engine failed over a file read into the raw layer, in its transaction, which is
+    now aborted: the file is read again into a temp table of its own, where the failing
+    expression can be looked for (``failures.translate``)."""
+
+
+@dataclass
+class Held:
+    """A file's transaction when its read opened it (reading into the raw layer), kept
+    until its commit."""
+
+    stack: ExitStack
+    open: bool = False
+
+
 @dataclass
 class Attempt:
     """One delivery under way: what its steps learn, kept until its ending, where it
@@ -115,6 +134,7 @@ class Attempt:
     source: str | None = None
     counts: Tally = field(default_factory=Tally)
     new_columns: list[str] = field(default_factory=list)
+    raw_columns: dict[str, str] | None = None  # the raw layer's, before a read into it
 
     def record(
         self,
@@ -350,11 +370,11 @@ class Pipeline:
             source = self.project.sources[routed]
             if not self.dry_run:
                 early = archive.Early.start(file, self.archived)
-            result = self._read(file, source)
-            checkpoint("read")
-            if watcher is not None:
-                watcher.loading(result.rows)
-            return self._load(attempt, source, result, early)
+            try:
+                return self._read_and_load(attempt, source, early, watcher, into_raw=True)
+            except ReadAgain:  # the engine failed inside the read's transaction
+                drop_work(self.con)
+                return self._read_and_load(attempt, source, early, watcher, into_raw=False)
         except TransientError:
             raise
         except Exception as exc:  # whatever one file does, it is recorded and the run goes on
@@ -385,13 +405,63 @@ class Pipeline:
     def _peek(self, file: LandingFile, source: SourceConfig) -> list[str]:
         return peek_columns(file.path, source.read, source.format)
 
-    def _read(self, file: LandingFile, source: SourceConfig) -> ReadResult:
+    def _read_and_load(
+        self,
+        attempt: Attempt,
+        source: SourceConfig,
+        early: archive.Early | None,
+        watcher: Watcher | None,
+        *,
+        into_raw: bool,
+    ) -> FileResult:
+        """Read, check, commit and archive; with ``into_raw`` the read may go straight into
+        the raw layer, in the file's transaction (``_into``), rolled back on any error."""
+        with ExitStack() as stack:
+            held = Held(stack)
+            into = self._into(attempt, source, held) if into_raw else None
+            result = self._read(attempt.file, source, into)
+            checkpoint("read")
+            if watcher is not None:
+                watcher.loading(result.rows)
+            return self._load(attempt, source, result, early, held if held.open else None)
+
+    def _into(self, attempt: Attempt, source: SourceConfig, held: Held) -> Into | None:
+        """Where a read may put the file's records besides a temp table: the raw layer,
+        when the engine is the warehouse's own connection and the raw layer keeps the
+        records as read (no reserved column renamed, no ``raw_pii: protect`` policy on a
+        column: those change the read table in place before the raw layer is written).
+        The file's transaction opens as the reader takes that way (after sniffing, before
+        the first record), and ``held`` keeps it until the commit: no row of the file is
+        visible, nor survives a crash or a rejection, before its ledger row commits."""
+        keep_raw = self.project.config.keep_raw
+        if self.dry_run or not keep_raw or not self.wh.READS_INTO_RAW:
+            return None
+        name, raw = attempt.source, self.wh.schemas.raw
+        assert name is not None
+
+        def prepare(columns: list[str]) -> bool:
+            if reserved_renames(columns):  # renamed in a temp table first (rename_reserved)
+                return False
+            if not privacy.raw_as_read(self.project, source, columns):
+                return False  # protected in a temp table first (privacy.prepare)
+            if not held.open:
+                held.stack.enter_context(self.wh.transaction())
+                held.open = True
+                attempt.raw_columns = self.wh.columns_of(name, raw)
+            lineage = [(FILE_ID, data_type("varchar")), (ROW, data_type("bigint"))]
+            self.wh.ensure_schema(raw)
+            self.wh.ensure_table(name, raw, lineage + [(c, data_type("varchar")) for c in columns])
+            return True
+
+        return Into(table(name, raw), FILE_ID, attempt.file_id, prepare)
+
+    def _read(self, file: LandingFile, source: SourceConfig, into: Into | None) -> ReadResult:
         """The file read into the engine; whatever a reader raises on the file's content
         (a field over the CSV limit, nesting past the recursion limit, the file gone) is a
         ``ReadError`` naming the file."""
         with log.step("read", file=file.relative) as counts:
             try:
-                read = read_file(self.con, file.path, source.read, source.format)
+                read = read_file(self.con, file.path, source.read, source.format, into=into)
             except TidegateError:
                 raise
             except (*READ_FAILURES, *self.con.errors) as exc:
@@ -405,7 +475,10 @@ class Pipeline:
         source: SourceConfig,
         read: ReadResult,
         early: archive.Early | None,
+        held: Held | None = None,
     ) -> FileResult:
+        """Check, then commit (in ``held``, the transaction the read opened, when there is
+        one), then archive."""
         file, name = attempt.file, attempt.source
         assert name is not None
         read, renamed = rename_reserved(self.con, read)
@@ -416,7 +489,7 @@ class Pipeline:
         missing = mapping.missing_columns(source, read.columns)
         if missing:
             raise MissingColumnsError(file.relative, missing, read.columns)
-        attempt.new_columns = self._new_columns(name, source, read)
+        attempt.new_columns = self._new_columns(name, source, read, attempt)
         if attempt.new_columns and source.on_new_columns == "reject":
             raise FileError(
                 file.relative,
@@ -437,7 +510,7 @@ class Pipeline:
         if self.dry_run:
             return self._preview(attempt, read, outcome)
         with log.step("loaded", file=file.relative, file_id=attempt.file_id) as counts:
-            record = self._commit(attempt, read, outcome)
+            record = self._commit(attempt, read, outcome, held)
             counts.update(rows=record.rows_loaded, unchanged=record.rows_unchanged)
         checkpoint("committed")
         with log.step("archived", file=file.relative, file_id=attempt.file_id):
@@ -484,16 +557,25 @@ class Pipeline:
                 references,
                 self.plans[name],
                 read.rows,
+                store=read.in_raw,  # no copy of the file in memory: the typed rows are one
             )
         except self.con.errors as exc:
+            if read.in_raw:  # the transaction is aborted: the culprit is sought over a
+                raise ReadAgain(attempt.file.relative) from exc  # read of its own
             problem = failures.translate(
                 exc, self.con, self.project, name, read.table, attempt.file.relative
             )
             raise problem from exc
 
-    def _new_columns(self, name: str, source: SourceConfig, read: ReadResult) -> list[str]:
-        """Columns no mapping reads and no earlier file of this source had."""
-        known = self.wh.columns_of(name, self.wh.schemas.raw)
+    def _new_columns(
+        self, name: str, source: SourceConfig, read: ReadResult, attempt: Attempt | None = None
+    ) -> list[str]:
+        """Columns no mapping reads and no earlier file of this source had (the raw layer's
+        columns before the attempt's read, when the read wrote into it)."""
+        if attempt is not None and read.in_raw:
+            known = attempt.raw_columns
+        else:
+            known = self.wh.columns_of(name, self.wh.schemas.raw)
         if known is None:
             return []
         used = mapping.needed_columns(source)
@@ -508,11 +590,20 @@ class Pipeline:
                     file.relative, counts.rows_quarantined, counts.rows_read, str(limit)
                 )
 
-    def _commit(self, attempt: Attempt, read: ReadResult, outcome: Outcome) -> FileRecord:
-        """Raw layer, targets, quarantine and the ledger row, in one transaction, verified."""
-        with self.wh.transaction():
-            record = self._commit_steps(attempt, read, outcome)
-            checkpoint("commit")
+    def _commit(
+        self, attempt: Attempt, read: ReadResult, outcome: Outcome, held: Held | None
+    ) -> FileRecord:
+        """Raw layer, targets, quarantine and the ledger row, in one transaction, verified:
+        the one the read opened (``held``), or a new one."""
+        if held is None:
+            with self.wh.transaction():
+                record = self._commit_steps(attempt, read, outcome)
+                checkpoint("commit")
+            return record
+        record = self._commit_steps(attempt, read, outcome)
+        checkpoint("commit")
+        held.open = False
+        held.stack.close()  # COMMIT
         return record
 
     def _commit_steps(self, attempt: Attempt, read: ReadResult, outcome: Outcome) -> FileRecord:
@@ -522,7 +613,7 @@ class Pipeline:
         loaded_at = now()
         attempt.context = attempt.context.loaded(loaded_at)
         destination = self._archive_destination(attempt.file, name, loaded_at)
-        if self.project.config.keep_raw:
+        if self.project.config.keep_raw and not read.in_raw:
             write_raw(self.con, self.wh, name, read, attempt.file_id)
         self._apply_outputs(attempt, outcome, loaded_at)
         record = attempt.record("loaded", archive_path=self._stored(self.archived, destination))

@@ -6,7 +6,7 @@ command line and the notifications can speak of results without importing the en
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,3 +44,13 @@ class RunResult:
     def ok(self) -> bool:
         pulled = all(p.ok for p in self.pulls)
         return pulled and all(f.status in ("loaded", "duplicate", "skipped") for f in self.files)
+
+    def as_json(self, dry_run: bool) -> dict[str, object]:
+        """What ``tidegate run --json`` prints (typer's command and the quick empty run)."""
+        return {
+            "run_id": self.run_id,
+            "dry_run": dry_run,
+            "pulls": [asdict(p) for p in self.pulls],
+            "files": [asdict(f) for f in self.files],
+            "notifications": self.notifications,
+        }

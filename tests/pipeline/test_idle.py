@@ -7,9 +7,12 @@ On DuckDB the empty run in between is the quick one; elsewhere every run is a wh
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 import tidegate
 from tidegate import idle
@@ -91,3 +94,47 @@ def test_any_file_in_landing_keeps_the_run_whole(tmp_path: Path) -> None:
     assert _quick(root)
     land(root, "nested/people_1.part", "ID")
     assert not _quick(root)
+
+
+def _told_unloaded(root: Path) -> bool:
+    """Whether a run now would be told without even loading the project."""
+    return idle.unloaded_landing(root.resolve()) is not None
+
+
+def test_a_run_is_told_without_loading_only_while_the_projects_files_are_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIDEGATE_TEST_SETTLE", "0")
+    text = "warehouse: {type: duckdb, path: warehouse.duckdb}\n"
+    text += "settle_seconds: ${TIDEGATE_TEST_SETTLE}\n"
+    root = write_project(tmp_path / "p", {"tidegate.yml": text})
+    assert tidegate.run(root).files == []  # a whole run: remembers
+    assert _told_unloaded(root)
+
+    (root / "tidegate.yml").write_text(text + "# the same configuration\n", encoding="utf-8")
+    assert not _told_unloaded(root)
+    assert _quick(root)  # loaded, it is the same: told at once, and its files kept
+    assert _told_unloaded(root)
+
+    monkeypatch.setenv("TIDEGATE_TEST_SETTLE", "1")  # a variable the files name
+    assert not _told_unloaded(root)
+    monkeypatch.setenv("TIDEGATE_TEST_SETTLE", "0")
+    monkeypatch.setenv("TIDEGATE_TEST_OTHER", "1")  # one they do not
+    assert _told_unloaded(root)
+
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)  # its record names the folders of the original
+    assert not _told_unloaded(copy)
+
+    (root / "models").mkdir()
+    (root / "models" / "people_count.sql").write_text("select 1", encoding="utf-8")
+    assert not _told_unloaded(root)
+    (root / "models" / "people_count.sql").unlink()
+    assert _told_unloaded(root)
+
+    _dead_run(root)  # the warehouse changed
+    assert not _told_unloaded(root)
+    assert tidegate.run(root).files == []
+    assert _told_unloaded(root)
+    land(root, "people_1.csv", people_csv(("1", "Ann", "ann@x.org", "01/02/1990")))
+    assert not _told_unloaded(root)

@@ -13,6 +13,7 @@ from tidegate.privacy.keys import Keys
 from .conftest import (
     ADA,
     CUSTOMERS_CSV,
+    FILES,
     ORDERS_JSONL,
     SECRET,
     archived_texts,
@@ -196,3 +197,29 @@ def test_orders_are_the_raw_records_anonymised_in_place(shop: Path) -> None:
     lines = [json.loads(line) for line in archived.splitlines()]
     assert [line["order_id"] for line in lines] == [o["order_id"] for o in ORDERS_JSONL]
     assert [line["customer_id"] for line in lines] == [None, "000002", None, None]
+
+
+def test_with_raw_pii_keep_the_raw_records_read_as_the_file_is_read_are_erased_too(
+    shop: Path,
+) -> None:
+    # raw_pii: keep: the raw layer keeps a CSV's records as read, so they are written to it
+    # as the file is read; erasure and a later file about the erased person reach them
+    write(
+        shop, {"tidegate.yml": FILES["tidegate.yml"].replace("raw_pii: protect", "raw_pii: keep")}
+    )
+    load(shop)
+    assert query(shop, 'SELECT "Email" FROM raw.customers WHERE "ID" = \'067318\'') == [
+        (ADA["email"],)
+    ]
+    assert tidegate(shop, "erase", "--subject", "customer_id=067318").returncode == 0
+    again = CUSTOMERS_CSV.splitlines()[1].replace("London", "Marylebone")
+    write(shop / "landing", {"customers_2.csv": f"ID,Name,Email,Phone,Born,City\n{again}\n"})
+
+    [file] = run(load_project(shop)).files
+
+    assert (file.status, file.rows_read) == ("loaded", 1)
+    assert found(NEEDLES, every_value(shop)) == []
+    assert found(NEEDLES, archived_texts(shop)) == []
+    rows = query(shop, 'SELECT "ID", "Email", _row FROM raw.customers ORDER BY _file_id, _row')
+    assert [r for r in rows if r[0] == "000002"] == [("000002", "alan@example.org", 2)]
+    assert query(shop, "SELECT id FROM core.customers ORDER BY id") == [("000002",)]

@@ -17,12 +17,12 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pytest
 from sqlglot import exp
 
 from tidegate import compute
+from tidegate.compute.engine import Engine
 from tidegate.compute.rows import target_rows
 from tidegate.config.models import Project, ProjectConfig, TargetConfig, WarehouseConfig
 from tidegate.sql import col, data_type, lit, table
@@ -53,7 +53,7 @@ def wh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
 EFFECTIVE = "_tg_feed_effective"  # a column of the good rows that carries their effective time
 
 
-def engine_of(wh: Warehouse) -> duckdb.DuckDBPyConnection:
+def engine_of(wh: Warehouse) -> Engine:
     """The compute engine the pipeline would use with this warehouse."""
     return compute.engine(wh, Project(root=wh.root, config=ProjectConfig(), targets={}, sources={}))
 
@@ -64,7 +64,7 @@ class Feeder:
 
     wh: Warehouse
     files: int = 0
-    engine: duckdb.DuckDBPyConnection = field(init=False)
+    engine: Engine = field(init=False)
     _tables: Iterator[int] = field(default_factory=count)
 
     def __post_init__(self) -> None:
@@ -99,13 +99,7 @@ class Feeder:
         good = f"_tg_feed_good_{next(self._tables)}"
         self.engine.register("_tg_feed_raw", raw)
         try:
-            create = exp.Create(
-                this=table(good),
-                kind="TABLE",
-                properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-                expression=exp.select(*typed).from_(table("_tg_feed_raw")),
-            )
-            self.engine.execute(create.sql("duckdb"))
+            self.engine.create(good, exp.select(*typed).from_(table("_tg_feed_raw")))
         finally:
             self.engine.unregister("_tg_feed_raw")
         return target_rows(self.engine, good, target, ctx)

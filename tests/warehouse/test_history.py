@@ -446,7 +446,7 @@ def _check_lineage(feed: Any, name: str, files: list[File]) -> None:
 
 
 # Examples per warehouse: a server round trip costs more than an embedded one.
-EXAMPLES = {"duckdb": 10}
+EXAMPLES = {"duckdb": 10, "spark": 2}  # a Spark load is some tens of jobs
 OTHERS = 4
 
 

@@ -252,8 +252,9 @@ class DuckDBEngine:
             width=len(seen["Columns"] or []) or 1,
         )
 
-    def read_delimited(self, read: DelimitedRead, into: str) -> list[RejectedLine]:
-        errors, scans = f"{into}_rejects", f"{into}_scans"
+    def read_delimited(self, read: DelimitedRead, into: str | exp.Table) -> list[RejectedLine]:
+        prefix = into if isinstance(into, str) else f"_tg_{into.name}"
+        errors, scans = f"{prefix}_rejects", f"{prefix}_scans"
         try:
             relation = self._con.read_csv(
                 read.path,
@@ -262,12 +263,41 @@ class DuckDBEngine:
                 rejects_table=errors,
                 rejects_scan=scans,
             )
-            row = duckdb.lit(None).cast(duckdb.sqltypes.BIGINT).alias("_row")
-            relation.select(row, duckdb.StarExpression()).insert_into(into)
+            if read.numbered is None:
+                row = duckdb.lit(None).cast(duckdb.sqltypes.BIGINT).alias("_row")
+                relation.select(row, duckdb.StarExpression()).insert_into(str(into))
+            else:
+                self._insert_numbered(relation, read, into, f"{prefix}_scan")
             return self._rejects(errors)
         finally:
             for name in (errors, scans):
                 self.execute(exp.Drop(tables=[table(name)], kind="TABLE", exists=True))
+
+    def _insert_numbered(
+        self,
+        relation: duckdb.DuckDBPyRelation,
+        read: DelimitedRead,
+        into: str | exp.Table,
+        scan: str,
+    ) -> None:
+        """``INSERT INTO into (constants, numbered, columns) SELECT ..., row_number() OVER
+        (), ... FROM the scan``: a window without order or partition streams, numbering
+        the records in the order the reader gives them, which is file order."""
+        assert read.numbered is not None
+        number = exp.Window(this=exp.RowNumber())
+        values = [lit(value) for _, value in read.constants] + [number]
+        values += [col(name) for name in read.columns]
+        names = [name for name, _ in read.constants] + [read.numbered, *read.columns]
+        target = table(into) if isinstance(into, str) else into
+        select = exp.select(*values).from_(table(scan))
+        insert = exp.insert(
+            select, target, columns=[exp.to_identifier(n, quoted=True) for n in names]
+        )
+        relation.create_view(scan, replace=True)
+        try:
+            self.execute(insert)
+        finally:
+            self.execute(exp.Drop(tables=[table(scan)], kind="VIEW", exists=True))
 
     def _csv_arguments(self, read: DelimitedRead) -> dict[str, Any]:
         nulls: dict[str, Any] = (

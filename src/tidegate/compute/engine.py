@@ -98,6 +98,11 @@ class DelimitedRead:
     compression: str = "auto"
     null: Sequence[str] = ()
     max_line_bytes: int = 1 << 26
+    # Into a table of many files' records (the raw layer) rather than a temp table of the
+    # file's own: columns given one value for every row (the file id), and the column that
+    # numbers the records 1, 2, ... as read (bad records are left out, not counted).
+    constants: Sequence[tuple[str, str]] = ()
+    numbered: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,10 +216,14 @@ class Engine(Protocol):
         sniffer or the sniffer gave up (the read layer then falls back to its own)."""
         ...
 
-    def read_delimited(self, read: DelimitedRead, into: str) -> list[RejectedLine]:
+    def read_delimited(self, read: DelimitedRead, into: str | exp.Table) -> list[RejectedLine]:
         """Append the good records of a delimited file, in file order, to the existing
         work table ``into`` (a leading ``_row`` BIGINT left NULL, then ``read.columns``
-        as text); the lines that could not be read are returned, none silently lost."""
+        as text); the lines that could not be read are returned, none silently lost.
+
+        With ``read.numbered`` ``into`` is a table of the catalog holding other files'
+        records too: columns are matched by name, ``read.constants`` given, and the
+        records numbered as read in ``read.numbered``."""
         ...
 
     def read_json(self, read: JsonRead, into: str) -> bool:

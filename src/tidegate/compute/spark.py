@@ -54,7 +54,10 @@ ORDINAL = "_tg_ordinal"
 # A text no field holds, as the reader's NULL: only an empty field is read as NULL.
 NO_NULL = "\u0000tidegate-no-null\u0000"
 # Spark's message when ``length`` meets a list: the argument is one, and ``len`` is SIZE.
-_LENGTH_OF_LIST = re.compile(r'"length\(([^()"]+)\)".*ARRAY', re.IGNORECASE | re.DOTALL)
+# The list's name, bare or as a lateral alias (``length(lateralAliasReference(x))``).
+_LENGTH_OF_LIST = re.compile(
+    r'"length\((?:lateralAliasReference\()?([^()"]+)\)?\)".*ARRAY', re.IGNORECASE | re.DOTALL
+)
 
 # Spark's error classes (the text before the first '.') and what they say of the work.
 _KIND_OF_CLASS: dict[str, ErrorKind] = {
@@ -420,9 +423,12 @@ class SparkEngine:
     def sniff_delimited(self, sniff: DelimitedSniff) -> SniffedDialect | None:
         return None  # Spark has no sniffer: the read room's own decides
 
-    def read_delimited(self, read: DelimitedRead, into: str) -> list[RejectedLine]:
+    def read_delimited(self, read: DelimitedRead, into: str | exp.Table) -> list[RejectedLine]:
         """Spark's CSV reader with every column as text; a record whose field count is not
-        the header's is malformed to Spark, which keeps its text in ``CORRUPT``."""
+        the header's is malformed to Spark, which keeps its text in ``CORRUPT``. Only into
+        a work table of its own (no warehouse of Spark's reads into its raw layer)."""
+        if not isinstance(into, str) or read.numbered is not None:
+            raise ComputeError(f"{read.path}: Spark reads a file into a work table of its own")
         from pyspark.sql import functions as F
         from pyspark.sql.window import Window
 

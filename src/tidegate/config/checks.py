@@ -3,32 +3,37 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError, SqlglotError
+from collections.abc import Callable, Mapping
 
 from tidegate.config.document import Problems, YamlPath
 from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
 from tidegate.config.privacy import subject_problems
 from tidegate.config.wording import clip, hint
-from tidegate.sql import QUOTED_NAME
 
-__all__ = ["source_problems", "target_problems"]
+__all__ = ["source_problems", "sql_problem", "target_problems"]
 
-# Statements parse as SQL too, but a mapping or a check must be one expression.
-_STATEMENTS = (exp.DDL, exp.DML, exp.Command, exp.Drop, exp.Block, exp.Pragma, exp.Attach)
+# Why a text is not one expression, or None: ``sql_problem``, or the loader's kept answers.
+SqlCheck = Callable[[str], str | None]
+# A mapping that only names a column, as ``tidegate draft`` writes them (``sql.QUOTED_NAME``,
+# not imported from there: ``tidegate.sql`` imports sqlglot).
+QUOTED_NAME = re.compile(r'"((?:[^"]|"")+)"')
 
 
-def _sql_problem(expression: str) -> str | None:
+def sql_problem(expression: str) -> str | None:
     """Why ``expression`` is not a DuckDB SQL expression, or None when it is one.
 
-    A quoted column name (a draft maps 10,000 of them) is one without the parser, as
-    ``sql.parse`` takes it.
+    sqlglot is imported here, not with the module: a project whose expressions are known
+    to parse is loaded without it (``tidegate.config.parsed``); a quoted column name (a draft
+    maps 10,000 of them) is one without it, as ``sql.parse`` takes it.
     """
     if QUOTED_NAME.fullmatch(expression.strip()):
         return None
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, SqlglotError
+
+    # Statements parse as SQL too, but a mapping or a check must be one expression.
+    statements = (exp.DDL, exp.DML, exp.Command, exp.Drop, exp.Block, exp.Pragma, exp.Attach)
     try:
         tree = sqlglot.parse_one(expression, read="duckdb")
     except ParseError as exc:
@@ -43,30 +48,39 @@ def _sql_problem(expression: str) -> str | None:
         return f"{description} at {where}, near {detail['highlight']!r}"
     except SqlglotError as exc:
         return str(exc).splitlines()[0]
-    if isinstance(tree, _STATEMENTS) or (
+    if isinstance(tree, statements) or (
         isinstance(tree, exp.Query) and not isinstance(tree, exp.Subquery)
     ):
         return f"expected an expression, got a {tree.key.upper()} statement"
     return None
 
 
-def _check_sql(expression: str | None, path: YamlPath, what: str, problems: Problems) -> None:
+def _check_sql(
+    expression: str | None, path: YamlPath, what: str, problems: Problems, sql: SqlCheck
+) -> None:
     if expression is None:
         return
-    problem = _sql_problem(expression)
+    problem = sql(expression)
     if problem is not None:
         shown = clip(" ".join(expression.split()))  # one line, whatever the YAML layout
         problems.append((path, f"invalid SQL {what}: {problem}, in `{shown}`"))
 
 
 def target_problems(
-    name: str, target: TargetConfig, targets: Mapping[str, TargetConfig]
+    name: str,
+    target: TargetConfig,
+    targets: Mapping[str, TargetConfig],
+    sql: SqlCheck = sql_problem,
 ) -> Problems:
     problems: Problems = []
     columns = target.columns
     for column, spec in columns.items():
         _check_sql(
-            spec.check, ("columns", column, "check"), f"in the check of column {column!r}", problems
+            spec.check,
+            ("columns", column, "check"),
+            f"in the check of column {column!r}",
+            problems,
+            sql,
         )
     if isinstance(target.history.track, list):
         for index, column in enumerate(target.history.track):
@@ -119,17 +133,19 @@ def _check_reference(
     return problems
 
 
-def source_problems(source: SourceConfig, targets: Mapping[str, TargetConfig]) -> Problems:
+def source_problems(
+    source: SourceConfig, targets: Mapping[str, TargetConfig], sql: SqlCheck = sql_problem
+) -> Problems:
     problems: Problems = []
     for name, expression in source.derive.items():
-        _check_sql(expression, ("derive", name), f"in derive.{name}", problems)
+        _check_sql(expression, ("derive", name), f"in derive.{name}", problems, sql)
     for index, output in enumerate(source.outputs):
-        problems += _check_output(index, output, targets)
+        problems += _check_output(index, output, targets, sql)
     return problems
 
 
 def _check_output(
-    index: int, output: OutputConfig, targets: Mapping[str, TargetConfig]
+    index: int, output: OutputConfig, targets: Mapping[str, TargetConfig], sql: SqlCheck
 ) -> Problems:
     path: YamlPath = ("outputs", index)
     problems: Problems = []
@@ -144,6 +160,7 @@ def _check_output(
                 f"outputs[{index}].columns: {column!r} is not a column of target {output.target!r}"
             )
             problems.append((column_path, message + hint(column, target.columns, "column")))
-        _check_sql(expression, column_path, f"for target column {output.target}.{column}", problems)
-    _check_sql(output.unnest, (*path, "unnest"), f"in outputs[{index}].unnest", problems)
+        what = f"for target column {output.target}.{column}"
+        _check_sql(expression, column_path, what, problems, sql)
+    _check_sql(output.unnest, (*path, "unnest"), f"in outputs[{index}].unnest", problems, sql)
     return problems

@@ -18,9 +18,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from tidegate.config.api import api_match
-from tidegate.config.checks import source_problems, target_problems
+from tidegate.config.checks import source_problems, sql_problem, target_problems
 from tidegate.config.document import Document, YamlPath, parse_yaml, read_text
+from tidegate.config.inputs import PROJECT_FILES, YAML_SUFFIXES, digest
 from tidegate.config.models import IDENTIFIER, Project, ProjectConfig, SourceConfig, TargetConfig
+from tidegate.config.parsed import Parsed
 from tidegate.config.privacy import privacy_problems
 from tidegate.config.variables import environment, read_document
 from tidegate.config.wording import validate
@@ -30,8 +32,7 @@ __all__ = ["json_schema", "load_project", "locate", "yaml_lines"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-PROJECT_FILE = "tidegate.yml"
-_YAML_SUFFIXES = (".yml", ".yaml")
+PROJECT_FILE = PROJECT_FILES[0]
 
 
 def _yaml_files(folder: Path, kind: str) -> dict[str, Path]:
@@ -39,7 +40,7 @@ def _yaml_files(folder: Path, kind: str) -> dict[str, Path]:
     files: dict[str, Path] = {}
     if not folder.is_dir():
         return files
-    for file in sorted(p for p in folder.iterdir() if p.suffix in _YAML_SUFFIXES):
+    for file in sorted(p for p in folder.iterdir() if p.suffix in YAML_SUFFIXES):
         _check_name(file, kind)
         if file.stem in files:
             raise ConfigError(file, f"{kind} {file.stem!r} is also defined in {files[file.stem]}")
@@ -67,7 +68,7 @@ def _read_models(folder: Path) -> dict[str, str]:
 
 
 def _project_file(root: Path) -> Path:
-    for name in (PROJECT_FILE, "tidegate.yaml"):
+    for name in PROJECT_FILES:
         if (root / name).is_file():
             return root / name
     raise ConfigError(
@@ -106,6 +107,7 @@ def load_project(root: Path) -> Project:
     lists every problem found, one ``file:line: message`` per line.
     """
     root = Path(root)
+    loaded_from = digest(root)  # before reading: a file changed meanwhile is a new digest
     env = environment(root)
     failures: list[ConfigError] = []
     project_file = _project_file(root)
@@ -120,14 +122,16 @@ def load_project(root: Path) -> Project:
     document, project_config = config[PROJECT_FILE]
     if problems := privacy_problems(project_config.privacy, target_models):
         failures.append(document.error(problems))
+    parsed = Parsed(root, sql_problem)
     for name, (document, target) in targets.items():
-        if problems := target_problems(name, target, target_models):
+        if problems := target_problems(name, target, target_models, parsed.problem):
             failures.append(document.error(problems))
     for document, source in sources.values():
-        if problems := source_problems(source, target_models):
+        if problems := source_problems(source, target_models, parsed.problem):
             failures.append(document.error(problems))
     if failures:
         raise _combine(failures)
+    parsed.keep()
 
     return Project(
         root=root,
@@ -135,6 +139,7 @@ def load_project(root: Path) -> Project:
         targets=target_models,
         sources={name: routed(name, source) for name, (_, source) in sources.items()},
         models=models,
+        inputs=loaded_from,
     )
 
 

@@ -79,6 +79,7 @@ class WarehouseConfig(Strict):
     catalog: str | None = None
     control: str | None = None  # a DuckDB file or a postgresql:// URL
     conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    buckets: int | None = Field(default=None, ge=1, le=4096)  # Spark: key buckets of a target
 
     @model_validator(mode="before")
     @classmethod
@@ -542,6 +543,7 @@ class Project(BaseModel):
     targets: dict[str, TargetConfig]
     sources: dict[str, SourceConfig]
     models: dict[str, str] = {}  # name -> SQL text of models/<name>.sql
+    inputs: str | None = None  # the digest of the files loaded (tidegate.config.inputs)
 
     def path(self, setting: str) -> Path:
         """Resolve a local folder setting (landing, archive, rejected) against the project

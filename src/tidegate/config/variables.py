@@ -8,15 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-
 from tidegate.config.document import Document, Problems, YamlPath, parse_yaml
+from tidegate.config.inputs import VARIABLE
 from tidegate.config.wording import prefix
 
 __all__ = ["environment", "read_document"]
-
-# `$${NAME}` is an escape for a literal `${NAME}`.
-_VARIABLE = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class _UndefinedVariable(Exception):
@@ -26,9 +22,14 @@ class _UndefinedVariable(Exception):
 
 
 def environment(root: Path) -> dict[str, str]:
-    """Variables from ``root/.env``, overridden by the real environment."""
+    """Variables from ``root/.env``, overridden by the real environment (python-dotenv is
+    imported only for a project that has the file: a tenth of an empty run otherwise)."""
     dotenv = root / ".env"
-    values = dotenv_values(dotenv) if dotenv.is_file() else {}
+    values: dict[str, str | None] = {}
+    if dotenv.is_file():
+        from dotenv import dotenv_values
+
+        values = dict(dotenv_values(dotenv))
     merged = {name: value for name, value in values.items() if value is not None}
     merged.update(os.environ)
     return merged
@@ -46,7 +47,7 @@ def _substitute(text: str, env: Mapping[str, str]) -> str:
             raise _UndefinedVariable(name)
         return value
 
-    return _VARIABLE.sub(replace, text)
+    return VARIABLE.sub(replace, text)  # `$${NAME}` is an escape for a literal `${NAME}`
 
 
 def _interpolate(value: Any, env: Mapping[str, str], path: YamlPath, problems: Problems) -> Any:

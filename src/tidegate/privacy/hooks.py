@@ -1,6 +1,8 @@
-"""Where the per-file flow calls privacy: five calls, each a no-op for a project without
+"""Where the per-file flow calls privacy: six calls, each a no-op for a project without
 pii columns or subjects.
 
+    raw_as_read before a read writes a file's records into the raw layer itself: whether
+                the raw layer keeps them as read (no policy of raw_pii: protect on them)
     lookup      references: an erased subject still counts as existing, so a late fact
                 about them loads (and is anonymised) instead of being quarantined
     prepare     after evaluation: policies on the rows, the records and the reasons
@@ -68,6 +70,16 @@ def committing(con: Engine, wh: Warehouse, project: Project, record: FileRecord)
             erase.erase_request(wh, privacy, request, record.archive_path)
     elif source is not None and project.config.privacy.on_erased == "erase":
         erase.on_load(wh, privacy, record.file_id, record.archive_path)
+
+
+def raw_as_read(project: Project, source: SourceConfig, columns: Sequence[str]) -> bool:
+    """Whether the raw layer keeps a file with these columns exactly as read, so that a
+    read may write its records there directly. When it does not (``raw_pii: protect`` and
+    a column feeding a pii column), the records are protected in the compute engine first:
+    a personal value is protected before anything is stored, never written to the
+    warehouse plain, not even inside a transaction that would protect it before its commit
+    (a large insert's row groups go to the warehouse's file before the commit)."""
+    return protect.raw_as_read(Privacy.of(project), source, columns)
 
 
 def quarantined_records(con: Engine, read: ReadResult) -> str:

@@ -20,6 +20,7 @@ commit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from sqlglot import exp
@@ -111,6 +112,15 @@ def _protect_file(
     _protect_records(con, privacy, RECORDS, feeds, only_restored=False)
 
 
+def raw_as_read(privacy: Privacy, source: SourceConfig, columns: Sequence[str]) -> bool:
+    """Whether ``raw.<source>`` keeps a file with these columns as read: not when
+    ``raw_pii: protect`` gives a column that feeds a pii column its policy there
+    (``_protect_file``, on the read table, before the raw layer is written)."""
+    if not privacy.active or not privacy.protect_raw:
+        return True
+    return not fed_columns(source, privacy, columns)
+
+
 def quarantined_records(con: Engine, read_table: str) -> str:
     """The table quarantine takes a file's records from: its own protected copy when
     ``raw_pii: keep`` leaves the read table as read, else the read table itself."""
@@ -123,8 +133,14 @@ def _bad_rows(bad: str) -> exp.Select:
 
 
 def _fed(source: SourceConfig, privacy: Privacy, read: ReadResult) -> dict[str, ColumnSpec]:
+    return fed_columns(source, privacy, read.columns)
+
+
+def fed_columns(
+    source: SourceConfig, privacy: Privacy, columns: Sequence[str]
+) -> dict[str, ColumnSpec]:
     """Read column (as the file spells it) -> the strictest pii spec among what it feeds."""
-    names = {c.lower(): c for c in read.columns}
+    names = {c.lower(): c for c in columns}
     feeds = personal_file_columns(source, privacy.targets)
     return {names[c.lower()]: spec for c, spec in feeds.items() if c.lower() in names}
 

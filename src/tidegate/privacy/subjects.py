@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-
-from sqlglot import exp
+from typing import TYPE_CHECKING
 
 from tidegate.config.models import ColumnSpec, SourceConfig, TargetConfig
 from tidegate.errors import ConfigError
-from tidegate.sql import parse
-from tidegate.transform.mapping import BOUND_NAMES, referenced_columns
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,14 @@ class Graph:
 
 
 def file_columns(source: SourceConfig, output_index: int, columns: list[str]) -> set[str]:
-    """The file columns that the mappings of ``columns`` (in one output) read."""
+    """The file columns that the mappings of ``columns`` (in one output) read.
+
+    The mappings are parsed here, and sqlglot imported only then: the configuration's
+    checks use this module, and loading a project must not import sqlglot for them.
+    """
+    from tidegate.sql import parse
+    from tidegate.transform.mapping import BOUND_NAMES
+
     output = source.outputs[output_index]
     bound = BOUND_NAMES | {output.unnest_as}
     found: set[str] = set()
@@ -190,6 +197,9 @@ def file_columns(source: SourceConfig, output_index: int, columns: list[str]) ->
 
 def _reads(expression: exp.Expr, source: SourceConfig, bound: set[str]) -> set[str]:
     """File columns an expression reads, through the source's derived values."""
+    from tidegate.sql import parse
+    from tidegate.transform.mapping import referenced_columns
+
     names = referenced_columns(expression, bound)
     direct = {n for n in names if n not in source.derive}
     for name in names & set(source.derive):

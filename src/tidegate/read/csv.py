@@ -7,6 +7,9 @@
    file order, into the temp table; ragged or malformed records land in rejects tables.
 4. ``_row`` is set from rowid and the ordinals of the rejects (``lines.py``, ``tables.py``).
 
+Given an ``Into`` (the raw layer, in the file's open transaction), step 3 appends the
+records to that table instead, numbered as read, and the read table is a view of them.
+
 A record with too few or too many fields is a bad record, with one exception DuckDB makes:
 extra fields that are all empty (``1,2,`` under a two-column header, a trailing delimiter)
 are dropped and the record is good, since no value is lost.
@@ -26,9 +29,17 @@ from tidegate.read.dialect import Dialect, fix_header, header_names, sniff
 from tidegate.read.encoding import UTF8
 from tidegate.read.lines import Reject, field_count, locate
 from tidegate.read.newlines import uniform_endings
-from tidegate.read.result import BadRecord, ReadResult
+from tidegate.read.result import ROW, BadRecord, Into, ReadResult
 from tidegate.read.source import Source
-from tidegate.read.tables import count, create_temp_table, drop, number_rows
+from tidegate.read.tables import (
+    count,
+    create_temp_table,
+    delete_file_rows,
+    drop,
+    file_view,
+    number_rows,
+    shift_rows,
+)
 from tidegate.read.text import Text, prepare, redetect
 
 INVALID_ENCODING = "INVALID ENCODING"
@@ -48,24 +59,38 @@ def read(
     fmt: str,
     table_name: str,
     workdir: Path,
+    into: Into | None = None,
 ) -> ReadResult:
-    """Read a delimited file into ``table_name``; see the module docstring."""
+    """Read a delimited file into ``table_name``; see the module docstring. With ``into``,
+    the records go straight into that table (the raw layer) and ``table_name`` is a view of
+    them: the file is read and written once."""
     text = prepare(source, options.encoding, workdir)
     text, dialect = _dialect(con, text, options, fmt, workdir)
     names = header_names(text, dialect)
     dialect = replace(dialect, width=len(names))
-    rejects = load(con, text, dialect, names, options, table_name)
+    into = into if into is not None and into.prepare(list(names)) else None
+    rejects = load(con, text, dialect, names, options, table_name, into)
     invalid = [r.offset for r in rejects if INVALID_ENCODING in r.errors]
     if invalid and text.detected and text.encoding.name == UTF8:
+        if into is not None:
+            delete_file_rows(con, into)
         text = redetect(text, invalid[0], source, workdir)
         text, dialect = uniform_endings(text, dialect, workdir)
         names = header_names(text, dialect)
-        rejects = load(con, text, dialect, names, options, table_name)
+        into = into if into is not None and into.prepare(list(names)) else None
+        rejects = load(con, text, dialect, names, options, table_name, into)
     bad = bad_records(text, dialect, rejects)
-    number_rows(con, table_name, [record.row for record in bad])
+    if into is None:
+        number_rows(con, table_name, [record.row for record in bad])
+    else:
+        shift_rows(con, into, [record.row for record in bad])
+        file_view(con, table_name, into, names)
     rows = count(con, table_name)
     _verify(con, text.label, table_name, rows, bad)
-    return ReadResult(table_name, names, rows, bad, fmt, text.encoding.name, dialect.describe())
+    described = dialect.describe()
+    return ReadResult(
+        table_name, names, rows, bad, fmt, text.encoding.name, described, in_raw=into is not None
+    )
 
 
 def _dialect(
@@ -114,9 +139,12 @@ def load(
     names: Sequence[str],
     options: ReadOptions,
     table_name: str,
+    into: Into | None = None,
 ) -> list[Reject]:
-    """Read the good records into a fresh ``table_name``; return the rejected ones."""
-    con.execute(create_temp_table(table_name, [(name, "VARCHAR") for name in names]))
+    """Read the good records into a fresh ``table_name`` (or append them to ``into``,
+    numbered as read); return the rejected ones."""
+    if into is None:
+        con.execute(create_temp_table(table_name, [(name, "VARCHAR") for name in names]))
     read = DelimitedRead(
         path=str(text.source.path),
         columns=list(names),
@@ -129,8 +157,10 @@ def load(
         compression=text.source.compression,
         null=list(options.null),
         max_line_bytes=MAX_LINE,
+        constants=[] if into is None else [(into.file_column, into.file_id)],
+        numbered=None if into is None else ROW,
     )
-    return grouped(con.read_delimited(read, table_name))
+    return grouped(con.read_delimited(read, table_name if into is None else into.table))
 
 
 def grouped(rejected: Sequence[RejectedLine]) -> list[Reject]:

@@ -18,7 +18,7 @@ from tidegate.read import csv as csv_reader
 from tidegate.read import excel, json, parquet
 from tidegate.read.failures import explain
 from tidegate.read.formats import source_format
-from tidegate.read.result import ReadResult
+from tidegate.read.result import Into, ReadResult
 from tidegate.read.source import Source, open_source
 from tidegate.read.tables import drop
 
@@ -37,6 +37,10 @@ READ_FAILURES: tuple[type[BaseException], ...] = (
 Reader = Callable[[Engine, Source, ReadOptions, str, str, Path], ReadResult]
 Peeker = Callable[[Source, ReadOptions, str, Path], list[str]]
 
+IntoReader = Callable[[Engine, Source, ReadOptions, str, str, Path, Into], ReadResult]
+# The formats whose records can go straight into the raw layer as they are read.
+INTO_READERS: dict[str, IntoReader] = {"csv": csv_reader.read, "tsv": csv_reader.read}
+
 READERS: dict[str, tuple[Reader, Peeker]] = {
     "csv": (csv_reader.read, csv_reader.peek),
     "tsv": (csv_reader.read, csv_reader.peek),
@@ -53,8 +57,12 @@ def read_file(
     options: ReadOptions,
     fmt: str = "auto",
     table: str = "_tg_read",
+    into: Into | None = None,
 ) -> ReadResult:
     """Read ``path`` into the TEMP table ``table`` of ``con`` (replacing it).
+
+    With ``into``, a format that can (``INTO_READERS``) appends the records to that table
+    instead and ``table`` is a view of them (``ReadResult.in_raw``).
 
     Raises ``EmptyFileError`` for a file without records and ``ReadError`` for one that
     cannot be read; bad records of a readable file are in ``ReadResult.bad``.
@@ -66,6 +74,9 @@ def read_file(
             kind = source_format(source, fmt)
         try:
             with _translated(source.label, kind, con.errors):
+                direct = INTO_READERS.get(kind) if into is not None else None
+                if direct is not None and into is not None:
+                    return direct(con, source, options, kind, table, workdir, into)
                 return READERS[kind][0](con, source, options, kind, table, workdir)
         except FileError:
             drop(con, table)  # never leave half a file behind

@@ -14,8 +14,9 @@ import pyarrow as pa
 from sqlglot import exp
 
 from tidegate.compute.engine import Engine
-from tidegate.read.result import ROW
-from tidegate.sql import col, column_defs, table
+from tidegate.compute.work import temp_create
+from tidegate.read.result import ROW, Into
+from tidegate.sql import col, column_defs, lit, table
 
 DIALECT = "duckdb"
 ROWID = exp.column("rowid")
@@ -123,6 +124,61 @@ def _number_by_join(con: Engine, name: str, runs: list[tuple[int, int]]) -> None
             {ROW: own_rowid + exp.Literal.number(1) + col("shift", "m")},
             from_=exp.From(this=exp.alias_(exp.Subquery(this=matched), "m")),
             where=own_rowid.eq(col("rid", "m")),
+        )
+        con.execute(update)
+    finally:
+        con.unregister(gaps)
+
+
+def file_rows(into: Into) -> exp.Expr:
+    """The condition that picks one file's rows of a table of many files' records."""
+    return col(into.file_column).eq(lit(into.file_id))
+
+
+def file_view(con: Engine, name: str, into: Into, columns: Sequence[str]) -> None:
+    """``name``: a temp view of the file's records in ``into``, shaped like a read table."""
+    query = exp.select(col(ROW), *[col(c) for c in columns]).from_(into.table.copy())
+    con.execute(temp_create(name, query.where(file_rows(into)), "VIEW"))
+
+
+def delete_file_rows(con: Engine, into: Into) -> None:
+    """Take the file's records out of ``into`` again (a read that starts over)."""
+    con.execute(exp.delete(into.table.copy(), where=file_rows(into)))
+
+
+def shift_rows(con: Engine, into: Into, bad_rows: Sequence[int]) -> None:
+    """Renumber a file's records in ``into``, numbered 1, 2, ... as read, around the
+    ordinals of its bad records (``number_rows`` for a table of many files).
+
+    The good record numbered ``n`` is record ``n + k``, where ``k`` bad records precede it:
+    each row takes the shift of the last run that starts before it, in one UPDATE, so no
+    row is shifted twice.
+    """
+    runs = _runs(bad_rows)
+    if not runs:
+        return
+    gaps = scratch_name("gaps")
+    con.register(gaps, pa.table({"start": [s for s, _ in runs], "shift": [n for _, n in runs]}))
+    try:
+        own = col(ROW, into.table.name)
+        matched = (
+            exp.select(exp.alias_(col(ROW, "x"), "rid", quoted=True), col("shift", "g"))
+            .from_(exp.alias_(into.table.copy(), "x"))
+            .join(
+                exp.alias_(table(gaps), "g"),
+                on=exp.GT(this=col(ROW, "x"), expression=col("start", "g")),
+                join_type="ASOF",
+            )
+            .where(col(into.file_column, "x").eq(lit(into.file_id)))
+        )
+        update = exp.update(
+            into.table.copy(),
+            {ROW: own + col("shift", "m")},
+            from_=exp.From(this=exp.alias_(exp.Subquery(this=matched), "m")),
+            where=exp.and_(
+                col(into.file_column, into.table.name).eq(lit(into.file_id)),
+                own.eq(col("rid", "m")),
+            ),
         )
         con.execute(update)
     finally:

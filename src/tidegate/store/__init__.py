@@ -107,11 +107,14 @@ def fsspec_options(
 
 def environment(root: Path) -> dict[str, str]:
     """The project's ``.env``, overridden by the real environment where it sets a value
-    (an empty variable is no credential)."""
-    from dotenv import dotenv_values
-
+    (an empty variable is no credential). python-dotenv is imported only for a project
+    that has the file."""
     dotenv = root / ".env"
-    values = dotenv_values(dotenv) if dotenv.is_file() else {}
+    values: dict[str, str | None] = {}
+    if dotenv.is_file():
+        from dotenv import dotenv_values
+
+        values = dict(dotenv_values(dotenv))
     merged = {k: v for k, v in values.items() if v is not None}
     merged.update({k: v for k, v in os.environ.items() if v})
     return merged

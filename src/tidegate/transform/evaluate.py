@@ -31,12 +31,13 @@ from tidegate.compute.work import temp_create
 from tidegate.config.models import OutputConfig, SourceConfig, TargetConfig
 from tidegate.read.many import file_of_row, row_in_file
 from tidegate.sql import col, column_defs, data_type, lit, table
-from tidegate.transform.mapping import FILE_CTE, REASONS, ROW, output_rows, reasons
+from tidegate.transform.mapping import FILE_CTE, ITEM, REASONS, ROW, output_rows, reasons
 from tidegate.transform.references import Lookup, check_references
-from tidegate.transform.rules import Failure, failures, reason_struct
+from tidegate.transform.rules import RAW_SUFFIX, Failure, failures, raw, reason_struct
 from tidegate.transform.spark import to_spark
 
 BAD = "_tg_bad"
+BROKEN = "_tg_broken"  # a stored output row that breaks a rule (its reasons listed later)
 KEYED_LOADS = ("merge", "scd2")  # loads that find a row's earlier version by its key
 # Up to this many records an output is stored as a table; above, it stays a view.
 STORED_ROWS = 100_000
@@ -83,27 +84,38 @@ def _rules(target: TargetConfig) -> list[Failure]:
     return [*failures(target.columns), *key_failures(target)]
 
 
-def _bad_rows(index: int, output: OutputConfig, target: TargetConfig) -> exp.Select:
-    """Rows of one output that break a rule: (_row, target, reasons).
+def _flagged(
+    rows: exp.Select, output: OutputConfig, target: TargetConfig, rules: list[Failure]
+) -> exp.Select:
+    """One output's typed rows as stored: ``_tg_broken`` true where any rule fails, and the
+    mapped values kept for those rows only (only their reasons quote them).
 
-    Filtered by the rules' conditions first, so the reasons are listed for bad rows only.
-    The rules are built once: the filter takes a copy of each condition, the reasons the
-    originals (a wide file has thousands, and building one costs more than copying it).
+    The casts and the rules' conditions are computed here, once per row; the reasons
+    (``_bad_rows``) and the good rows (``_good``) are then read from what this stored.
     """
-    rules = _rules(target)
-    broken = [failure.condition.copy() for failure in rules]
-    failing = (
-        exp.select(exp.Star())
-        .from_(table(out_table(index)))
-        .where(exp.or_(*broken, copy=False) if broken else exp.false(), copy=False)
-    )
+    broken = exp.or_(*[f.condition.copy() for f in rules], copy=False) if rules else exp.false()
+    flag = exp.alias_(exp.Coalesce(this=broken, expressions=[exp.false()]), BROKEN, quoted=True)
+    flagged = exp.select(exp.Star(), flag, copy=False).from_(rows.subquery("_tg_typed"), copy=False)
+    keys = [col(ROW)] + ([col(ITEM)] if output.unnest else [])
+    kept = [
+        exp.alias_(exp.case().when(col(BROKEN), raw(name)), name + RAW_SUFFIX, quoted=True)
+        for name in target.columns
+    ]
+    values = [col(name) for name in target.columns]
+    select = exp.select(*keys, *values, *kept, col(BROKEN), copy=False)
+    return select.from_(flagged.subquery("_tg_flagged", copy=False), copy=False)
+
+
+def _bad_rows(index: int, output: OutputConfig, rules: list[Failure]) -> exp.Select:
+    """Rows of one output that break a rule: (_row, target, reasons), listed for the rows
+    flagged broken only (``_flagged``)."""
     select = exp.select(
         col(ROW),
         exp.alias_(lit(output.target), "target", quoted=True),
         reasons(rules),
         copy=False,
     )
-    return select.from_(failing.subquery("_tg_failing", copy=False), copy=False)
+    return select.from_(table(out_table(index)), copy=False).where(col(BROKEN), copy=False)
 
 
 def _duplicate_reason(key: list[str], first_row: exp.Expr) -> exp.Expr:
@@ -335,8 +347,10 @@ def _plan(
     checks, settle = _work_tables(), list[exp.Expr]()
     for index, output in enumerate(source.outputs):
         target = targets[output.target]
-        outputs.append((out_table(index), output_rows(read_table, source.derive, output, target)))
-        checks += [exp.insert(_bad_rows(index, output, target), table(BAD), copy=False)]
+        rules = _rules(target)
+        rows = output_rows(read_table, source.derive, output, target)
+        outputs.append((out_table(index), _flagged(rows, output, target, rules)))
+        checks += [exp.insert(_bad_rows(index, output, rules), table(BAD), copy=False)]
         settle += _key_duplicates(index, output, target, batch)
     indexes = range(len(source.outputs))
     good_views = [temp_create(good_table(i), _good(i), "VIEW") for i in indexes]
@@ -359,13 +373,17 @@ def evaluate(
     lookup: Lookup | None = None,
     compiled: Plan | None = None,
     records: int = 0,
+    *,
+    store: bool = False,
 ) -> Outcome:
     """Map and check every output; good rows, bad rows and duplicates in temp tables/views.
 
-    ``records``: how many the file has, to choose between views and tables.
+    ``records``: how many the file has, to choose between views and tables; ``store``: the
+    outputs are tables whatever the size (the read table is no copy of the file in memory,
+    so the typed rows are the one copy, computed once).
     """
     steps = compiled or plan(read_table, source, targets, con.dialect)
-    stored = records <= STORED_ROWS
+    stored = store or records <= STORED_ROWS
     outputs = steps.tables if stored else steps.views
     pruned = stored and con.dialect not in QUERY_TABLES_ARE_VIEWS
     for statement in [*outputs, *steps.checks]:

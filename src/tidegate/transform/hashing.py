@@ -92,9 +92,11 @@ def tracked_columns(target: TargetConfig) -> list[str]:
 
 
 def _piece(column: str, column_type: str) -> exp.Expr:
-    quoted = exp.cast(exp.func("to_json", canonical_text(column, column_type)), "varchar")
-    text = exp.func("concat", lit(json.dumps(column) + ":"), quoted, lit(","))
-    return exp.Case(ifs=[exp.If(this=col(column).is_(exp.null()), true=lit(""))], default=text)
+    # JSON of the text (typed so, which Spark's form needs: ``transform/spark.py``).
+    text = exp.cast(canonical_text(column, column_type), "varchar")
+    quoted = exp.cast(exp.func("to_json", text), "varchar")
+    piece = exp.func("concat", lit(json.dumps(column) + ":"), quoted, lit(","))
+    return exp.Case(ifs=[exp.If(this=col(column).is_(exp.null()), true=lit(""))], default=piece)
 
 
 def row_hash(target: TargetConfig) -> exp.Expr:

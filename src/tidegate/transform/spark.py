@@ -127,6 +127,30 @@ def _json_valid(args: list[exp.Expr]) -> exp.Expr:
     return exp.not_(parsed.is_(exp.null()))
 
 
+def _to_json(args: list[exp.Expr]) -> exp.Expr:
+    """A value's JSON. Spark's ``to_json`` takes a struct, array, map or VARIANT: a value
+    typed as text (the row hash quotes each column's text so) goes as a VARIANT, whose
+    JSON is DuckDB's, escapes included."""
+    value = args[0]
+    text = isinstance(value, exp.Cast) and value.to.is_type(*exp.DataType.TEXT_TYPES)
+    return exp.Anonymous(
+        this="TO_JSON", expressions=[exp.cast(value, "variant") if text else value]
+    )
+
+
+def _interval(unit: str) -> Callable[[list[exp.Expr]], exp.Expr]:
+    """DuckDB's ``to_months(n)`` (and years, days): Spark's interval of n units."""
+
+    def make(args: list[exp.Expr]) -> exp.Expr:
+        zero = exp.Literal.number(0)
+        if unit == "days":
+            return exp.Anonymous(this="MAKE_DT_INTERVAL", expressions=[args[0]])
+        parts = [args[0], zero] if unit == "years" else [zero, args[0]]
+        return exp.Anonymous(this="MAKE_YM_INTERVAL", expressions=parts)
+
+    return make
+
+
 def _list_sum(args: list[exp.Expr]) -> exp.Expr:
     """DuckDB's ``list_sum`` skips NULLs and is NULL for an empty list. Spark's ``aggregate``
     needs one accumulator type whatever the elements are: DOUBLE, cast by the target."""
@@ -160,6 +184,10 @@ _FUNCTIONS: dict[str, Callable[[list[exp.Expr]], exp.Expr]] = {
     "json_valid": _json_valid,
     "list_sum": _list_sum,
     "list_extract": _list_extract,
+    "to_json": _to_json,
+    "to_months": _interval("months"),
+    "to_years": _interval("years"),
+    "to_days": _interval("days"),
 }
 
 

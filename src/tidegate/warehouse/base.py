@@ -94,6 +94,10 @@ class Warehouse(ABC):
     # PostgreSQL's autovacuum never sees temporary tables.
     ANALYZE_WORK_TABLES: ClassVar[bool] = False
 
+    # The compute engine runs on this warehouse's own connection, so a read may put a
+    # file's records straight into its raw layer, inside the file's transaction.
+    READS_INTO_RAW: ClassVar[bool] = False
+
     # Models are views, unless a view cannot read another schema (then tables, remade).
     MODELS_AS_TABLES: ClassVar[bool] = False
 
@@ -429,6 +433,13 @@ class Warehouse(ABC):
         named = ident(self.index_name(index))
         node = exp.Index(this=named, table=table(name, schema), params=params)
         self.execute(exp.Create(this=node, kind="INDEX", exists=True))
+
+    def keyed(self, name: str, schema: str, key: Sequence[str]) -> None:
+        """Say, before a table is made or loaded, that its rows are found and changed by
+        ``key`` (merge and scd2 targets). A warehouse that lays rows out by key keeps it
+        (Spark: key buckets, so that a change rewrites only the buckets of its keys); the
+        others find rows by index (``ensure_join_index``) and need nothing."""
+        return None
 
     def ensure_join_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:
         """An index that serves a load's joins or lookups where they read indexes

@@ -39,6 +39,7 @@ class DuckDBWarehouse(Warehouse):
     DIALECT: ClassVar[str] = "duckdb"
     SUPPORTS_MERGE: ClassVar[bool] = True
     JOIN_INDEXES: ClassVar[bool] = False  # joins by hashing; every index rewritten at checkpoints
+    READS_INTO_RAW: ClassVar[bool] = True  # the compute engine is this file's connection
     DEFAULT_DECIMAL: ClassVar[tuple[int, int] | None] = (18, 3)
 
     _con: duckdb.DuckDBPyConnection | None = None

@@ -131,13 +131,14 @@ class Mode:
     columns: Callable[[TargetConfig], Columns]
     prepare: Prepare
     load: Loader
+    keyed: bool = False  # rows are found and changed by the target's key
 
 
 MODES: dict[str, Mode] = {
     "append": Mode(plain_columns, nothing_to_prepare, append),
     "replace": Mode(replace_columns, nothing_to_prepare, replace),
-    "merge": Mode(merging.merge_columns, prepare_merge, merging.merge),
-    "scd2": Mode(history.scd2_columns, history.prepare, history.scd2),
+    "merge": Mode(merging.merge_columns, prepare_merge, merging.merge, keyed=True),
+    "scd2": Mode(history.scd2_columns, history.prepare, history.scd2, keyed=True),
 }
 
 
@@ -163,6 +164,8 @@ def ensure_target(
     """Create the table, or make the safe changes it needs (new columns, wider types), then
     its indexes and side tables; every change is recorded with the file or run that made it."""
     wh.ensure_schema(wh.schemas.core)
+    if mode_of(target).keyed:
+        wh.keyed(name, wh.schemas.core, target.key)
     created = wh.columns_of(name, wh.schemas.core) is None
     if created:
         wh.ensure_table(name, wh.schemas.core, target_columns(target))
@@ -176,7 +179,27 @@ def apply(
     wh: Warehouse, name: str, target: TargetConfig, rows: Batches, ctx: LoadContext
 ) -> Applied:
     ensure_target(wh, name, target, ctx.file_id)
-    return mode_of(target).load(wh, name, target, rows, ctx)
+    mode = mode_of(target)
+    applied = mode.load(wh, name, target, rows, ctx)
+    if wh.SUPPORTS_TRANSACTIONS or not mode.keyed:
+        return applied
+    return _resumed(wh, name, ctx, applied)
+
+
+def _resumed(wh: Warehouse, name: str, ctx: LoadContext, applied: Applied) -> Applied:
+    """Without transactions (Spark) a merge or scd2 load killed part-way has written some
+    of its rows, each statement committed on its own. The rerun finds them equal to the
+    table's and counts them unchanged; they are this file's rows all the same, and are
+    counted loaded, as one clean run counts them."""
+    present = rows_of_file(wh, name, ctx.file_id)
+    earlier = min(present - applied.loaded, applied.unchanged)
+    if earlier <= 0:
+        return applied
+    return Applied(
+        loaded=applied.loaded + earlier,
+        unchanged=applied.unchanged - earlier,
+        superseded=applied.superseded,
+    )
 
 
 def rows_of_file(wh: Warehouse, name: str, file_id: str) -> int:

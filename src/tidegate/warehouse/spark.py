@@ -15,9 +15,14 @@ so the write is idempotent: the rows commit first, the ledger row after them; a 
 between is repaired by the rerun, which overwrites that file's partition, and a file is
 never counted twice.
 
-What is not yet: ``merge``, ``scd2`` and ``replace`` (they stage rows and update a table
-in place, which plain Spark tables refuse): such a file fails with that reason, before any
-of its rows is written, and stays in landing.
+History at scale. A merge or scd2 target is partitioned by a bucket of its key instead
+(``_tg_bucket``, ``pmod(xxhash64(key), buckets)``): every row of a key is in one bucket,
+so the ``UPDATE`` and ``DELETE`` of a load rewrite only the buckets of the file's keys,
+never the whole dimension (``spark_rewrite.py``). The load's statements are the other
+warehouses' (merge without ``MERGE``: ``UPDATE ... FROM`` and ``INSERT``), and its work
+tables are session views over checkpointed rows. Re-applying a file changes nothing (its
+rows equal the versions in force), so a crash before the ledger row commits is repaired
+by the rerun as for a file's partition.
 """
 
 from __future__ import annotations
@@ -33,11 +38,12 @@ from sqlglot import exp
 from tidegate.compute.engine import Engine
 from tidegate.config.models import WarehouseConfig
 from tidegate.errors import ConnectionFailed, WarehouseError
-from tidegate.sql import column_defs, table
+from tidegate.sql import col, column_defs, table
 from tidegate.warehouse import spark_rewrite
 from tidegate.warehouse.base import Batches, Row, Rows, Warehouse
 from tidegate.warehouse.batch import FILE_ID, ROW
 from tidegate.warehouse.control import open_control
+from tidegate.warehouse.spark_rewrite import BUCKET
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -48,6 +54,10 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
 }
+
+# Key buckets of a merge or scd2 target, unless the project's ``buckets`` says otherwise:
+# a small delta rewrites a few of them; each holds at least one file.
+BUCKETS = 32
 
 
 def warehouse_dir(config: WarehouseConfig, root: Path) -> str:
@@ -96,6 +106,7 @@ class SparkWarehouse(Warehouse):
         "catalog",
         "control",
         "conf",
+        "buckets",
     )
 
     @classmethod
@@ -108,6 +119,8 @@ class SparkWarehouse(Warehouse):
         super().__init__(config, root)
         self._session: SparkSession | None = None
         self._control: Warehouse | None = None
+        self._keys: dict[tuple[str, str], tuple[str, ...]] = {}  # (schema, name): key
+        self.temps: set[str] = set()  # this session's work views
 
     @property
     def description(self) -> str:
@@ -147,19 +160,26 @@ class SparkWarehouse(Warehouse):
 
         Without a metastore (Spark's in-memory catalog) a new session knows no table, yet
         the files of earlier runs are there: each folder ``<schema>/<name>`` becomes the
-        table over its files, its ``_file_id`` partitions found again. With a metastore
-        (Hive, Unity) the tables are already known and nothing is done twice.
+        table over its files, its partitions found again; a table this session knew from
+        an earlier run is found again the same way, since another process may have written
+        to it since (its files and partitions as the catalog remembers them would be
+        stale). With a metastore (Hive, Unity) the tables are known and kept current by the
+        writers, and nothing is done twice.
         """
         root = Path(warehouse_dir(self.config, self.root))
         if "://" in str(self.config.warehouse_dir or "") or not root.is_dir():
             return
+        in_memory = self.session.conf.get("spark.sql.catalogImplementation") == "in-memory"
         for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
             schema, name = folder.parent.name, folder.name
-            if self.columns_of(name, schema) is not None or not any(folder.rglob("*.parquet")):
+            known = self.columns_of(name, schema) is not None
+            if (known and not in_memory) or not any(folder.rglob("*.parquet")):
                 continue
+            if known:  # by an earlier run of this process: others may have written since
+                self.execute(exp.Drop(tables=[table(name, schema)], kind="TABLE", exists=True))
             self.ensure_schema(schema)
             self.execute(file_table(table(name, schema), [], str(folder)))
-            if any(folder.glob(f"{FILE_ID}=*")):
+            if any(folder.glob("*=*")):  # partitions: by file or by key bucket
                 self.execute(
                     exp.Alter(
                         this=table(name, schema),
@@ -195,12 +215,43 @@ class SparkWarehouse(Warehouse):
     def execute(self, expression: exp.Expression) -> list[Row]:
         if self._in_control(expression):
             return self.control.execute(expression)
+        if isinstance(expression, exp.Insert):
+            expression = self._bucketed(expression)
         if spark_rewrite.reads_control(expression, self.schemas.meta):
             return spark_rewrite.across(self, expression)
         if isinstance(expression, exp.Delete | exp.Update):
             spark_rewrite.rewrite(self, expression)
             return []
         return super().execute(expression)
+
+    def _bucketed(self, insert: exp.Insert) -> exp.Insert:
+        """An ``INSERT (columns) query`` into a keyed table, with each row's bucket: the
+        query's rows, named by the columns, and their bucket."""
+        named = insert.this
+        if not isinstance(named, exp.Schema) or not isinstance(named.this, exp.Table):
+            return insert
+        bucket = self.bucket(named.this, "_tg_q")
+        query = insert.expression
+        if bucket is None or not isinstance(query, exp.Query):
+            return insert
+        names = [i.name for i in named.expressions]
+        alias = exp.TableAlias(
+            this=exp.to_identifier("_tg_q"),
+            columns=[exp.to_identifier(n, quoted=True) for n in names],
+        )
+        rows = exp.Subquery(this=query.copy(), alias=alias)
+        picked = exp.select(
+            *[col(n, "_tg_q") for n in names], exp.alias_(bucket, BUCKET, quoted=True)
+        )
+        columns = [*named.expressions, exp.to_identifier(BUCKET, quoted=True)]
+        return exp.insert(picked.from_(rows), named.this.copy(), columns=columns)
+
+    def render(self, expression: exp.Expression) -> str:
+        """Spark SQL of a statement, by the transpiler the engine uses: a SQL model (DuckDB's
+        dialect, as mappings) keeps its meaning, DuckDB-only functions included."""
+        from tidegate.transform.spark import to_spark
+
+        return to_spark(expression)
 
     def run_spark(self, expression: exp.Expression) -> list[Row]:
         """A statement of Spark tables only, as is."""
@@ -255,9 +306,26 @@ class SparkWarehouse(Warehouse):
         if schema == self.schemas.meta:
             return self.control.ensure_table(name, schema, columns, primary_key)
         if self.columns_of(name, schema) is None:
-            self.execute(file_table(table(name, schema), columns, self.location(name, schema)))
+            made, by = list(columns), FILE_ID
+            if (schema, name) in self._keys:  # by key bucket, not by file
+                made, by = [*made, (BUCKET, exp.DataType.build("int"))], BUCKET
+            where = self.location(name, schema)
+            self.execute(file_table(table(name, schema), made, where, by))
             return []
         return super().ensure_table(name, schema, columns)
+
+    def keyed(self, name: str, schema: str, key: Sequence[str]) -> None:
+        self._keys[(schema, name)] = tuple(key)
+
+    def bucket(self, name: exp.Table, values: str | None = None) -> exp.Expression | None:
+        """The bucket of a row of a keyed table (its key columns, of ``values`` when
+        given): ``pmod(xxhash64(key), buckets)``; None for a table without buckets."""
+        key = self._keys.get((name.db, name.name))
+        if key is None:
+            return None
+        hashed = exp.func("xxhash64", *[col(k, values) for k in key])
+        count = exp.Literal.number(self.config.buckets or BUCKETS)
+        return exp.cast(exp.func("pmod", hashed, count), "int")
 
     def ensure_index(self, name: str, schema: str, index: str, columns: Sequence[str]) -> None:
         if schema == self.schemas.meta:
@@ -273,20 +341,52 @@ class SparkWarehouse(Warehouse):
     def unlock(self, key: str) -> None:
         self.control.unlock(key)
 
+    # -- work tables: session views over checkpointed rows -----------------------------
+
+    def temp_table(self, name: str) -> exp.Table:
+        """A work table is a temporary view of this session, named without a schema."""
+        return table(name)
+
+    def drop_temp(self, name: str) -> None:
+        self.session.catalog.dropTempView(name)
+        self.temps.discard(name)
+
+    def hold(self, name: str, frame: DataFrame) -> exp.Table:
+        """``frame``'s rows, computed once (checkpointed), as the work view ``name``."""
+        frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
+        self.temps.add(name)
+        return self.temp_table(name)
+
+    def create_temp(self, name: str, query: exp.Query) -> exp.Table:
+        return self.hold(name, spark_rewrite.frame_of(self, query))
+
     def stage(
         self,
         name: str,
         columns: Sequence[tuple[str, exp.DataType]],
         rows: Batches,
     ) -> exp.Table:
-        """Merge, scd2 and replace stage rows in a temporary table and update the target in
-        place; plain Parquet tables can do neither (see the module docstring). Refused
-        here, in one sentence, before anything of the file is written."""
-        raise WarehouseError(
-            "merge, scd2 and replace loads (and pii: tokenize) are not available on type:"
-            " spark yet: plain Parquet tables cannot update rows in place (see"
-            " docs/warehouses.md)"
-        )
+        """The rows, in these columns and types, as the work view ``name``: a query of
+        this session's engine stays in Spark, other rows are handed over as Arrow."""
+        from pyspark.sql import functions as F
+
+        frame = self._frame(rows)
+        present = set(frame.columns)
+        typed = [
+            (F.col(f"`{c}`") if c in present else F.lit(None)).cast(kind.sql(self.DIALECT)).alias(c)
+            for c, kind in columns
+        ]
+        return self.hold(name, frame.select(*typed))
+
+    def _frame(self, rows: Batches) -> DataFrame:
+        from tidegate.compute.spark import SparkEngine
+
+        if isinstance(rows, Rows):
+            if isinstance(rows.con, SparkEngine) and rows.con.session is self.session:
+                return rows.con.frame(rows.query)
+            rows = rows.batches()
+        data = rows.read_all()
+        return self.session.createDataFrame(data) if data.num_rows else _empty(self.session, data)
 
     # -- rows ------------------------------------------------------------------------
 
@@ -313,18 +413,21 @@ class SparkWarehouse(Warehouse):
     def _write_frame(self, name: str, schema: str, frame: DataFrame) -> int:
         """Write by column name. A table partitioned by ``_file_id`` has the partitions of
         these rows' files overwritten (dynamic partition overwrite), others kept: writing a
-        file's rows again replaces them instead of adding a second copy."""
-        target = table(name, schema).sql(self.DIALECT)
+        file's rows again replaces them instead of adding a second copy. A keyed table's
+        rows get their bucket and are added."""
+        from pyspark.sql import functions as F
+
+        named = table(name, schema)
+        target = named.sql(self.DIALECT)
         held = self.session.table(target)
-        partitioned = FILE_ID in held.columns and spark_rewrite.partitioned_by_file(
-            self.session, target
-        )
+        partitioned = spark_rewrite.partition_of(self.session, target) == FILE_ID
+        bucket = self.bucket(named)
+        if bucket is not None:
+            frame = frame.withColumn(BUCKET, F.expr(self.render(bucket)))
         frame = frame.localCheckpoint(eager=True)
         count = frame.count()
         if count == 0:
             return 0
-        from pyspark.sql import functions as F
-
         if partitioned and ROW in held.columns and ROW in frame.columns:
             frame = _with_kept(held, frame).localCheckpoint(eager=True)
 
@@ -341,10 +444,14 @@ class SparkWarehouse(Warehouse):
 
 
 def file_table(
-    name: exp.Table, columns: Sequence[tuple[str, exp.DataType]], location: str
+    name: exp.Table,
+    columns: Sequence[tuple[str, exp.DataType]],
+    location: str,
+    by: str = FILE_ID,
 ) -> exp.Create:
     """``CREATE TABLE IF NOT EXISTS name (...) USING PARQUET ... LOCATION``, partitioned by
-    ``_file_id`` when it has that column (its partition column last, as Spark keeps it).
+    ``by`` (``_file_id``, or a key bucket) when it has that column (its partition column
+    last, as Spark keeps it).
     Without columns, a table over the files already at ``location``. The location is
     explicit so that the files outlive any one session's catalog (``attach``).
 
@@ -352,12 +459,12 @@ def file_table(
     ...     ("a", exp.DataType.build("int"))], "/lake/core/t").sql("spark")
     "CREATE TABLE IF NOT EXISTS `core`.`t` (`a` INT, `_file_id` STRING) USING PARQUET PARTITIONED BY (_file_id) LOCATION '/lake/core/t'"
     """
-    by_file = [(c, kind) for c, kind in columns if c == FILE_ID]
-    ordered = [(c, kind) for c, kind in columns if c != FILE_ID] + by_file
+    parted = [(c, kind) for c, kind in columns if c == by]
+    ordered = [(c, kind) for c, kind in columns if c != by] + parted
     properties: list[exp.Expr] = [exp.FileFormatProperty(this=exp.var("PARQUET"))]
-    if by_file:
+    if parted:
         properties.append(
-            exp.PartitionedByProperty(this=exp.Schema(expressions=[exp.to_identifier(FILE_ID)]))
+            exp.PartitionedByProperty(this=exp.Schema(expressions=[exp.to_identifier(by)]))
         )
     properties.append(exp.LocationProperty(this=exp.Literal.string(location)))
     if not columns:
@@ -384,3 +491,10 @@ def _with_kept(held: DataFrame, frame: DataFrame) -> DataFrame:
     same = (present[FILE_ID] == keys["_tg_f"]) & (present[ROW] == keys["_tg_r"])
     kept = present.join(keys, same, "left_anti")
     return kept.unionByName(frame, allowMissingColumns=True)
+
+
+def _empty(session: SparkSession, data: pa.Table) -> DataFrame:
+    """No rows, in the columns of ``data`` (Spark infers no types from no rows)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return session.createDataFrame([], from_arrow_schema(data.schema))

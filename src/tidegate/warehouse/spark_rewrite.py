@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlglot import exp
 
+from tidegate import faults
 from tidegate.errors import WarehouseError
 from tidegate.sql import col, lit, table
 from tidegate.warehouse.base import Row
@@ -36,9 +37,16 @@ if TYPE_CHECKING:
     from tidegate.warehouse.spark import SparkWarehouse
 
 
-def partitioned_by_file(session: SparkSession, target: str) -> bool:
-    """Whether a Spark table is partitioned by ``_file_id`` (a table of a file's rows)."""
-    return any(c.name == FILE_ID and c.isPartition for c in session.catalog.listColumns(target))
+BUCKET = "_tg_bucket"  # the partition column of a merge or scd2 target: its key's bucket
+
+
+def partition_of(session: SparkSession, target: str) -> str | None:
+    """The column a Spark table is partitioned by, where it is ``_file_id`` (a table of a
+    file's rows) or a key bucket (a merge or scd2 target); None for any other table."""
+    for column in session.catalog.listColumns(target):
+        if column.isPartition and column.name in (FILE_ID, BUCKET):
+            return str(column.name)
+    return None
 
 
 MIRROR = "_tg_control_"  # the prefix of a control table's copy in the session
@@ -69,51 +77,89 @@ def across(wh: SparkWarehouse, expression: exp.Expr) -> list[Row]:
 
 
 def rewrite(wh: SparkWarehouse, expression: exp.Delete | exp.Update) -> None:
-    """A ``DELETE`` or ``UPDATE`` on a Spark table, as partition rewrites."""
+    """A ``DELETE`` or ``UPDATE`` on a Spark table, as partition rewrites; on a work view,
+    as the view's rows computed again."""
     target = expression.this
-    if not isinstance(target, exp.Table) or expression.args.get("from_"):
+    if not isinstance(target, exp.Table):
         raise WarehouseError(f"internal error: no Spark form for {expression.sql('spark')}")
     where = expression.args.get("where")
     condition: exp.Expr = where.this if where is not None else exp.true()
     name = target.sql(dialect=wh.DIALECT)
     columns = wh.session.table(name).columns
-    by_file = FILE_ID in columns and partitioned_by_file(wh.session, name)
-    scope: exp.Expr = exp.true()
-    files: list[Any] = []
-    if by_file:
-        touched = exp.select(col(FILE_ID)).distinct().from_(target.copy()).where(condition.copy())
-        files = [row[0] for row in wh.run_spark(touched)]
-        if not files:
+    source = _source(expression)
+    if not target.db and target.name in wh.temps:
+        wh.hold(target.name, wh.session.sql(wh.render(_changed(expression, columns, source))))
+        return
+    by = partition_of(wh.session, name)
+    parts: list[Any] = []
+    changed = _changed(expression, columns, source)
+    if by is not None:
+        touched = exp.select(col(by, target.name)).distinct().from_(target.copy())
+        if source is not None:
+            touched = touched.join(source.copy(), on=condition.copy())
+        else:
+            touched = touched.where(condition.copy())
+        parts = [row[0] for row in wh.run_spark(touched)]
+        if not parts:
             return
-        scope = col(FILE_ID).isin(*[lit(f) for f in files])
-    kept = exp.select(*_values(expression, columns, condition)).from_(target.copy())
-    kept = kept.where(scope)
-    if isinstance(expression, exp.Delete):
-        kept = kept.where(exp.not_(exp.func("coalesce", condition.copy(), exp.false())))
-    frame = wh.session.sql(wh.render(kept)).localCheckpoint(eager=True)
+        changed = changed.where(col(by, target.name).isin(*[lit(p) for p in parts]))
+    frame = wh.session.sql(wh.render(changed)).localCheckpoint(eager=True)
     _overwrite(frame, name, columns)
-    if by_file:
-        left = {row[0] for row in frame.select(FILE_ID).distinct().collect()}
-        for emptied in sorted(set(files) - left):
-            wh.run_spark(_drop_partition(target, emptied))
+    if by is not None:
+        left = {row[0] for row in frame.select(by).distinct().collect()}
+        for emptied in sorted(set(parts) - left):
+            _empty(wh, target, by, emptied)
+    faults.checkpoint("spark.rewritten")
 
 
-def _values(
-    expression: exp.Delete | exp.Update, columns: list[str], condition: exp.Expr
-) -> list[exp.Expr]:
-    """The table's columns, each changed where an UPDATE sets it and its rows match."""
+def _source(expression: exp.Delete | exp.Update) -> exp.Expr | None:
+    """The table an ``UPDATE ... FROM`` takes its values from (aliased), if any."""
+    given = expression.args.get("from_")
+    if given is None:
+        return None
+    if not isinstance(expression, exp.Update) or given.args.get("joins"):
+        raise WarehouseError(f"internal error: no Spark form for {expression.sql('spark')}")
+    source: exp.Expr = given.this
+    return source
+
+
+HIT = "_tg_hit"  # a column of an UPDATE's source row: it matched the target's row
+
+
+def _changed(
+    expression: exp.Delete | exp.Update, columns: list[str], source: exp.Expr | None
+) -> exp.Select:
+    """The rows of the table after the statement: a ``DELETE``'s without the rows it
+    matches; an ``UPDATE``'s with the values it sets where its condition holds. With a
+    source (``UPDATE ... FROM s WHERE c``) a row takes the values of the source row it
+    matches by ``c``, found by a left join (tidegate's sources match a row at most once:
+    one per key, or per key and start)."""
+    target = expression.this
+    where = expression.args.get("where")
+    condition: exp.Expr = where.this if where is not None else exp.true()
     if isinstance(expression, exp.Delete):
-        return [col(c) for c in columns]
+        kept = exp.not_(exp.func("coalesce", condition.copy(), exp.false()))
+        return exp.select(*[col(c) for c in columns]).from_(target.copy()).where(kept)
     setting = {e.this.name: e.expression for e in expression.expressions}
-    out: list[exp.Expr] = []
+    if source is None:
+        hit = condition
+        query = exp.select().from_(target.copy())
+    else:
+        alias = source.alias_or_name
+        hit = col(HIT, alias).is_(exp.true())
+        marked = exp.select(exp.Star(), exp.alias_(exp.true(), HIT)).from_(source.unalias().copy())
+        query = (
+            exp.select()
+            .from_(target.copy())
+            .join(marked.subquery(alias), on=condition.copy(), join_type="left")
+        )
+    values: list[exp.Expr] = []
     for c in columns:
-        value: exp.Expr = col(c)
+        value: exp.Expr = col(c, target.name)
         if c in setting:
-            value = exp.Case(
-                ifs=[exp.If(this=condition.copy(), true=setting[c].copy())], default=col(c)
-            )
-        out.append(exp.alias_(value, c, quoted=True))
-    return out
+            value = exp.Case(ifs=[exp.If(this=hit.copy(), true=setting[c].copy())], default=value)
+        values.append(exp.alias_(value, c, quoted=True))
+    return query.select(*values)
 
 
 def _overwrite(frame: DataFrame, name: str, columns: list[str]) -> None:
@@ -121,8 +167,29 @@ def _overwrite(frame: DataFrame, name: str, columns: list[str]) -> None:
     frame.select(*[frame[f"`{c}`"] for c in columns]).write.insertInto(name, overwrite=True)
 
 
-def _drop_partition(target: exp.Table, file_id: Any) -> exp.Alter:
-    spec = exp.Partition(expressions=[exp.EQ(this=col(FILE_ID), expression=lit(file_id))])
+def _empty(wh: SparkWarehouse, target: exp.Table, by: str, value: Any) -> None:
+    """Remove a partition left without rows, its files first: dropping the partition of a
+    table with its own location forgets it but keeps its files, which the next write to
+    that partition (or a recovery of partitions) would bring back. A static overwrite of
+    the partition with no rows deletes them."""
+    spec = exp.Partition(expressions=[exp.EQ(this=col(by), expression=lit(value))])
+    types = [(c, t) for c, t in wh.session.table(target.sql(wh.DIALECT)).dtypes if c != by]
+    nothing = exp.select(
+        *[
+            exp.alias_(
+                exp.cast(exp.null(), exp.DataType.build(t, dialect=wh.DIALECT)), c, quoted=True
+            )
+            for c, t in types
+        ]
+    ).where(exp.false())
+    into = target.copy()
+    into.set("partition", spec)
+    wh.run_spark(exp.Insert(this=into, expression=nothing, overwrite=True))
+    wh.run_spark(_drop_partition(target, by, value))
+
+
+def _drop_partition(target: exp.Table, by: str, value: Any) -> exp.Alter:
+    spec = exp.Partition(expressions=[exp.EQ(this=col(by), expression=lit(value))])
     return exp.Alter(
         this=target.copy(),
         kind="TABLE",
@@ -161,6 +228,14 @@ def _insert_into_control(
             pa.RecordBatchReader.from_batches(data.schema, data.to_batches()),
         )
     return []
+
+
+def frame_of(wh: SparkWarehouse, query: exp.Query) -> DataFrame:
+    """The rows of a query, computed now, over Spark tables, work views and copies of the
+    control tables it reads."""
+    with _mirrors(wh, query) as local:
+        assert isinstance(local, exp.Expression)
+        return wh.session.sql(wh.render(local)).localCheckpoint(eager=True)
 
 
 @contextmanager
