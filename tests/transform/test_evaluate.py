@@ -12,7 +12,7 @@ import pytest
 
 from tidegate.compute.duckdb import DuckDBEngine
 from tidegate.config.models import ColumnSpec, OutputConfig, SourceConfig, TargetConfig
-from tidegate.transform.evaluate import evaluate, set_file_values
+from tidegate.transform.evaluate import evaluate, plan, set_file_values
 from tidegate.transform.mapping import file_values, missing_columns, output_rows
 
 READ = "_tg_read"
@@ -325,3 +325,25 @@ def test_missing_columns_are_named() -> None:
         ],
     )
     assert missing_columns(source, ["name", "Tags"]) == ["Address"]
+
+
+def test_a_plan_renders_its_outputs_as_tables_then_as_views_with_the_same_query() -> None:
+    """The outputs' trees are rendered in place (no copy): a second rendering, of the other
+    kind, must read the same query, for every type and rule."""
+    kinds = ["varchar", "integer", "bigint", "decimal(10,2)", "double", "boolean", "date"]
+    kinds += ["timestamp", "timestamptz", "json"]
+    columns: dict[str, dict[str, Any]] = {f"c{i}": {"type": k} for i, k in enumerate(kinds)}
+    columns["c6"] |= {"formats": ["%m/%d/%y"], "pivot_year": 30, "min": "2000-01-01"}
+    columns["c0"] |= {"pattern": "^a", "allowed": ["a", "b"], "required": True}
+    target = TargetConfig.model_validate({"columns": columns, "key": ["c1"], "load": "merge"})
+    mapped = {c: f'trim("a{i}")' if i % 2 else f'"a{i}"' for i, c in enumerate(columns)}
+    source = SourceConfig.model_validate(
+        {"match": "x*.csv", "outputs": [{"target": "t", "columns": mapped}]}
+    )
+    tables_first = plan(READ, source, {"t": target})
+    views_first = plan(READ, source, {"t": target})
+    [table_sql] = tables_first.tables
+    [view_sql] = views_first.views
+    assert tables_first.views == [view_sql]
+    assert views_first.tables == [table_sql]
+    assert table_sql.replace("TEMPORARY TABLE", "TEMPORARY VIEW", 1) == view_sql

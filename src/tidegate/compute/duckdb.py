@@ -200,7 +200,13 @@ class DuckDBEngine:
         return found
 
     def columns(self, name: str) -> list[tuple[str, exp.DataType]]:
-        rows = self.execute(exp.Describe(this=table(name)))
+        """From the catalog (``pragma_table_info`` finds the name as ``DESCRIBE`` does, and
+        says the same when there is none): ``DESCRIBE`` binds the relation, which took
+        0.8 s of CPU for a read table of 10,000 columns; the catalog answers in milliseconds.
+        """
+        quoted = lit(self._sql(table(name)))  # the function reads a (qualified) name
+        info = exp.Anonymous(this="pragma_table_info", expressions=[quoted])
+        rows = self.execute(exp.select(col("name"), col("type")).from_(exp.Table(this=info)))
         return [(str(r[0]), type_of(str(r[1]))) for r in rows]
 
     def register(self, name: str, data: pa.Table | pa.RecordBatchReader) -> None:
