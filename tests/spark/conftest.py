@@ -20,6 +20,7 @@ never pass by skipping them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -56,6 +57,35 @@ LOCAL_CONF = {
 
 
 HERE = Path(__file__).resolve().parent
+
+# A test project's settings for tiny data (its session is the test session's; a process
+# of its own takes them from here).
+PROJECT_CONF = (
+    "{spark.ui.enabled: false, spark.sql.shuffle.partitions: 1, spark.sql.adaptive.enabled: false}"
+)
+
+
+def warehouse_yaml(master: str = "local[1]", core: str | None = None) -> str:
+    """The ``warehouse:`` block of a test project on Spark: tables under ``lake``, the
+    ledger in a DuckDB control file, four key buckets; schemas of its own when ``core`` is
+    given, as the test session's catalog is shared by the tests."""
+    lines = [
+        "warehouse:",
+        "  type: spark",
+        f"  master: {master}",
+        "  warehouse_dir: lake",
+        "  control: control.duckdb",
+        "  buckets: 4",
+        f"  conf: {PROJECT_CONF}",
+    ]
+    if core is not None:
+        lines.append(f"  schemas: {{core: {core}, raw: raw_{core}, models: marts_{core}}}")
+    return "\n".join(lines) + "\n"
+
+
+def with_warehouse(config: str, warehouse: str) -> str:
+    """A ``tidegate.yml`` text with its ``warehouse:`` block replaced by ``warehouse``."""
+    return re.sub(r"^warehouse:\n(?:  .*\n)+", warehouse, config, count=1, flags=re.MULTILINE)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

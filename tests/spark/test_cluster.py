@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,8 @@ import duckdb
 from tidegate.config import load_project
 from tidegate.pipeline import run
 from tidegate.scaffold import example
+
+from .conftest import warehouse_yaml, with_warehouse
 
 HERE = Path(__file__).resolve().parent
 
@@ -73,12 +74,7 @@ def outreach(root: Path, master: str | None) -> Path:
     config = root / "tidegate.yml"
     text = config.read_text().replace("settle_seconds: 1", "settle_seconds: 0")
     if master is not None:
-        spark = (
-            "warehouse:\n  type: spark\n"
-            f"  master: {master}\n"
-            "  warehouse_dir: lake\n  control: control.duckdb\n  buckets: 4\n"
-        )
-        text = re.sub(r"^warehouse:\n(?:  .*\n)+", spark, text, count=1, flags=re.MULTILINE)
+        text = with_warehouse(text, warehouse_yaml(master))
     config.write_text(text)
     return root
 

@@ -16,7 +16,6 @@ compares every mapping and rule on every row).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,20 +28,12 @@ from tidegate.pipeline import run
 from tidegate.scaffold import example, example_names
 from tidegate.warehouse.batch import history_names
 
+from .conftest import warehouse_yaml, with_warehouse
 from .test_transpile import plain
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-SPARK = """\
-warehouse:
-  type: spark
-  master: local[1]
-  warehouse_dir: lake
-  control: control.duckdb
-  buckets: 4
-  conf: {spark.ui.enabled: false, spark.sql.shuffle.partitions: 1, spark.sql.adaptive.enabled: false}
-"""
 # Example 004's files that run here: its first three hours and an erasure request.
 SHOP = ("date=2020-01-01/hour=00",)
 TITLES = 600  # example 001's first records
@@ -55,7 +46,7 @@ def copy(name: str, root: Path, spark: bool) -> Path:
     config = root / "tidegate.yml"
     text = config.read_text().replace("settle_seconds: 1", "settle_seconds: 0")
     if spark:
-        text = re.sub(r"^warehouse:\n(?:  .*\n)+", SPARK, text, count=1, flags=re.MULTILINE)
+        text = with_warehouse(text, warehouse_yaml())
     config.write_text(text)
     if name.startswith("004"):
         landing = root / "landing"

@@ -21,7 +21,7 @@ import duckdb
 from tidegate.config import load_project
 from tidegate.pipeline import run
 
-from .conftest import spark_env
+from .conftest import spark_env, warehouse_yaml
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -58,17 +58,7 @@ def project(root: Path, merged: bool = False) -> str:
     """The project; its core schema is its own, as the test session's catalog is shared."""
     core = f"core_{uuid.uuid4().hex[:8]}"
     root.mkdir(parents=True)
-    (root / "tidegate.yml").write_text(
-        "warehouse:\n"
-        "  type: spark\n"
-        "  master: local[1]\n"
-        "  warehouse_dir: lake\n"
-        "  control: control.duckdb\n"
-        "  conf: {spark.ui.enabled: false, spark.sql.shuffle.partitions: 1,"
-        " spark.sql.adaptive.enabled: false, spark.sql.codegen.wholeStage: false}\n"
-        f"  schemas: {{core: {core}, raw: raw_{core}}}\n"
-        "settle_seconds: 0\n"
-    )
+    (root / "tidegate.yml").write_text(warehouse_yaml(core=core) + "settle_seconds: 0\n")
     for folder, name, text in (("targets", "events", TARGET), ("sources", "events", SOURCE)):
         (root / folder).mkdir()
         (root / folder / f"{name}.yml").write_text(text)

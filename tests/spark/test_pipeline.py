@@ -29,6 +29,8 @@ from tidegate.replay import replay
 from tidegate.sql import col, table
 from tidegate.warehouse import connect
 
+from .conftest import warehouse_yaml
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -102,15 +104,6 @@ FILES = {
     # Two of three rows bad, over 50%: the whole file is rejected.
     "orders_2.csv": "order_id,customer_id,qty\nx,c1,1\ny,c2,1\n42,c2,1\n",
 }
-SPARK = """\
-warehouse:
-  type: spark
-  master: local[1]
-  warehouse_dir: lake
-  control: control.duckdb
-  conf: {{spark.ui.enabled: false, spark.sql.shuffle.partitions: 1}}
-  schemas: {{core: {core}, raw: raw_{core}, models: marts_{core}}}
-"""
 DUCKDB = """\
 warehouse:
   type: duckdb
@@ -128,7 +121,7 @@ privacy:
 def write(root: Path, warehouse: str, core: str) -> None:
     for folder in ("targets", "sources", "models", "landing"):
         (root / folder).mkdir(parents=True)
-    (root / "tidegate.yml").write_text(warehouse.format(core=core) + COMMON)
+    (root / "tidegate.yml").write_text(warehouse + COMMON)
     texts = {
         "targets/customers.yml": CUSTOMERS,
         "targets/orders.yml": ORDERS,
@@ -201,9 +194,9 @@ def test_quarantine_references_thresholds_models_replay_and_erasure_as_on_duckdb
     monkeypatch.setenv("TIDEGATE_SECRET", SECRET)
     monkeypatch.setenv("TIDEGATE_VAULT_KEY", VAULT_KEY)
     core = f"core_{uuid.uuid4().hex[:8]}"  # the test session's Spark catalog is shared
-    write(tmp_path / "duckdb", DUCKDB, core)
+    write(tmp_path / "duckdb", DUCKDB.format(core=core), core)
     expected = steps(tmp_path / "duckdb", core)
-    write(tmp_path / "spark", SPARK, core)
+    write(tmp_path / "spark", warehouse_yaml(core=core), core)
     got = steps(tmp_path / "spark", core)
 
     for key, value in expected.items():
