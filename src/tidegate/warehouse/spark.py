@@ -90,7 +90,20 @@ def build_session(config: WarehouseConfig, root: Path) -> SparkSession:
     for key, value in session_conf(config, root).items():
         builder = builder.config(key, value)
     session: SparkSession = builder.getOrCreate()
+    _quiet()
     return session
+
+
+def _quiet() -> None:
+    """pyspark logs every statement Spark refuses to stderr, with its whole plan (its
+    query-context loggers). tidegate catches each refusal and tells it itself (or learns
+    from it: the length of a list), so those lines say nothing a user needs."""
+    import logging
+
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
 
 class SparkWarehouse(Warehouse):
