@@ -62,8 +62,6 @@ def test_dlt_runs_the_scd2_churn(tmp_path: Path) -> None:
 
 
 # Sling (bench/sling.py): its binaries come from PyPI into a folder of their own on first use.
-# Sling's own troubles with its DuckDB CLI on a busy machine: a case that hit one runs again.
-SLING_RACES = ("Could not set lock on file", "Sling did not finish within")
 SLING_CASES = (
     "wide_csv",
     "churn_merge_delta",
@@ -71,6 +69,7 @@ SLING_CASES = (
     "small_files",
     "nested_jsonl",
 )
+SLING_TRIES = 3
 
 
 @pytest.fixture(scope="module")
@@ -83,20 +82,25 @@ def sling_run(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> di
     cases = ",".join(SLING_CASES)
     data = harness(folder / "results.json", "--only", cases, "--tools", "sling",
                    postgres=postgres_url, failed_steps=True)  # fmt: skip
-    # Sling's CLI-per-statement DuckDB mode now and then trips over its own previous CLI's
-    # lock, or waits on its CLI for ever (stopped after TIDEGATE_BENCH_SLING_TIMEOUT): those
-    # are Sling's races, not the data's, so such a case runs once more.
-    raced = sorted({r["scenario"] for r in data["results"] if _raced(r["note"] or "")})
-    if raced:
-        again = harness(folder / "again.json", "--only", ",".join(raced), "--tools", "sling",
-                        postgres=postgres_url)  # fmt: skip
+    # Sling's DuckDB driver runs a DuckDB CLI process per statement: on a busy machine one
+    # now and then trips over the previous one's lock ("Could not set lock on file"), or
+    # waits on its CLI for ever (stopped after TIDEGATE_BENCH_SLING_TIMEOUT). Those are
+    # Sling's races, not the data's, so a case on DuckDB that failed runs again, at most
+    # SLING_TRIES times in all; a case that fails every time fails the test with its note.
+    for attempt in range(2, SLING_TRIES + 1):
+        raced = sorted({r["scenario"] for r in data["results"] if _raced(r)})
+        if not raced:
+            break
+        again = harness(folder / f"again-{attempt}.json", "--only", ",".join(raced),
+                        "--tools", "sling", postgres=postgres_url,
+                        failed_steps=True)  # fmt: skip
         kept = [r for r in data["results"] if r["scenario"] not in raced]
         data["results"] = [*kept, *again["results"]]
     return data
 
 
-def _raced(note: str) -> bool:
-    return any(words in note for words in SLING_RACES)
+def _raced(result: dict[str, Any]) -> bool:
+    return result["tool"] == "sling/duckdb" and result["status"] == "failed"
 
 
 def expected_rows(case: str) -> dict[str, int]:
@@ -114,7 +118,7 @@ def test_sling_loads_every_record_of_every_case_it_has_a_mode_for(
             steps = {r["step"]: r for r in results_of(sling_run, case, f"sling/{warehouse}")}
             assert {step: r["status"] for step, r in steps.items()} == dict.fromkeys(
                 expected_rows(case), "ok"
-            ), steps
+            ), {step: (r["status"], r["note"]) for step, r in steps.items()}
             assert {step: r["rows"] for step, r in steps.items()} == expected_rows(case)
             assert all(r["seconds"] > 0 and r["peak_rss"] > 0 for r in steps.values())
 
