@@ -123,6 +123,7 @@ def _churn(
             sizes.repeats,
             load=load,
             deletes=deletes,
+            tools=(*TOOLS, "tidegate-resident"),  # the change step without a process start
         )
 
     return build

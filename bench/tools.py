@@ -4,6 +4,8 @@ is timed, and how its output says what it loaded.
 tidegate runs as a user runs it, ``tidegate run --project DIR --json``, on a project written
 for the case with the step's files landed (hard links into ``landing/``). The floors and
 dlt run in ``python -m bench.worker JOB.json``; Sling is its own binary (bench/sling.py).
+``tidegate-resident`` is tidegate in one process that stays up between steps, as ``tidegate
+watch`` keeps it (bench/resident.py): a step is one more run, measured inside that process.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import projects, sling, spark
+from bench import projects, resident, sling, spark
 from bench.job import Job
 from bench.measure import Measured
 from bench.scenarios import Scenario, Step
@@ -23,7 +26,7 @@ from bench.scenarios import Scenario, Step
 
 @dataclass(frozen=True)
 class Tool:
-    name: str  # floor | tidegate | tidegate-noraw | tidegate-s3 | dlt | sling
+    name: str  # floor | tidegate | tidegate-noraw | tidegate-s3 | tidegate-resident | dlt | sling
     warehouse: str  # duckdb | postgres | spark-1 | spark-2 (bench/spark.py)
 
     @property
@@ -32,12 +35,14 @@ class Tool:
 
     @property
     def is_tidegate(self) -> bool:
-        """tidegate as a user gets it, with the raw layer off (``tidegate-noraw``), or with
-        landing, archive and rejected in an S3 bucket (``tidegate-s3``, moto's server)."""
+        """tidegate as a user gets it, with the raw layer off (``tidegate-noraw``), with
+        landing, archive and rejected in an S3 bucket (``tidegate-s3``, moto's server), or
+        in one long-lived process (``tidegate-resident``)."""
         return self.name in TIDEGATES
 
 
-TIDEGATES = ("tidegate", "tidegate-noraw", "tidegate-s3")
+TIDEGATES = ("tidegate", "tidegate-noraw", "tidegate-s3", "tidegate-resident")
+RESIDENTS: dict[Path, subprocess.Popen[bytes]] = {}  # the resident process of a run's folder
 
 # tidegate's words for a load mode that is not there yet: reported as skipped, not failed.
 NOT_YET = ("not available", "needs the batch columns")
@@ -103,6 +108,15 @@ def prepare(tool: Tool, scenario: Scenario, workdir: Path, url: str | None) -> N
         kept = [line for line in config.read_text().splitlines() if not line.startswith(folders)]
         config.write_text("\n".join(kept) + "\n" + lines, encoding="utf-8")
         (workdir / ".env").write_text(env, encoding="utf-8")
+    if tool.name == "tidegate-resident":
+        RESIDENTS[workdir] = resident.start(workdir)
+
+
+def finish(workdir: Path) -> None:
+    """After the last step: the run's resident process, if any, is stopped."""
+    child = RESIDENTS.pop(workdir, None)
+    if child is not None:
+        resident.stop(child)
 
 
 def land(step: Step, landing: Path) -> None:
@@ -135,6 +149,9 @@ def command(
     if tool.name == "tidegate-s3":
         upload_landing(step, workdir)
         return [sys.executable, "-m", "tidegate.cli", "run", "--project", str(workdir), "--json"]
+    if tool.name == "tidegate-resident":
+        land(step, workdir / "landing")
+        return [sys.executable, "-m", "bench.resident", "ask"]
     if tool.is_tidegate:
         land(step, workdir / "landing")
         return [sys.executable, "-m", "tidegate.cli", "run", "--project", str(workdir), "--json"]
