@@ -61,6 +61,25 @@ def test_dlt_runs_the_scd2_churn(tmp_path: Path) -> None:
     assert steps["initial"]["rows"] > steps["change"]["rows"] * 0.9 > 0
 
 
+def test_the_long_lived_tidegate_runs_both_churn_steps(tmp_path: Path) -> None:
+    """tidegate-resident: the project loaded once in a process that stays up, each step a run
+    in it, measured inside that process."""
+    pytest.importorskip("psutil")
+    data = harness(
+        tmp_path / "results.json", "--only", "churn_scd2_delta", "--tools", "tidegate-resident"
+    )
+    steps = {r["step"]: r for r in data["results"] if r["tool"] == "tidegate-resident/duckdb"}
+    assert set(steps) == {"initial", "change"}, data["results"]
+    for step in steps.values():
+        assert step["status"] == "ok", step
+        assert step["seconds"] > 0 and step["cpu_seconds"] > 0, step
+        assert step["peak_rss"] > 10 * 2**20, step  # the serving process, DuckDB loaded
+        detail = step["detail"]
+        parts = ("rows_loaded", "rows_unchanged", "rows_quarantined", "rows_duplicate")
+        assert step["rows"] == detail["rows_read"] == sum(detail[p] for p in parts) > 0, step
+    assert steps["initial"]["rows"] > steps["change"]["rows"]
+
+
 # Sling (bench/sling.py): its binaries come from PyPI into a folder of their own on first use.
 SLING_CASES = (
     "wide_csv",
@@ -185,7 +204,7 @@ def test_the_report_has_a_table_per_case_and_the_targets(run: dict[str, Any]) ->
     markdown = run["markdown"]
     for title in run["meta"]["titles"].values():
         assert f"#### {title}" in markdown
-    assert "#### Targets (issue 7)" in markdown
+    assert "#### Targets (issue 15)" in markdown
 
 
 # The erasure cost case (bench/erasure.py), end to end on a tiny warehouse.
