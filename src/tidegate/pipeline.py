@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from tidegate import __version__, archive, compute, log, preview, schema
 from tidegate.clock import utcnow as now
 from tidegate.compute import failures, work
+from tidegate.compute.engine import not_the_file
 from tidegate.compute.reserved import rename_reserved, reserved_renames
 from tidegate.compute.rows import write_quarantine, write_raw
 from tidegate.config.models import Project, SourceConfig
@@ -465,6 +466,8 @@ class Pipeline:
             except TidegateError:
                 raise
             except (*READ_FAILURES, *self.con.errors) as exc:
+                if not_the_file(self.con, exc):  # out of memory, a conflict: failed or retried
+                    raise self.con.translate(exc, file.relative) from exc
                 raise ReadError(file.relative, _read_failure(exc)) from exc
             counts.update(rows=read.rows, bad_lines=len(read.bad), format=read.format)
         return read
@@ -599,9 +602,11 @@ class Pipeline:
             with self.wh.transaction():
                 record = self._commit_steps(attempt, read, outcome)
                 checkpoint("commit")
+                drop_work(self.con)
             return record
         record = self._commit_steps(attempt, read, outcome)
         checkpoint("commit")
+        drop_work(self.con)  # before the commit: its writes need the memory the work held
         held.open = False
         held.stack.close()  # COMMIT
         return record

@@ -266,3 +266,26 @@ def test_an_expression_the_engine_cannot_bind_fails_the_file_and_keeps_it(
     assert file.error.startswith(f'{where} `no_such_function("E-mail")` cannot run:')
     assert "no_such_function" in file.error.split("cannot run:")[1]
     assert (project / "landing" / "people_1.csv").exists()  # fix the source, and it loads
+
+
+def test_a_file_too_large_for_the_memory_limit_fails_and_stays_for_the_next_run(
+    project: Path,
+) -> None:
+    """Out of memory says nothing of the file: it is never rejected for it, nothing of it
+    is kept, the reason names the memory limit (not a later statement the aborted
+    transaction refused), and a larger limit loads it."""
+    people = [(str(n), f"Person {n}", f"p{n}@example.org", "01/02/1990") for n in range(300_000)]
+    land(project, "people_1.csv", people_csv(*people))
+    settings = project / "tidegate.yml"
+    settings.write_text(settings.read_text() + "memory_limit: 4MB\n", encoding="utf-8")
+    [file] = run(load_project(project)).files
+    assert file.status == "failed", file
+    assert file.error is not None
+    assert "ran out of memory (memory_limit 4MB)" in file.error, file.error
+    assert "transaction is aborted" not in file.error.lower(), file.error
+    assert (project / "landing" / "people_1.csv").exists()
+    assert not (project / "rejected").exists() or not any((project / "rejected").iterdir())
+    settings.write_text(settings.read_text().replace("4MB", "1GB"), encoding="utf-8")
+    [again] = run(load_project(project)).files
+    assert (again.status, again.rows_loaded) == ("loaded", 300_000), again
+    assert len(select(project, "raw", "people", ["_row"])) == 300_000

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-def connect(root: Path, memory_limit: str = "3GB") -> Engine:
+def connect(root: Path, memory_limit: str = "1GB") -> Engine:
     """The default engine of a project: in-process DuckDB, spilling under ``root``."""
     from tidegate.compute.duckdb import connect as duckdb_connect
 

@@ -9,6 +9,7 @@ renders its sqlglot tree in the duckdb dialect here; DuckDB's own table function
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,6 @@ SESSION = {"disabled_optimizers": "common_subexpressions,projection_placement"}
 # Raised whatever the data: retrying may help, or the engine itself is short of something.
 _TRANSIENT = (duckdb.TransactionException, duckdb.SerializationException)
 _RESOURCE = (
-    duckdb.OutOfMemoryException,
     duckdb.IOException,
     duckdb.PermissionException,
     duckdb.InterruptException,
@@ -58,13 +58,14 @@ _DATA = (duckdb.DataError, duckdb.InvalidInputException)
 _BIND = (duckdb.ProgrammingError, duckdb.NotSupportedError, duckdb.DependencyException)
 _KINDS: tuple[tuple[tuple[type[BaseException], ...], ErrorKind], ...] = (
     (_TRANSIENT, "transient"),
+    ((duckdb.OutOfMemoryException,), "memory"),
     (_RESOURCE, "resource"),
     (_DATA, "data"),
     (_BIND, "bind"),
 )
 
 
-def connect(root: Path | None = None, memory_limit: str = "3GB") -> DuckDBEngine:
+def connect(root: Path | None = None, memory_limit: str = "1GB") -> DuckDBEngine:
     """An in-memory engine that spills to the project's scratch folder, never to ``~``.
 
     The memory limit keeps a large file from holding the machine: past it, work tables
@@ -270,8 +271,7 @@ class DuckDBEngine:
                 self._insert_numbered(relation, read, into, f"{prefix}_scan")
             return self._rejects(errors)
         finally:
-            for name in (errors, scans):
-                self.execute(exp.Drop(tables=[table(name)], kind="TABLE", exists=True))
+            self._drop_after(sys.exc_info()[1], "TABLE", errors, scans)
 
     def _insert_numbered(
         self,
@@ -297,7 +297,18 @@ class DuckDBEngine:
         try:
             self.execute(insert)
         finally:
-            self.execute(exp.Drop(tables=[table(scan)], kind="VIEW", exists=True))
+            self._drop_after(sys.exc_info()[1], "VIEW", scan)
+
+    def _drop_after(self, failure: BaseException | None, kind: str, *names: str) -> None:
+        """Drop a read's helper relations. After a ``failure`` the transaction may be
+        aborted, refusing any statement until the rollback (which removes them): the
+        failure is what the caller must see, not the refused drop."""
+        for name in names:
+            try:
+                self.execute(exp.Drop(tables=[table(name)], kind=kind, exists=True))
+            except duckdb.Error:
+                if failure is None:
+                    raise
 
     def _csv_arguments(self, read: DelimitedRead) -> dict[str, Any]:
         nulls: dict[str, Any] = (
@@ -313,6 +324,9 @@ class DuckDBEngine:
             "skiprows": read.skip_rows,
             # DuckDB's default (2 MB) would turn a long text field into a bad record.
             "max_line_size": read.max_line_bytes,
+            # Its default buffer is 16 lines that long (1 GiB, allocated at once for a
+            # compressed or large file): past a memory_limit of 1 GB. Two are enough.
+            "buffer_size": 2 * read.max_line_bytes,
             # Given, not detected: a line break in a quoted header cell misleads the guess.
             **({} if known is None else {"lineterminator": known}),
             "compression": read.compression,
@@ -424,8 +438,13 @@ class DuckDBEngine:
         kind = self.kind(exc)
         if kind == "transient":
             return TransientComputeError(f"{label}: the compute engine asks for a retry: {reason}")
+        limit = f" (memory_limit {self.memory_limit})" if self.memory_limit else ""
+        if kind == "memory":
+            return ComputeError(
+                f"{label}: the compute engine ran out of memory{limit}; a larger"
+                f" memory_limit in tidegate.yml lets the next run load it: {reason}"
+            )
         if kind == "resource":
-            limit = f" (memory_limit {self.memory_limit})" if self.memory_limit else ""
             return ComputeError(f"{label}: the compute engine failed{limit}: {reason}")
         if kind == "internal":
             return ComputeError(f"{label}: internal error in the compute engine: {reason}")

@@ -40,11 +40,15 @@ BATCH_ROWS = 122_880
 # What an engine error says about the work that raised it, for those who must tell a bad
 # expression from a bad value (the mapping's translation points at the YAML line):
 #   transient  retrying may succeed (a write conflict)
-#   resource   the engine is short of memory or disk, or was interrupted
+#   memory     the engine ran out of memory: a larger memory_limit helps, not another file
+#   resource   the engine is short of disk, or was interrupted
 #   data       a value of the file breaks the statement; the same statement runs on others
 #   bind       the statement cannot run on any data of this shape (unknown column, type)
 #   internal   anything else: a bug in tidegate or in the engine
-ErrorKind: TypeAlias = Literal["transient", "resource", "data", "bind", "internal"]
+ErrorKind: TypeAlias = Literal["transient", "memory", "resource", "data", "bind", "internal"]
+# The kinds that say nothing of the file being read or loaded: it is never rejected for them
+# (it stays in landing, retried or failed with the reason).
+NOT_THE_FILE: tuple[ErrorKind, ...] = ("transient", "memory")
 
 
 @dataclass(frozen=True)
@@ -261,3 +265,8 @@ def reason_of(exc: BaseException) -> str:
     """The first line of an engine error's message, for one-line errors."""
     first = str(exc).strip().splitlines()
     return first[0] if first else type(exc).__name__
+
+
+def not_the_file(con: Engine, exc: BaseException) -> bool:
+    """Whether ``exc`` is an error of ``con`` of a kind that says nothing of the file."""
+    return isinstance(exc, con.errors) and con.kind(exc) in NOT_THE_FILE

@@ -63,7 +63,7 @@ _LENGTH_OF_LIST = re.compile(
 _KIND_OF_CLASS: dict[str, ErrorKind] = {
     "CONCURRENT_QUERY": "transient",
     "CONCURRENT_STREAM_LOG_UPDATE": "transient",
-    "UNABLE_TO_ACQUIRE_MEMORY": "resource",
+    "UNABLE_TO_ACQUIRE_MEMORY": "memory",
     "TASK_WRITE_FAILED": "resource",
     "OPERATION_CANCELED": "resource",
     "CAST_INVALID_INPUT": "data",
@@ -539,7 +539,7 @@ class SparkEngine:
         kind = self.kind(exc)
         if kind == "transient":
             return TransientComputeError(f"{label}: the compute engine asks for a retry: {reason}")
-        if kind == "resource":
+        if kind in ("memory", "resource"):
             return ComputeError(f"{label}: the Spark engine failed: {reason}")
         if kind == "internal":
             return ComputeError(f"{label}: internal error in the Spark engine: {reason}")

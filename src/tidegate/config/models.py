@@ -253,7 +253,9 @@ class ProjectConfig(Strict):
     keep_raw: bool = True
     # Small files of one source loaded together, at most this many (1: each file alone).
     batch_files: Annotated[int, Field(ge=1)] = 1000
-    memory_limit: str = "3GB"  # of the compute engine; larger files spill to disk
+    # Of the compute engine: past it, work spills to disk. 1 GB keeps a 1 GB file's load
+    # under 1.5 GB at peak; more memory saves little (docs/benchmarks.md).
+    memory_limit: str = "1GB"
     privacy: PrivacyConfig = PrivacyConfig()
     notify: list[NotifyChannel] = []
     sources: SourceDefaults = SourceDefaults()

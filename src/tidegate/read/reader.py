@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pyarrow as pa
 
 from tidegate.compute import local_errors
-from tidegate.compute.engine import Engine
+from tidegate.compute.engine import Engine, not_the_file
 from tidegate.config.models import ReadOptions
 from tidegate.errors import FileError, ReadError
 from tidegate.read import csv as csv_reader
@@ -69,17 +69,20 @@ def read_file(
     """
     with tempfile.TemporaryDirectory(prefix="tidegate-read-") as scratch:
         workdir = Path(scratch)
-        with _translated(str(path), fmt, con.errors):
+        with _translated(str(path), fmt, con.errors, con):
             source = open_source(Path(path), workdir)
             kind = source_format(source, fmt)
         try:
-            with _translated(source.label, kind, con.errors):
+            with _translated(source.label, kind, con.errors, con):
                 direct = INTO_READERS.get(kind) if into is not None else None
                 if direct is not None and into is not None:
                     return direct(con, source, options, kind, table, workdir, into)
                 return READERS[kind][0](con, source, options, kind, table, workdir)
         except FileError:
-            drop(con, table)  # never leave half a file behind
+            # Never leave half a file behind; a transaction the failure aborted refuses the
+            # drop, and its rollback removes the table.
+            with suppress(*con.errors):
+                drop(con, table)
             raise
 
 
@@ -96,13 +99,19 @@ def peek_columns(path: Path, options: ReadOptions, fmt: str = "auto") -> list[st
 
 @contextmanager
 def _translated(
-    label: str, kind: str, engine: tuple[type[BaseException], ...] = ()
+    label: str,
+    kind: str,
+    engine: tuple[type[BaseException], ...] = (),
+    con: Engine | None = None,
 ) -> Iterator[None]:
     """Engine, parser and decoder failures become ``ReadError`` naming the file, in this one
-    place, with a user's reason (``failures.py``)."""
+    place, with a user's reason (``failures.py``); an error of ``con`` that says nothing of
+    the file (out of memory, a conflict) is left for the caller to tell."""
     try:
         yield
     except FileError:
         raise
     except (*READ_FAILURES, *engine) as exc:
+        if con is not None and not_the_file(con, exc):
+            raise
         raise ReadError(label, explain(exc, kind)) from exc
