@@ -655,8 +655,7 @@ def _write_raw(con: Engine, wh: Warehouse, source: str) -> int:
     """Every record as read into ``raw.<source>``, with its own file id and row."""
     columns = con.columns(ROWS)
     lineage = [(FILE_ID, data_type("varchar"))]
-    wh.ensure_schema(wh.schemas.raw)
-    wh.ensure_table(source, wh.schemas.raw, lineage + columns)
+    wh.ensure_raw(source, lineage + columns)
     picked = [
         exp.alias_(row_in_file(col(ROW, "r")), ROW, quoted=True) if name == ROW else col(name, "r")
         for name, _ in columns

@@ -450,8 +450,7 @@ class Pipeline:
                 held.open = True
                 attempt.raw_columns = self.wh.columns_of(name, raw)
             lineage = [(FILE_ID, data_type("varchar")), (ROW, data_type("bigint"))]
-            self.wh.ensure_schema(raw)
-            self.wh.ensure_table(name, raw, lineage + [(c, data_type("varchar")) for c in columns])
+            self.wh.ensure_raw(name, lineage + [(c, data_type("varchar")) for c in columns])
             return True
 
         return Into(table(name, raw), FILE_ID, attempt.file_id, prepare)

@@ -392,3 +392,26 @@ def test_watch_loads_files_as_they_arrive_and_stops_on_sigterm(project: Path) ->
     assert watcher.returncode == 0, err
     runs = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert any(f["status"] == "loaded" for r in runs for f in r["files"])
+
+
+def test_the_raw_layer_keeps_its_text_compressed_with_zstd(project: Path) -> None:
+    """The records as read are written once and seldom read: DuckDB stores their text
+    columns with zstd (cheaper to write than its default), the lineage as it chooses."""
+    people = [(str(n), f"Person {n}", f"p{n}@example.org", "01/02/1990") for n in range(1, 5001)]
+    land(project, "people_1.csv", people_csv(*people))
+    [file] = run(load_project(project)).files
+    assert (file.status, file.rows_loaded) == ("loaded", 5000)
+    storage = rows(
+        project,
+        "SELECT DISTINCT column_name, compression FROM pragma_storage_info('raw.people')"
+        " WHERE segment_type = 'VARCHAR'",
+    )
+    kinds: dict[str, set[str]] = {}
+    for column, compression in storage:
+        kinds.setdefault(str(column), set()).add(str(compression))
+    for column in ("ID", "Full Name", "E-mail", "Born"):
+        assert "ZSTD" in kinds[column] and kinds[column] <= {"ZSTD", "Constant"}, kinds
+    assert "ZSTD" not in kinds["_file_id"], kinds
+    assert rows(project, 'SELECT "Full Name" FROM raw.people WHERE "ID" = \'4321\'') == [
+        ("Person 4321",)
+    ]

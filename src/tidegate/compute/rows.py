@@ -48,8 +48,7 @@ def write_raw(con: Engine, wh: Warehouse, source: str, read: ReadResult, file_id
     """The file's records as read into ``raw.<source>``; new columns extend the table."""
     columns = con.columns(read.table)
     lineage = [(FILE_ID, data_type("varchar"))]
-    wh.ensure_schema(wh.schemas.raw)
-    wh.ensure_table(source, wh.schemas.raw, lineage + columns)
+    wh.ensure_raw(source, lineage + columns)
     query = exp.select(
         exp.alias_(lit(file_id), FILE_ID, quoted=True), *[col(name) for name, _ in columns]
     ).from_(table(read.table))

@@ -253,6 +253,27 @@ class Warehouse(ABC):
             self.add_column(name, schema, column, kind)
         return [c for c, _ in added]
 
+    # How the raw layer's text columns are stored, where the warehouse can choose (None: as
+    # any column). The records as read are written once and seldom read again.
+    RAW_COMPRESSION: ClassVar[str | None] = None
+
+    def ensure_raw(self, name: str, columns: Sequence[tuple[str, exp.DataType]]) -> list[str]:
+        """``raw.<name>`` with these columns, or the ones it lacks (``ensure_table``); a new
+        table's text columns other than the lineage take ``RAW_COMPRESSION``."""
+        schema = self.schemas.raw
+        self.ensure_schema(schema)
+        if self.RAW_COMPRESSION is None or self.columns_of(name, schema) is not None:
+            return self.ensure_table(name, schema, columns)
+        packed = exp.ColumnConstraint(
+            kind=exp.CompressColumnConstraint(this=exp.var(self.RAW_COMPRESSION))
+        )
+        create = create_table(table(name, schema), columns)
+        for column in create.this.expressions:
+            if column.name != "_file_id" and column.args["kind"].is_type("varchar", "text"):
+                column.set("constraints", [packed.copy()])
+        self.execute(create)
+        return []
+
     def add_column(self, name: str, schema: str, column: str, kind: exp.DataType) -> None:
         alter = exp.Alter(
             this=table(name, schema),
