@@ -13,7 +13,7 @@ from sqlglot import exp
 
 import tidegate
 from tidegate.compute import Engine, local
-from tidegate.compute.duckdb import DuckDBEngine
+from tidegate.compute.duckdb import DuckDBEngine, size_in_bytes
 from tidegate.compute.engine import DelimitedRead, JsonRead, ParquetRead
 from tidegate.errors import ComputeError, TransientComputeError
 
@@ -151,3 +151,40 @@ def test_a_shared_connection_plans_without_the_passes_superlinear_in_columns() -
     DuckDBEngine(con, owned=False)
     setting = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
     assert set(str(setting).split(",")) >= {"common_subexpressions", "projection_placement"}
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1GB", 10**9), ("512 MiB", 512 * 2**20), ("2.5gb", 25 * 10**8), ("4096", 4096)],
+)
+def test_a_memory_limit_is_read_as_duckdb_reads_it(text: str, size: int) -> None:
+    assert size_in_bytes(text) == size
+
+
+def test_a_memory_limit_it_does_not_know_is_left_as_given() -> None:
+    assert size_in_bytes("lots") is None
+    assert size_in_bytes("3 parsecs") is None
+
+
+def test_a_wide_file_reads_under_a_limit_its_columns_alone_would_pass(tmp_path: Path) -> None:
+    """Each column of a read holds buffers of its own: 3 rows of 4,000 columns need more
+    than 300 MB in DuckDB. The limit is for the data; the read allows for its columns and
+    the next, narrow read goes back to the limit."""
+    columns = [f"c{i}" for i in range(4000)]
+    wide = tmp_path / "wide.csv"
+    rows = [",".join(f"v{r}_{i}" for i in range(len(columns))) for r in range(3)]
+    wide.write_text("\n".join([",".join(columns), *rows]) + "\n", encoding="utf-8")
+    engine = DuckDBEngine(duckdb.connect(config={"memory_limit": "300MB"}), memory_limit="300MB")
+    defs = ", ".join(f'"{c}" VARCHAR' for c in ["_row", *columns])
+    engine.execute(f"CREATE TEMP TABLE _tg_wide ({defs})")
+    spec = DelimitedRead(str(wide), columns, delimiter=",", quote='"', escape='"')
+    assert engine.read_delimited(spec, "_tg_wide") == []
+    assert engine.execute('SELECT count(*), max("c3999") FROM _tg_wide') == [(3, "v2_3999")]
+    limit = "SELECT current_setting('memory_limit')"
+    assert engine.execute(limit) != [("286.1 MiB",)]
+
+    narrow = tmp_path / "narrow.csv"
+    narrow.write_text("a\n1\n", encoding="utf-8")
+    engine.execute("CREATE TEMP TABLE _tg_narrow (_row BIGINT, a VARCHAR)")
+    engine.read_delimited(DelimitedRead(str(narrow), ["a"], ",", '"', '"'), "_tg_narrow")
+    assert engine.execute(limit) == [("286.3 MiB",)]  # 300 MB and one column's 256 KiB

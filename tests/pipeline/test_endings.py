@@ -281,7 +281,7 @@ def test_a_file_too_large_for_the_memory_limit_fails_and_stays_for_the_next_run(
     [file] = run(load_project(project)).files
     assert file.status == "failed", file
     assert file.error is not None
-    assert "ran out of memory (memory_limit 4MB)" in file.error, file.error
+    assert "ran out of memory (memory_limit 4MB and 256 KB for each of" in file.error, file.error
     assert "transaction is aborted" not in file.error.lower(), file.error
     assert (project / "landing" / "people_1.csv").exists()
     assert not (project / "rejected").exists() or not any((project / "rejected").iterdir())

@@ -9,6 +9,7 @@ renders its sqlglot tree in the duckdb dialect here; DuckDB's own table function
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +45,13 @@ LINE_TERMINATORS = {"\n": "\\n", "\r\n": "\\r\\n"}
 POSITION = "file_row_number"
 # See DuckDBEngine._tune.
 SESSION = {"disabled_optimizers": "common_subexpressions,projection_placement"}
+# Each column of a file being read holds buffers of its own whatever the rows: reading 3
+# rows of 10,000 columns needs 1.3 GB (128 KB a column, DuckDB 1.x). ``memory_limit`` is
+# for the data; a read raises the engine's limit by this much for each of its columns.
+COLUMN_ALLOWANCE = 256 * 1024
+_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
 
 # Raised whatever the data: retrying may help, or the engine itself is short of something.
 _TRANSIENT = (duckdb.TransactionException, duckdb.SerializationException)
@@ -63,6 +71,14 @@ _KINDS: tuple[tuple[tuple[type[BaseException], ...], ErrorKind], ...] = (
     (_DATA, "data"),
     (_BIND, "bind"),
 )
+
+
+def size_in_bytes(text: str) -> int | None:
+    """``memory_limit`` as DuckDB reads it (``1GB``, ``512 MiB``), in bytes; None for a
+    value this does not know (left to DuckDB as given)."""
+    match = _SIZE.fullmatch(text)
+    unit = _UNITS.get(match.group(2).lower()) if match else None
+    return None if match is None or unit is None else int(float(match.group(1)) * unit)
 
 
 def connect(root: Path | None = None, memory_limit: str = "1GB") -> DuckDBEngine:
@@ -114,6 +130,9 @@ class DuckDBEngine:
         self._con = con
         self._owned = owned
         self.memory_limit = memory_limit
+        self._base_bytes = size_in_bytes(memory_limit) if memory_limit else None
+        self._limit_bytes = self._base_bytes
+        self._columns = 0  # of the file read last, each allowed COLUMN_ALLOWANCE
         self._tune()
 
     def _tune(self) -> None:
@@ -253,7 +272,28 @@ class DuckDBEngine:
             width=len(seen["Columns"] or []) or 1,
         )
 
+    def _allow_columns(self, columns: int) -> None:
+        """The memory limit for the work on a file of this many columns, kept until the
+        next read (see ``COLUMN_ALLOWANCE``)."""
+        if self._base_bytes is None:
+            return
+        wanted = self._base_bytes + columns * COLUMN_ALLOWANCE
+        if wanted != self._limit_bytes:
+            setting = exp.EQ(this=exp.column("memory_limit"), expression=lit(f"{wanted}B"))
+            self.execute(exp.Set(expressions=[exp.SetItem(this=setting)]))
+            self._limit_bytes = wanted
+        self._columns = columns
+
+    def _limit_said(self) -> str:
+        if not self.memory_limit:
+            return ""
+        if self._limit_bytes is None or self._limit_bytes == self._base_bytes:
+            return f" (memory_limit {self.memory_limit})"
+        allowance = f"{COLUMN_ALLOWANCE // 1024} KB for each of the file's {self._columns} columns"
+        return f" (memory_limit {self.memory_limit} and {allowance})"
+
     def read_delimited(self, read: DelimitedRead, into: str | exp.Table) -> list[RejectedLine]:
+        self._allow_columns(len(read.columns))
         prefix = into if isinstance(into, str) else f"_tg_{into.name}"
         errors, scans = f"{prefix}_rejects", f"{prefix}_scans"
         try:
@@ -438,7 +478,7 @@ class DuckDBEngine:
         kind = self.kind(exc)
         if kind == "transient":
             return TransientComputeError(f"{label}: the compute engine asks for a retry: {reason}")
-        limit = f" (memory_limit {self.memory_limit})" if self.memory_limit else ""
+        limit = self._limit_said()
         if kind == "memory":
             return ComputeError(
                 f"{label}: the compute engine ran out of memory{limit}; a larger"

@@ -106,12 +106,12 @@ def _translated(
 ) -> Iterator[None]:
     """Engine, parser and decoder failures become ``ReadError`` naming the file, in this one
     place, with a user's reason (``failures.py``); an error of ``con`` that says nothing of
-    the file (out of memory, a conflict) is left for the caller to tell."""
+    the file (out of memory, a conflict) is ``con``'s own translation, never a bad file."""
     try:
         yield
     except FileError:
         raise
     except (*READ_FAILURES, *engine) as exc:
         if con is not None and not_the_file(con, exc):
-            raise
+            raise con.translate(exc, label) from exc
         raise ReadError(label, explain(exc, kind)) from exc
