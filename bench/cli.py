@@ -47,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--tools",
-        help="run only these tools, comma-separated: floor,tidegate,tidegate-noraw,dlt,sling",
+        help="run only these tools, comma-separated: floor,tidegate,tidegate-noraw,dlt,sling;"
+        " a tool on one warehouse as tool/warehouse (tidegate/spark-2)",
     )
     p.add_argument("--repeat", type=int, metavar="N", help="runs of each tool per case")
     p.add_argument(

@@ -47,11 +47,13 @@ class Result:
 
 
 def tools_of(scenario: Scenario, chosen: Sequence[str] | None) -> list[Tool]:
+    """The case's tools on its warehouses; ``chosen`` names a tool everywhere (``dlt``) or
+    on one warehouse (``tidegate/spark-2``)."""
     return [
         Tool(name, warehouse)
         for warehouse in scenario.warehouses
         for name in scenario.tools
-        if chosen is None or name in chosen
+        if chosen is None or name in chosen or f"{name}/{warehouse}" in chosen
     ]
 
 
