@@ -347,3 +347,30 @@ def test_a_plan_renders_its_outputs_as_tables_then_as_views_with_the_same_query(
     assert tables_first.views == [view_sql]
     assert views_first.tables == [table_sql]
     assert table_sql.replace("TEMPORARY TABLE", "TEMPORARY VIEW", 1) == view_sql
+
+
+@pytest.mark.parametrize(
+    ("unnest", "kind"), [(None, "VIEW"), ("from_json(items, '[\"JSON\"]')", "TABLE")]
+)
+def test_a_large_file_keeps_its_outputs_as_views_unless_the_source_unnests(
+    unnest: str | None, kind: str
+) -> None:
+    """A view is computed again at each use: over a record's list, each use parses it, so a
+    source that unnests stores its outputs whatever the file's size, and the rows agree."""
+    con = duckdb.connect()
+    records(con, [{"id": "1", "items": '[{"n": "a"}, {"n": "b"}]'}, {"id": "2", "items": "[]"}])
+    engine = DuckDBEngine(con, owned=False)
+    set_file_values(engine, file_values("f.jsonl", "f.jsonl", datetime(2020, 1, 2), {}))
+    columns = {"id": "id", "n": "item->>'n'" if unnest else "id"}
+    output = OutputConfig(target="t", columns=columns, unnest=unnest)
+    spec = TargetConfig(columns={"id": ColumnSpec(type="integer"), "n": ColumnSpec()})
+    source = SourceConfig(match="*", outputs=[output])
+    result = evaluate(engine, READ, source, {"t": spec}, records=10**9)
+    made = "SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views()"
+    found = "SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ? UNION ALL "
+    found += "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ?"
+    assert con.execute(found, ["_tg_out_0", "_tg_out_0"]).fetchall() == [(kind,)], con.execute(
+        made
+    ).fetchall()
+    loaded = con.execute(f"SELECT id, n FROM {result.outputs[0][1]} ORDER BY ALL").fetchall()
+    assert loaded == ([(1, "a"), (1, "b")] if unnest else [(1, "1"), (2, "2")])

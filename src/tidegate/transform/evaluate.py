@@ -4,7 +4,8 @@ Each output of a large file is a view over the read table (``_tg_out_<i>``: type
 beside the mapped ones), so the file is never copied whole: only its bad rows and
 duplicates are stored, and the good rows (``_tg_good_<i>``, a view too) are computed once
 more as they load. A small file's outputs are tables instead: binding the checked query
-once costs less than binding it for every use; the rows that do not load are then deleted
+once costs less than binding it for every use (and a source that unnests, whose rows cost
+a parse of the record's list each time, has tables whatever the size); the rows that do not load are then deleted
 from them, so each is its own good rows (no view to bind again at every use). The reasons
 are listed once, for the rows that break a rule (``_bad_rows``), not stored with every
 row. The SQL of a source is rendered once per run (``Plan``) and run for every file.
@@ -39,7 +40,8 @@ from tidegate.transform.spark import to_spark
 BAD = "_tg_bad"
 BROKEN = "_tg_broken"  # a stored output row that breaks a rule (its reasons listed later)
 KEYED_LOADS = ("merge", "scd2")  # loads that find a row's earlier version by its key
-# Up to this many records an output is stored as a table; above, it stays a view.
+# Up to this many records an output is stored as a table; above, it stays a view (unless
+# the source unnests: ``evaluate``).
 STORED_ROWS = 100_000
 DUPLICATE = "_tg_duplicate"
 FIRST, KEPT_LAST = "_tg_first", "_tg_last"  # a repeated key's first and last rows
@@ -380,10 +382,14 @@ def evaluate(
 
     ``records``: how many the file has, to choose between views and tables; ``store``: the
     outputs are tables whatever the size (the read table is no copy of the file in memory,
-    so the typed rows are the one copy, computed once).
+    so the typed rows are the one copy, computed once). An output that unnests is a table
+    too: a view would parse every record's list again at each of its four uses (the
+    checks, the duplicate keys, the count, the load), which took 0.3x of nested JSON
+    Lines' time (docs/benchmarks.md).
     """
     steps = compiled or plan(read_table, source, targets, con.dialect)
-    stored = store or records <= STORED_ROWS
+    unnests = any(output.unnest for output in source.outputs)
+    stored = store or unnests or records <= STORED_ROWS
     outputs = steps.tables if stored else steps.views
     pruned = stored and con.dialect not in QUERY_TABLES_ARE_VIEWS
     for statement in [*outputs, *steps.checks]:
