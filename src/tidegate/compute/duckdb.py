@@ -46,8 +46,9 @@ POSITION = "file_row_number"
 # See DuckDBEngine._tune.
 SESSION = {"disabled_optimizers": "common_subexpressions,projection_placement"}
 # Each column of a file being read holds buffers of its own whatever the rows: reading 3
-# rows of 10,000 columns needs 1.3 GB (128 KB a column, DuckDB 1.x). ``memory_limit`` is
-# for the data; a read raises the engine's limit by this much for each of its columns.
+# rows of 10,000 columns needs 1.3 GB (128 KB a column, measured with DuckDB 2.0).
+# ``memory_limit`` is for the data; a read raises the engine's limit by this much for each
+# of its columns.
 COLUMN_ALLOWANCE = 256 * 1024
 _UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
