@@ -47,7 +47,7 @@ POSITION = "file_row_number"
 SESSION = {"disabled_optimizers": "common_subexpressions,projection_placement"}
 # Each column of a file being read holds buffers of its own whatever the rows: reading 3
 # rows of 10,000 columns needs 1.3 GB (128 KB a column, measured with DuckDB 2.0).
-# ``memory_limit`` is for the data; a read raises the engine's limit by this much for each
+# ``memory_limit`` is for the data; a delimited read raises the limit by this much for each
 # of its columns.
 COLUMN_ALLOWANCE = 256 * 1024
 _UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}

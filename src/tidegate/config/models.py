@@ -254,8 +254,8 @@ class ProjectConfig(Strict):
     # Small files of one source loaded together, at most this many (1: each file alone).
     batch_files: Annotated[int, Field(ge=1)] = 1000
     # Of the compute engine: past it, work spills to disk. 1 GB keeps a 1 GB file's load
-    # under 1.5 GB at peak; more memory saves little (docs/benchmarks.md). A read adds an
-    # allowance for each of the file's columns (compute/duckdb.py COLUMN_ALLOWANCE).
+    # under 1.5 GB at peak; more memory saves little (docs/benchmarks.md). Reading a CSV adds
+    # an allowance for each of its columns (compute/duckdb.py COLUMN_ALLOWANCE).
     memory_limit: str = "1GB"
     privacy: PrivacyConfig = PrivacyConfig()
     notify: list[NotifyChannel] = []

@@ -5,8 +5,9 @@ beside the mapped ones), so the file is never copied whole: only its bad rows an
 duplicates are stored, and the good rows (``_tg_good_<i>``, a view too) are computed once
 more as they load. A small file's outputs are tables instead: binding the checked query
 once costs less than binding it for every use (and a source that unnests, whose rows cost
-a parse of the record's list each time, has tables whatever the size); the rows that do not load are then deleted
-from them, so each is its own good rows (no view to bind again at every use). The reasons
+a parse of the record's list each time, has tables whatever the size); the rows that do
+not load are then deleted from them, so each is its own good rows (no view to bind again
+at every use). The reasons
 are listed once, for the rows that break a rule (``_bad_rows``), not stored with every
 row. The SQL of a source is rendered once per run (``Plan``) and run for every file.
 
@@ -382,7 +383,7 @@ def evaluate(
 
     ``records``: how many the file has, to choose between views and tables; ``store``: the
     outputs are tables whatever the size (the read table is no copy of the file in memory,
-    so the typed rows are the one copy, computed once). An output that unnests is a table
+    so the typed rows are the one copy, computed once). A source that unnests has tables
     too: a view would parse every record's list again at each of its four uses (the
     checks, the duplicate keys, the count, the load), which took 0.3x of nested JSON
     Lines' time (docs/benchmarks.md).
