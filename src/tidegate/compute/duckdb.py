@@ -329,11 +329,10 @@ class DuckDBEngine:
         values = [lit(value) for _, value in read.constants] + [number]
         values += [col(name) for name in read.columns]
         names = [name for name, _ in read.constants] + [read.numbered, *read.columns]
-        target = table(into) if isinstance(into, str) else into
-        select = exp.select(*values).from_(table(scan))
-        insert = exp.insert(
-            select, target, columns=[exp.to_identifier(n, quoted=True) for n in names]
-        )
+        target = table(into) if isinstance(into, str) else into.copy()
+        select = exp.select(*values, copy=False).from_(table(scan), copy=False)
+        names_of = [exp.to_identifier(n, quoted=True) for n in names]
+        insert = exp.insert(select, target, columns=names_of, copy=False)
         relation.create_view(scan, replace=True)
         try:
             self.execute(insert)

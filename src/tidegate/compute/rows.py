@@ -41,7 +41,7 @@ def target_rows(con: Engine, good: str, target: TargetConfig, context: LoadConte
     if target.load == "scd2" and timed:
         when = exp.cast(col(timed), "timestamp")
         columns.append(exp.alias_(when, valid_from_column(target), quoted=True))
-    return Rows(con, exp.select(*columns).from_(table(good)))
+    return Rows(con, exp.select(*columns, copy=False).from_(table(good), copy=False))
 
 
 def write_raw(con: Engine, wh: Warehouse, source: str, read: ReadResult, file_id: str) -> int:
@@ -50,8 +50,10 @@ def write_raw(con: Engine, wh: Warehouse, source: str, read: ReadResult, file_id
     lineage = [(FILE_ID, data_type("varchar"))]
     wh.ensure_raw(source, lineage + columns)
     query = exp.select(
-        exp.alias_(lit(file_id), FILE_ID, quoted=True), *[col(name) for name, _ in columns]
-    ).from_(table(read.table))
+        exp.alias_(lit(file_id), FILE_ID, quoted=True),
+        *[col(name) for name, _ in columns],
+        copy=False,
+    ).from_(table(read.table), copy=False)
     return wh.write(source, wh.schemas.raw, Rows(con, query))
 
 

@@ -137,8 +137,9 @@ def file_rows(into: Into) -> exp.Expr:
 
 def file_view(con: Engine, name: str, into: Into, columns: Sequence[str]) -> None:
     """``name``: a temp view of the file's records in ``into``, shaped like a read table."""
-    query = exp.select(col(ROW), *[col(c) for c in columns]).from_(into.table.copy())
-    con.execute(temp_create(name, query.where(file_rows(into)), "VIEW"))
+    query = exp.select(col(ROW), *[col(c) for c in columns], copy=False)
+    query = query.from_(into.table.copy(), copy=False).where(file_rows(into), copy=False)
+    con.execute(temp_create(name, query, "VIEW"))
 
 
 def delete_file_rows(con: Engine, into: Into) -> None:

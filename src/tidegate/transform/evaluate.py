@@ -98,10 +98,16 @@ def _flagged(
     """
     broken = exp.or_(*[f.condition.copy() for f in rules], copy=False) if rules else exp.false()
     flag = exp.alias_(exp.Coalesce(this=broken, expressions=[exp.false()]), BROKEN, quoted=True)
-    flagged = exp.select(exp.Star(), flag, copy=False).from_(rows.subquery("_tg_typed"), copy=False)
+    typed = rows.subquery("_tg_typed", copy=False)
+    flagged = exp.select(exp.Star(), flag, copy=False).from_(typed, copy=False)
     keys = [col(ROW)] + ([col(ITEM)] if output.unnest else [])
-    kept = [
-        exp.alias_(exp.case().when(col(BROKEN), raw(name)), name + RAW_SUFFIX, quoted=True)
+    kept = [  # built as nodes: ``exp.case().when`` copies and parses (10,000 columns: 1.5 s)
+        exp.alias_(
+            exp.Case(ifs=[exp.If(this=col(BROKEN), true=raw(name))]),
+            name + RAW_SUFFIX,
+            quoted=True,
+            copy=False,
+        )
         for name in target.columns
     ]
     values = [col(name) for name in target.columns]

@@ -268,8 +268,9 @@ class Warehouse(ABC):
             kind=exp.CompressColumnConstraint(this=exp.var(self.RAW_COMPRESSION))
         )
         create = create_table(table(name, schema), columns)
-        for column in create.this.expressions:
-            if column.name != "_file_id" and column.args["kind"].is_type("varchar", "text"):
+        text = {exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT}
+        for column in create.this.expressions:  # the type's enum: ``is_type`` builds types
+            if column.name != "_file_id" and column.args["kind"].this in text:
                 column.set("constraints", [packed.copy()])
         self.execute(create)
         return []
