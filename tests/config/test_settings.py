@@ -52,6 +52,19 @@ def test_a_folder_url_of_no_known_filesystem_is_refused(
     assert "give a local folder" in error.message
 
 
+@pytest.mark.parametrize("setting", ["landing", "archive", "rejected"])
+def test_a_folder_in_the_process_memory_is_refused(tmp_path: Path, setting: str) -> None:
+    """fsspec knows ``memory://``, but it lives inside one process: a ``tidegate run``
+    would list it empty and say there is nothing new, whatever was meant to land there."""
+    make_project(tmp_path, f"settle_seconds: 0\n{setting}: memory://incoming\n")
+
+    error = load_error(tmp_path)
+
+    assert (error.path, error.line) == (tmp_path / "tidegate.yml", 2)
+    assert error.message.startswith(f"{setting}: memory:// is a filesystem inside one process")
+    assert "give a local folder" in error.message
+
+
 @pytest.mark.parametrize("url", ["s3://bucket/incoming/", "gs://b/x", "az://c/x", "file:///srv/in"])
 def test_object_store_and_file_urls_load(tmp_path: Path, url: str) -> None:
     make_project(tmp_path, f"landing: {url}\nstorage: {{endpoint_url: 'http://127.0.0.1:9'}}\n")

@@ -191,10 +191,13 @@ def test_a_new_key_needs_migrate_which_checks_it(
     (root / "targets/items.yml").write_text(items(code="varchar").replace("[id]", "[code]"))
     land(root, "items_2.csv", csv(("3", "a", "3.00")))
 
-    stopped = tidegate(root, "run")
-    assert stopped.returncode == 2
-    said = " ".join(stopped.stderr.split())
-    assert "targets/items.yml:5: key ['code'] differs from key ['id']" in said, said
+    for command in ("check", "run"):
+        stopped = tidegate(root, command)
+        assert stopped.returncode == 2, command
+        said = " ".join(stopped.stderr.split())
+        assert "targets/items.yml:5: key ['code'] differs from key ['id']" in said, said
+        assert "tidegate migrate items" in said
+    assert (root / "landing/items_2.csv").exists()
     refused = tidegate(root, "migrate", "items")
     assert refused.returncode == 2
     assert "does not identify every row" in " ".join(refused.stderr.split())
@@ -205,3 +208,63 @@ def test_a_new_key_needs_migrate_which_checks_it(
     assert tidegate(root, "migrate", "items").returncode == 0
     assert tidegate(root, "run").returncode == 0
     assert stored(root, ["id", "code"]) == [("2", "b"), ("3", "a")]
+
+
+def test_a_new_nullable_column_is_shown_by_check_and_added_by_the_next_file(
+    tmp_path: Path, warehouse: Callable[[], str]
+) -> None:
+    root = new_project(tmp_path / "p", warehouse, items())
+    land(root, "items_1.csv", csv(("1", "5", "1.50")))
+    assert tidegate(root, "run").returncode == 0
+    target = items().replace("key: [id]", "  note:   {type: varchar}\nkey: [id]")
+    (root / "targets/items.yml").write_text(target)
+    (root / "sources/items.yml").write_text(SOURCE + "      note: 'lower(\"Code\")'\n")
+    land(root, "items_2.csv", csv(("2", "6", "2.00")))
+
+    checked = tidegate(root, "check")
+    assert checked.returncode == 0, checked.stderr
+    assert "target items: column 'note' to add (varchar)" in " ".join(checked.stdout.split())
+
+    assert tidegate(root, "run").returncode == 0
+    assert stored(root, ["id", "note"]) == [("1", "None"), ("2", "6")]
+    assert ("add", "note") in changes(root)
+
+
+def test_a_new_required_column_on_a_table_with_rows_stops_and_says_what_to_do(
+    tmp_path: Path, warehouse: Callable[[], str]
+) -> None:
+    root = new_project(tmp_path / "p", warehouse, items())
+    land(root, "items_1.csv", csv(("1", "5", "1.50")))
+    assert tidegate(root, "run").returncode == 0
+    target = items().replace("key: [id]", "  note:   {type: varchar, required: true}\nkey: [id]")
+    (root / "targets/items.yml").write_text(target)
+    land(root, "items_2.csv", csv(("2", "6", "2.00")))
+
+    for command in ("check", "run"):
+        stopped = tidegate(root, command)
+        assert stopped.returncode == 2, command
+        said = " ".join(stopped.stderr.split())
+        assert "targets/items.yml:5: column 'note' is new and required" in said, said
+        assert "the table already has 1 rows" in said
+        assert "required: false" in said
+    assert (root / "landing/items_2.csv").exists()
+
+
+def test_text_to_date_stops_the_run_and_names_migrate(
+    tmp_path: Path, warehouse: Callable[[], str]
+) -> None:
+    root = new_project(tmp_path / "p", warehouse, items(code="varchar"))
+    land(root, "items_1.csv", csv(("1", "2024-01-02", "1.50")))
+    assert tidegate(root, "run").returncode == 0
+    (root / "targets/items.yml").write_text(items(code="date"))
+    land(root, "items_2.csv", csv(("2", "2024-01-03", "2.00")))
+
+    for command in ("check", "run"):
+        stopped = tidegate(root, command)
+        assert stopped.returncode == 2, command
+        said = " ".join(stopped.stderr.split())
+        assert re.search(r"targets/items\.yml:3: column 'code' is (TEXT|VARCHAR)", said), said
+        assert "and date here" in said
+        assert "tidegate migrate items" in said
+    assert (root / "landing/items_2.csv").exists()
+    assert stored(root, ["id", "code"]) == [("1", "2024-01-02")]

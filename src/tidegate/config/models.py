@@ -275,12 +275,21 @@ class ProjectConfig(Strict):
         if scheme is None:
             return value
         name = scheme.group(1).lower()
+        if name in PROCESS_SCHEMES:
+            raise ValueError(
+                f"{name}:// is a filesystem inside one process: a tidegate run would find it"
+                " empty; give a local folder or a URL of a shared store (s3://, gs://, az://, ...)"
+            )
         if name == "file" or known_scheme(name):
             return value
         raise ValueError(
             f"unknown scheme {name}://; give a local folder (relative to the project or"
             " absolute) or a URL of an fsspec filesystem (s3://, gs://, az://, ...)"
         )
+
+
+# fsspec filesystems that live in the process that made them: nothing lands there for a run.
+PROCESS_SCHEMES = ("memory",)
 
 
 # --------------------------------------------------------------------------- targets/*.yml
