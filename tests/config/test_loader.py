@@ -221,7 +221,7 @@ def test_unknown_key_without_a_close_match_lists_the_valid_keys(tmp_path: Path) 
     assert error.line == 3
     assert error.message.startswith("unknown key 'colour' in warehouse; the valid keys are: ")
     assert (
-        "buckets, catalog, conf, control, master, path, remote, schemas, type, url, warehouse_dir"
+        "buckets, catalog, conf, control, master, path, remote, schemas, table_format, type, url, warehouse_dir"
         in error.message
     )
 

@@ -80,6 +80,7 @@ class WarehouseConfig(Strict):
     control: str | None = None  # a DuckDB file or a postgresql:// URL
     conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
     buckets: int | None = Field(default=None, ge=1, le=4096)  # Spark: key buckets of a target
+    table_format: Literal["parquet", "delta", "iceberg"] | None = None  # Spark: how tables are kept
 
     @model_validator(mode="before")
     @classmethod

@@ -22,7 +22,9 @@ never the whole dimension (``spark_rewrite.py``). The load's statements are the 
 warehouses' (merge without ``MERGE``: ``UPDATE ... FROM`` and ``INSERT``), and its work
 tables are session views over checkpointed rows. Re-applying a file changes nothing (its
 rows equal the versions in force), so a crash before the ledger row commits is repaired
-by the rerun as for a file's partition.
+by the rerun as for a file's partition. Tables in a format that changes rows in place
+(``table_format: delta | iceberg``) take ``MERGE``, ``UPDATE`` and ``DELETE`` as they are
+instead (``spark_formats.py``).
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ from tidegate.compute.engine import Engine
 from tidegate.config.models import WarehouseConfig
 from tidegate.errors import ConnectionFailed, WarehouseError
 from tidegate.sql import col, column_defs, table
-from tidegate.warehouse import spark_rewrite
-from tidegate.warehouse.base import Batches, Row, Rows, Warehouse
+from tidegate.warehouse import spark_formats, spark_rewrite
+from tidegate.warehouse.base import UPSERT_SOURCE, Batches, Row, Rows, Warehouse
 from tidegate.warehouse.batch import FILE_ID, ROW
 from tidegate.warehouse.control import open_control
 from tidegate.warehouse.spark_rewrite import BUCKET
@@ -120,6 +122,7 @@ class SparkWarehouse(Warehouse):
         "control",
         "conf",
         "buckets",
+        "table_format",
     )
 
     @classmethod
@@ -157,12 +160,34 @@ class SparkWarehouse(Warehouse):
         try:
             self._session = build_session(self.config, self.root)
         except Exception as exc:  # py4j and Spark Connect raise their own trees
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConnectionFailed(self.description, f"cannot start Spark: {first}") from exc
+            raise ConnectionFailed(
+                self.description, f"cannot start Spark: {_first_line(exc)}"
+            ) from exc
+        self._use(self._session)
         control = open_control(self.config, self.root)
         control.connect()
         self._control = control
         self.attach()
+
+    def _use(self, session: SparkSession) -> None:
+        """The session's current catalog is ``catalog`` (where tables are made and found);
+        a ``table_format`` the session cannot keep is refused here, before any file."""
+        if self.config.catalog:
+            try:
+                session.catalog.setCurrentCatalog(self.config.catalog)
+            except Exception as exc:
+                raise ConnectionFailed(
+                    self.description,
+                    f"catalog {self.config.catalog!r} is not configured on the session"
+                    f" (spark.sql.catalog.{self.config.catalog} in conf): {_first_line(exc)}",
+                ) from exc
+        problem = spark_formats.provider_problem(session, self.table_format)
+        if problem is not None:
+            raise ConnectionFailed(self.description, problem)
+
+    @property
+    def table_format(self) -> str:
+        return self.config.table_format or spark_formats.PARQUET
 
     def location(self, name: str, schema: str) -> str:
         """Where a table's files live: ``<warehouse_dir>/<schema>/<name>``."""
@@ -191,8 +216,10 @@ class SparkWarehouse(Warehouse):
             if known:  # by an earlier run of this process: others may have written since
                 self.execute(exp.Drop(tables=[table(name, schema)], kind="TABLE", exists=True))
             self.ensure_schema(schema)
-            self.execute(file_table(table(name, schema), [], str(folder)))
-            if any(folder.glob("*=*")):  # partitions: by file or by key bucket
+            self.execute(file_table(table(name, schema), [], str(folder), fmt=self.table_format))
+            if self.table_format == spark_formats.PARQUET and any(
+                folder.glob("*=*")
+            ):  # partitions: by file or by key bucket
                 self.execute(
                     exp.Alter(
                         this=table(name, schema),
@@ -233,9 +260,41 @@ class SparkWarehouse(Warehouse):
         if spark_rewrite.reads_control(expression, self.schemas.meta):
             return spark_rewrite.across(self, expression)
         if isinstance(expression, exp.Delete | exp.Update):
+            return self.change(expression)
+        return super().execute(expression)
+
+    def change(self, expression: exp.Delete | exp.Update) -> list[Row]:
+        """A ``DELETE`` or ``UPDATE`` of a table: in place where the table format changes
+        rows (an ``UPDATE ... FROM`` as the ``MERGE`` that matches the same rows), else as
+        partition rewrites; of a work view, as its rows computed again."""
+        target = expression.this
+        temp = isinstance(target, exp.Table) and not target.db and target.name in self.temps
+        if temp or not spark_formats.row_level(self.table_format):
             spark_rewrite.rewrite(self, expression)
             return []
-        return super().execute(expression)
+        statement = (
+            spark_formats.update_as_merge(expression)
+            if isinstance(expression, exp.Update)
+            else expression
+        )
+        return super().execute(statement)
+
+    def upsert(
+        self,
+        into: exp.Table,
+        source: exp.Table,
+        key: Sequence[str],
+        matched: Sequence[tuple[exp.Expr, dict[str, exp.Expr]]],
+        columns: Sequence[str],
+    ) -> None:
+        """One ``MERGE INTO`` where the table format has it, else the other warehouses'
+        ``UPDATE ... FROM`` and ``INSERT`` (bucket rewrites)."""
+        if not spark_formats.row_level(self.table_format):
+            super().upsert(into, source, key, matched, columns)
+            return
+        value = self.bucket(into, UPSERT_SOURCE)
+        bucket = None if value is None else (BUCKET, value)
+        super().execute(spark_formats.merge_into(into, source, key, matched, columns, bucket))
 
     def _bucketed(self, insert: exp.Insert) -> exp.Insert:
         """An ``INSERT (columns) query`` into a keyed table, with each row's bucket: the
@@ -274,8 +333,7 @@ class SparkWarehouse(Warehouse):
         try:
             return [tuple(row) for row in self.session.sql(sql).collect()]
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise WarehouseError(f"Spark refused a statement: {first}") from exc
+            raise WarehouseError(f"Spark refused a statement: {_first_line(exc)}") from exc
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -323,7 +381,7 @@ class SparkWarehouse(Warehouse):
             if (schema, name) in self._keys:  # by key bucket, not by file
                 made, by = [*made, (BUCKET, exp.DataType.build("int"))], BUCKET
             where = self.location(name, schema)
-            self.execute(file_table(table(name, schema), made, where, by))
+            self.execute(file_table(table(name, schema), made, where, by, self.table_format))
             return []
         return super().ensure_table(name, schema, columns)
 
@@ -461,8 +519,10 @@ def file_table(
     columns: Sequence[tuple[str, exp.DataType]],
     location: str,
     by: str = FILE_ID,
+    fmt: str = "parquet",
 ) -> exp.Create:
-    """``CREATE TABLE IF NOT EXISTS name (...) USING PARQUET ... LOCATION``, partitioned by
+    """``CREATE TABLE IF NOT EXISTS name (...) USING PARQUET ... LOCATION`` (or the table
+    format ``fmt``: DELTA, ICEBERG), partitioned by
     ``by`` (``_file_id``, or a key bucket) when it has that column (its partition column
     last, as Spark keeps it).
     Without columns, a table over the files already at ``location``. The location is
@@ -474,7 +534,7 @@ def file_table(
     """
     parted = [(c, kind) for c, kind in columns if c == by]
     ordered = [(c, kind) for c, kind in columns if c != by] + parted
-    properties: list[exp.Expr] = [exp.FileFormatProperty(this=exp.var("PARQUET"))]
+    properties: list[exp.Expr] = [exp.FileFormatProperty(this=exp.var(fmt.upper()))]
     if parted:
         properties.append(
             exp.PartitionedByProperty(this=exp.Schema(expressions=[exp.to_identifier(by)]))
@@ -504,6 +564,12 @@ def _with_kept(held: DataFrame, frame: DataFrame) -> DataFrame:
     same = (present[FILE_ID] == keys["_tg_f"]) & (present[ROW] == keys["_tg_r"])
     kept = present.join(keys, same, "left_anti")
     return kept.unionByName(frame, allowMissingColumns=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    """What py4j and Spark Connect say of an error, in one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _empty(session: SparkSession, data: pa.Table) -> DataFrame:

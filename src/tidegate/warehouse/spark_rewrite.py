@@ -70,8 +70,7 @@ def across(wh: SparkWarehouse, expression: exp.Expr) -> list[Row]:
         )
     with _mirrors(wh, expression) as local:
         if isinstance(local, exp.Delete | exp.Update):
-            rewrite(wh, local)
-            return []
+            return wh.change(local)
         assert isinstance(local, exp.Expression)
         return wh.run_spark(local)
 
