@@ -119,4 +119,8 @@ def test_the_row_level_statements_are_spark_sql(spark: SparkSession, tmp_path: P
     assert "MergeIntoTable" in plans["merge"] and "MergeIntoTable" in plans["update"]
     assert "DeleteFromTable" in plans["delete"]
     assert "USING DELTA" in wh.render(create)
-    assert "UPDATE" not in wh.render(update_as_merge(update)).split("THEN")[0]
+    updated = wh.render(update_as_merge(update))
+    assert updated == (
+        "MERGE INTO `core`.`people` AS `_tg_t` USING `_tg_changed` AS c"
+        " ON `_tg_t`.`id` = `c`.`id` WHEN MATCHED THEN UPDATE SET `_valid_to` = `c`.`_valid_from`"
+    )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from tidegate.warehouse.base import merge_statement
+from tidegate.warehouse.base import UPSERT_TARGET, merge_statement
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -96,16 +96,29 @@ def update_as_merge(update: exp.Update) -> exp.Update | exp.Merge:
     given = update.args.get("from_")
     if given is None:
         return update
+    target = update.this
     where = update.args.get("where")
-    condition: exp.Expr = where.this.copy() if where is not None else exp.true()
+    condition: exp.Expr = where.this if where is not None else exp.true()
     setting = [
-        exp.EQ(this=exp.column(e.this.name, quoted=True), expression=e.expression.copy())
+        exp.EQ(this=exp.column(e.this.name, quoted=True), expression=_aliased(e.expression, target))
         for e in update.expressions
     ]
     when = exp.When(matched=True, then=exp.Update(expressions=setting))
     return exp.Merge(
-        this=update.this.copy(),
+        this=exp.alias_(target.copy(), UPSERT_TARGET, table=True, quoted=True),
         using=given.this.copy(),
-        on=condition,
+        on=_aliased(condition, target),
         whens=exp.Whens(expressions=[when]),
     )
+
+
+def _aliased(expression: exp.Expr, target: exp.Expr) -> exp.Expr:
+    """A copy of ``expression`` whose columns of the updated table (named by its name, as
+    ``UPDATE ... FROM`` names them) are the merge target's alias."""
+
+    def rename(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and node.table == target.name:
+            return exp.column(node.name, UPSERT_TARGET, quoted=True)
+        return node
+
+    return expression.copy().transform(rename, copy=False)
