@@ -210,16 +210,27 @@ def test_a_new_key_needs_migrate_which_checks_it(
     assert stored(root, ["id", "code"]) == [("2", "b"), ("3", "a")]
 
 
-def test_a_new_nullable_column_is_shown_by_check_and_added_by_the_next_file(
-    tmp_path: Path, warehouse: Callable[[], str]
-) -> None:
+def with_note(spec: str) -> str:
+    """The items target with a new column ``note`` declared ``spec``."""
+    return items().replace("key: [id]", f"  note:   {spec}\nkey: [id]")
+
+
+def changed_after_a_load(tmp_path: Path, warehouse: Callable[[], str], target: str) -> Path:
+    """A project that loaded one file, then its target changed to ``target`` and a second
+    file landed (``items_2.csv``: id 2, code 6)."""
     root = new_project(tmp_path / "p", warehouse, items())
     land(root, "items_1.csv", csv(("1", "5", "1.50")))
     assert tidegate(root, "run").returncode == 0
-    target = items().replace("key: [id]", "  note:   {type: varchar}\nkey: [id]")
     (root / "targets/items.yml").write_text(target)
-    (root / "sources/items.yml").write_text(SOURCE + "      note: 'lower(\"Code\")'\n")
     land(root, "items_2.csv", csv(("2", "6", "2.00")))
+    return root
+
+
+def test_a_new_nullable_column_is_shown_by_check_and_added_by_the_next_file(
+    tmp_path: Path, warehouse: Callable[[], str]
+) -> None:
+    root = changed_after_a_load(tmp_path, warehouse, with_note("{type: varchar}"))
+    (root / "sources/items.yml").write_text(SOURCE + "      note: 'lower(\"Code\")'\n")
 
     checked = tidegate(root, "check")
     assert checked.returncode == 0, checked.stderr
@@ -233,12 +244,7 @@ def test_a_new_nullable_column_is_shown_by_check_and_added_by_the_next_file(
 def test_a_new_required_column_on_a_table_with_rows_stops_and_says_what_to_do(
     tmp_path: Path, warehouse: Callable[[], str]
 ) -> None:
-    root = new_project(tmp_path / "p", warehouse, items())
-    land(root, "items_1.csv", csv(("1", "5", "1.50")))
-    assert tidegate(root, "run").returncode == 0
-    target = items().replace("key: [id]", "  note:   {type: varchar, required: true}\nkey: [id]")
-    (root / "targets/items.yml").write_text(target)
-    land(root, "items_2.csv", csv(("2", "6", "2.00")))
+    root = changed_after_a_load(tmp_path, warehouse, with_note("{type: varchar, required: true}"))
 
     for command in ("check", "run"):
         stopped = tidegate(root, command)
