@@ -217,9 +217,10 @@ class SparkWarehouse(Warehouse):
                 self.execute(exp.Drop(tables=[table(name, schema)], kind="TABLE", exists=True))
             self.ensure_schema(schema)
             self.execute(file_table(table(name, schema), [], str(folder), fmt=self.table_format))
-            if self.table_format == spark_formats.PARQUET and any(
-                folder.glob("*=*")
-            ):  # partitions: by file or by key bucket
+            # Partitions (by file or by key bucket) to find again; Delta and Iceberg keep
+            # theirs in the table's log.
+            parted = any(folder.glob("*=*"))
+            if parted and self.table_format == spark_formats.PARQUET:
                 self.execute(
                     exp.Alter(
                         this=table(name, schema),
@@ -519,12 +520,11 @@ def file_table(
     columns: Sequence[tuple[str, exp.DataType]],
     location: str,
     by: str = FILE_ID,
-    fmt: str = "parquet",
+    fmt: str = spark_formats.PARQUET,
 ) -> exp.Create:
     """``CREATE TABLE IF NOT EXISTS name (...) USING PARQUET ... LOCATION`` (or the table
-    format ``fmt``: DELTA, ICEBERG), partitioned by
-    ``by`` (``_file_id``, or a key bucket) when it has that column (its partition column
-    last, as Spark keeps it).
+    format ``fmt``: DELTA, ICEBERG), partitioned by ``by`` (``_file_id``, or a key bucket)
+    when it has that column (its partition column last, as Spark keeps it).
     Without columns, a table over the files already at ``location``. The location is
     explicit so that the files outlive any one session's catalog (``attach``).
 
