@@ -338,3 +338,19 @@ def versions(root: Path) -> list[str]:
         query = exp.select(col("name")).from_(table("people", wh.schemas.core))
         query = query.where(col("id").eq(1)).order_by(col("_valid_from"))
         return [str(name) for (name,) in wh.execute(query)]
+
+
+def test_keys_that_differ_only_in_case_load_on_every_warehouse(
+    tmp_path: Path, warehouse: Callable[[], str]
+) -> None:
+    """``kind``, ``Kind`` and ``KIND`` are three columns of the raw layer, whether the file
+    is read alone or with others, on warehouses whose names fold case and those that keep it."""
+    for alone in (True, False):
+        root = new_project(tmp_path / str(alone), warehouse, alone)
+        land_events(root, f"{folder(1)}/events.jsonl.gz", {**event(1), "Kind": "x", "KIND": 2})
+        land_events(root, f"{folder(2)}/events.jsonl.gz", event(2))
+        results = ran(root)
+        assert [status for _, status, *_ in results] == ["loaded", "loaded"], results
+        state = outcome(root)
+        assert [row[:2] for row in state["core.events"]] == [("1", "new"), ("2", "new")]
+        assert any({"new", "x", "2"} <= {str(v) for v in row} for row in state["raw.events"])
