@@ -519,6 +519,8 @@ def _check_names(files: Sequence[Path]) -> None:
     """Files land side by side, and routing ignores case: their names must differ."""
     seen: dict[str, Path] = {}
     for file in files:
+        if file.is_dir():
+            raise ConfigError(file, "is a folder: pass one sample file of each kind from it")
         if not file.is_file():
             raise ConfigError(file, "no such file")
         other = seen.setdefault(file.name.lower(), file)

@@ -187,6 +187,17 @@ def test_two_samples_with_one_name_are_refused(tmp_path: Path) -> None:
         scaffold.draft(tmp_path / "drafted", [one, other])
 
 
+def test_a_folder_given_as_a_sample_exits_2_saying_it_is_a_folder(tmp_path: Path) -> None:
+    folder = write(tmp_path / "landing" / "hour=00", "people.csv", PEOPLE).parent
+    done = tidegate(None, "init", str(tmp_path / "drafted"), "--from", str(folder))
+    assert done.returncode == 2
+    assert f"{folder}: is a folder: pass one sample file of each kind from it" in (
+        done.stderr.replace("\n", "")
+    )
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "drafted" / "tidegate.yml").exists()
+
+
 # --------------------------------------------------------------------------- JSON scalars
 
 
